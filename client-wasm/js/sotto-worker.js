@@ -1,0 +1,129 @@
+// Sotto's crypto worker: holds every key of the call inside WebAssembly and runs the
+// per-frame SFrame transforms (RTCRtpScriptTransform, or transferred insertable streams).
+// The page talks to it only through the small RPC below; no key ever leaves this worker
+// (except through exportKeysForTesting, which the wasm refuses unless built for a test run).
+import initWasm, { CallCrypto } from './sotto_client_wasm.js';
+
+const wasmReady = initWasm({ module_or_path: new URL('./sotto_client_wasm_bg.wasm', import.meta.url) });
+/** @type {CallCrypto | null} */
+let crypto = null;
+let expiryTimer = null;
+
+// Frames seen by the transforms, per role and media kind; the wasm counts the crypto outcomes.
+const frameCounts = {
+  encrypt: { audio: 0, video: 0 },
+  decrypt: { audio: 0, video: 0 },
+  droppedBeforeKeys: 0,
+};
+const lastError = { encrypt: null, decrypt: null };
+
+const operations = {
+  async init({ secret, peerId, testing }) {
+    await wasmReady;
+    crypto?.free();
+    crypto = new CallCrypto(secret, peerId, Boolean(testing));
+    clearInterval(expiryTimer);
+    expiryTimer = setInterval(() => crypto?.expire(performance.now()), 500);
+    return { roomId: crypto.roomId, identity: crypto.identity, epoch: crypto.senderEpoch };
+  },
+  setRoster({ roster }) {
+    const messages = requireCrypto().setRoster(roster);
+    return { messages, epoch: crypto.senderEpoch, safetyCode: crypto.safetyCode() };
+  },
+  receiveKey({ from, key }) {
+    return requireCrypto().receiveKey(from, key, performance.now());
+  },
+  safetyCode() {
+    return requireCrypto().safetyCode();
+  },
+  sealChat({ text }) {
+    return requireCrypto().sealChat(new TextEncoder().encode(text));
+  },
+  openChat({ from, sealed }) {
+    const plain = requireCrypto().openChat(from, sealed);
+    return new TextDecoder('utf-8', { fatal: true }).decode(plain);
+  },
+  stats() {
+    return { crypto: crypto ? crypto.stats() : null, frames: frameCounts, lastError };
+  },
+  exportKeysForTesting() {
+    return requireCrypto().exportKeysForTesting();
+  },
+  close() {
+    clearInterval(expiryTimer);
+    crypto?.free();
+    crypto = null;
+    return true;
+  },
+  // Fallback for browsers without RTCRtpScriptTransform: the page transfers the streams.
+  stream({ options, readable, writable }) {
+    runTransform(options, readable, writable);
+    return true;
+  },
+};
+
+function requireCrypto() {
+  if (!crypto) {
+    const error = new Error('the crypto worker has not been initialised');
+    error.code = 'not-initialised';
+    throw error;
+  }
+  return crypto;
+}
+
+self.onmessage = async (event) => {
+  const { id, op, args } = event.data ?? {};
+  const handler = Object.hasOwn(operations, op) ? operations[op] : null;
+  if (!handler) {
+    self.postMessage({ id, ok: false, error: { code: 'unknown-operation', message: `unknown operation` } });
+    return;
+  }
+  try {
+    const result = await handler(args ?? {});
+    self.postMessage({ id, ok: true, result });
+  } catch (error) {
+    self.postMessage({ id, ok: false, error: { code: error?.code ?? 'internal', message: String(error?.message ?? error) } });
+  }
+};
+
+// RTCRtpScriptTransform: the page created `new RTCRtpScriptTransform(worker, options)`.
+self.onrtctransform = (event) => {
+  const { transformer } = event;
+  runTransform(transformer.options, transformer.readable, transformer.writable);
+};
+
+const defaultMime = { audio: 'audio/opus', video: 'video/VP8' };
+
+function mimeOf(frame, kind) {
+  // Chromium and Firefox put the negotiated codec in the frame metadata; older ones do not.
+  const mime = typeof frame.getMetadata === 'function' ? frame.getMetadata().mimeType : undefined;
+  return mime || defaultMime[kind];
+}
+
+function runTransform(options, readable, writable) {
+  const { role, peer, kind } = options;
+  const transform = new TransformStream({
+    async transform(frame, controller) {
+      await wasmReady;
+      if (!crypto) {
+        // Fail closed: no keys yet means nothing is sent and nothing is played.
+        frameCounts.droppedBeforeKeys += 1;
+        return;
+      }
+      frameCounts[role][kind] += 1;
+      const mime = mimeOf(frame, kind);
+      try {
+        const input = new Uint8Array(frame.data);
+        const output = role === 'encrypt'
+          ? crypto.encryptFrame(mime, input)
+          : crypto.decryptFrame(peer, mime, input, performance.now());
+        frame.data = output.buffer;
+        controller.enqueue(frame);
+      } catch (error) {
+        // Counted inside the wasm (stats); the frame is dropped, never passed on in clear.
+        lastError[role] = error?.code ?? 'internal';
+      }
+    },
+  });
+  readable.pipeThrough(transform).pipeTo(writable).catch(() => {});
+}

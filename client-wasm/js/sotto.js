@@ -1,0 +1,438 @@
+// Sotto client: end-to-end encrypted calls in the browser.
+//
+//   page (this module)                      crypto worker (sotto-worker.js + wasm)
+//   ───────────────────                     ──────────────────────────────────────
+//   WebSocket to the signaling worker       identity key, sender/receive keys (HPKE)
+//   RTCPeerConnection per remote peer  ──►  SFrame encrypt/decrypt of every frame
+//   events for the application              safety code, chat sealing, counters
+//
+// The room secret comes from the URL fragment and never leaves the browser: the server
+// only sees the room id derived from it. Every media frame is encrypted before it leaves
+// and decrypted after it arrives, inside the worker.
+import initWasm, { generateRoomSecret as wasmGenerateRoomSecret, roomIdForSecret } from './sotto_client_wasm.js';
+
+const PROTOCOL_VERSION = 1;
+
+/** An error with a stable `code` an application can switch on. */
+export class SottoError extends Error {
+  constructor(code, message, options) {
+    super(message, options);
+    this.name = 'SottoError';
+    this.code = code;
+  }
+}
+
+let wasmLoaded = null;
+function loadWasm() {
+  wasmLoaded ??= initWasm({ module_or_path: new URL('./sotto_client_wasm_bg.wasm', import.meta.url) });
+  return wasmLoaded;
+}
+
+/** Makes a new room secret (32 random bytes, base64url). Put it in a URL fragment only. */
+export async function generateRoomSecret() {
+  await loadWasm();
+  return wasmGenerateRoomSecret();
+}
+
+/** The room id the server will see for a secret (useful for diagnostics). */
+export async function roomIdFor(secret) {
+  await loadWasm();
+  return roomIdForSecret(secret);
+}
+
+/** Which frame-transform API this browser offers: 'script-transform', 'insertable-streams' or null. */
+export function e2eeSupport() {
+  if (typeof RTCRtpScriptTransform === 'function') return 'script-transform';
+  if (typeof RTCRtpSender !== 'undefined' && 'createEncodedStreams' in RTCRtpSender.prototype) return 'insertable-streams';
+  return null;
+}
+
+function randomPeerId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return btoa(String.fromCharCode(...bytes)).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+}
+
+function defaultSignalingUrl() {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}`;
+}
+
+/**
+ * Joins (or starts) the call for `roomSecret`.
+ * @param {object} options
+ * @param {string} options.roomSecret base64url secret from the URL fragment
+ * @param {MediaStream} [options.localStream] camera/microphone to send
+ * @param {string} [options.signalingUrl] ws(s)://host of the signaling worker (default: this origin)
+ * @param {RTCIceServer[]} [options.iceServers]
+ * @param {AbortSignal} [options.signal] aborts the join
+ * @param {boolean} [options.testing] allows key export for end-to-end tests
+ * @returns {Promise<Call>}
+ */
+export async function joinCall(options) {
+  const call = new Call(options);
+  await call.start(options.signal);
+  return call;
+}
+
+/** A call in one room. Events: participant-joined, participant-left, track, connection-state,
+ *  key-epoch, safety-code, error, closed. */
+export class Call extends EventTarget {
+  #options;
+  #worker;
+  #rpcId = 0;
+  #pending = new Map();
+  #socket = null;
+  #peers = new Map();
+  #queue = Promise.resolve();
+  #closed = false;
+  #mode;
+
+  constructor(options) {
+    super();
+    if (!options?.roomSecret) throw new SottoError('bad-argument', 'roomSecret is required');
+    this.#options = options;
+    this.#mode = e2eeSupport();
+    if (!this.#mode) {
+      throw new SottoError('e2ee-unsupported', 'this browser cannot encrypt media frames end to end');
+    }
+    this.peerId = randomPeerId();
+    this.roomId = null;
+    this.identity = null;
+    this.localStream = options.localStream ?? null;
+  }
+
+  /** Remote participants: peer id -> { identity, stream, connectionState, epoch }. */
+  get participants() {
+    const out = new Map();
+    for (const [id, p] of this.#peers) {
+      out.set(id, { identity: p.identity, stream: p.stream, connectionState: p.pc?.connectionState ?? 'new', epoch: p.epoch });
+    }
+    return out;
+  }
+
+  async start(signal) {
+    signal?.throwIfAborted();
+    const workerUrl = this.#options.workerUrl ?? new URL('./sotto-worker.js', import.meta.url);
+    this.#worker = new Worker(workerUrl, { type: 'module', name: 'sotto-crypto' });
+    this.#worker.onmessage = (event) => this.#onWorkerMessage(event.data);
+    this.#worker.onerror = (event) => this.#fail(new SottoError('worker-failed', `crypto worker failed: ${event.message}`));
+    const { roomId, identity } = await this.#rpc('init', {
+      secret: this.#options.roomSecret, peerId: this.peerId, testing: this.#options.testing,
+    });
+    this.roomId = roomId;
+    this.identity = identity;
+    signal?.throwIfAborted();
+    await this.#connectSignaling(signal);
+  }
+
+  /** Frame counters from the crypto worker. */
+  cryptoStats() {
+    return this.#rpc('stats');
+  }
+
+  /** Current safety code `{digits, words}`: compare it out loud with the others. */
+  safetyCode() {
+    return this.#rpc('safetyCode');
+  }
+
+  /** Media statistics per remote peer (frames received and decoded, audio packets). */
+  async mediaStats() {
+    const out = {};
+    for (const [id, peer] of this.#peers) {
+      const entry = { framesReceived: 0, framesDecoded: 0, audioPacketsReceived: 0, framesEncoded: 0 };
+      if (peer.pc) {
+        const report = await peer.pc.getStats();
+        for (const s of report.values()) {
+          if (s.type === 'inbound-rtp' && s.kind === 'video') {
+            entry.framesReceived += s.framesReceived ?? 0;
+            entry.framesDecoded += s.framesDecoded ?? 0;
+          } else if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+            entry.audioPacketsReceived += s.packetsReceived ?? 0;
+          } else if (s.type === 'outbound-rtp' && s.kind === 'video') {
+            entry.framesEncoded += s.framesEncoded ?? 0;
+          }
+        }
+      }
+      out[id] = entry;
+    }
+    return out;
+  }
+
+  /** Test support: the keys this participant holds (refused unless `testing` was set). */
+  exportKeysForTesting() {
+    return this.#rpc('exportKeysForTesting');
+  }
+
+  /** Leaves the call and releases everything: sockets, peer connections, the worker. */
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    try { this.#send({ type: 'leave' }); } catch { /* socket already gone */ }
+    this.#socket?.close(1000, 'bye');
+    for (const peer of this.#peers.values()) peer.pc?.close();
+    this.#peers.clear();
+    for (const { reject } of this.#pending.values()) reject(new SottoError('closed', 'the call was closed'));
+    this.#pending.clear();
+    this.#worker?.terminate();
+    this.dispatchEvent(new CustomEvent('closed'));
+  }
+
+  // ── worker RPC ───────────────────────────────────────────────────────────
+
+  #rpc(op, args, transfer = []) {
+    if (this.#closed) return Promise.reject(new SottoError('closed', 'the call was closed'));
+    const id = ++this.#rpcId;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.postMessage({ id, op, args }, transfer);
+    });
+  }
+
+  #onWorkerMessage(message) {
+    const pending = this.#pending.get(message?.id);
+    if (!pending) return;
+    this.#pending.delete(message.id);
+    if (message.ok) pending.resolve(message.result);
+    else pending.reject(new SottoError(message.error.code, message.error.message));
+  }
+
+  // ── signaling ────────────────────────────────────────────────────────────
+
+  #connectSignaling(signal) {
+    const base = this.#options.signalingUrl ?? defaultSignalingUrl();
+    const url = `${base}/ws/room/${encodeURIComponent(this.roomId)}`;
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url);
+      this.#socket = socket;
+      let welcomed = false;
+      const abort = () => { socket.close(); reject(new SottoError('aborted', 'join aborted')); };
+      signal?.addEventListener('abort', abort, { once: true });
+      socket.onopen = () => this.#send({ type: 'join', peer: this.peerId, identity: this.identity });
+      socket.onmessage = (event) => {
+        let message;
+        try {
+          message = JSON.parse(event.data);
+        } catch {
+          this.#emitError(new SottoError('bad-server-message', 'the server sent something that is not JSON'));
+          return;
+        }
+        if (message?.type === 'welcome' && !welcomed) {
+          welcomed = true;
+          signal?.removeEventListener('abort', abort);
+          resolve();
+        }
+        if (message?.type === 'error' && !welcomed) {
+          reject(new SottoError(message.code ?? 'server-error', message.message ?? 'the server refused to join'));
+        }
+        this.#enqueue(() => this.#onServerMessage(message));
+      };
+      socket.onclose = (event) => {
+        if (!welcomed) reject(new SottoError('signaling-unavailable', `signaling closed (${event.code})`));
+        else if (!this.#closed) this.dispatchEvent(new CustomEvent('signaling-state', { detail: { state: 'closed', code: event.code } }));
+      };
+    });
+  }
+
+  #send(message) {
+    if (this.#socket?.readyState !== WebSocket.OPEN) throw new SottoError('signaling-unavailable', 'not connected');
+    this.#socket.send(JSON.stringify({ v: PROTOCOL_VERSION, ...message }));
+  }
+
+  #sendToPeer(to, payload) {
+    this.#send({ type: 'signal', to, payload: JSON.stringify(payload) });
+  }
+
+  // Everything that touches call state runs in order, one step at a time.
+  #enqueue(step) {
+    this.#queue = this.#queue.then(step).catch((error) => this.#emitError(error));
+    return this.#queue;
+  }
+
+  async #onServerMessage(message) {
+    if (this.#closed || message?.v !== PROTOCOL_VERSION) return;
+    switch (message.type) {
+      case 'welcome':
+        for (const { peer, identity } of message.peers ?? []) this.#peers.set(peer, { identity, pc: null, epoch: null });
+        await this.#rekey();
+        // The newcomer offers to everyone already there; they wait for its offer.
+        for (const peerId of this.#peers.keys()) await this.#offerTo(peerId);
+        break;
+      case 'peer-joined':
+        this.#peers.set(message.peer.peer, { identity: message.peer.identity, pc: null, epoch: null });
+        this.dispatchEvent(new CustomEvent('participant-joined', { detail: { peer: message.peer.peer } }));
+        await this.#rekey();
+        break;
+      case 'peer-left': {
+        const peer = this.#peers.get(message.peer);
+        if (!peer) return;
+        peer.pc?.close();
+        this.#peers.delete(message.peer);
+        this.dispatchEvent(new CustomEvent('participant-left', { detail: { peer: message.peer } }));
+        await this.#rekey();
+        break;
+      }
+      case 'signal':
+        await this.#onPeerSignal(message.from, message.payload);
+        break;
+      case 'error':
+        this.#emitError(new SottoError(message.code ?? 'server-error', message.message ?? 'server error'));
+        break;
+      default:
+        break;
+    }
+  }
+
+  // A roster change: new sender key, sealed to every remaining peer.
+  async #rekey() {
+    const roster = [...this.#peers].map(([peer, p]) => ({ peer, identity: p.identity }));
+    const { messages, epoch, safetyCode } = await this.#rpc('setRoster', { roster });
+    for (const { to, key } of messages) this.#sendToPeer(to, { type: 'sender-key', key });
+    this.dispatchEvent(new CustomEvent('key-epoch', { detail: { peer: this.peerId, epoch } }));
+    this.dispatchEvent(new CustomEvent('safety-code', { detail: safetyCode }));
+  }
+
+  async #onPeerSignal(from, payloadText) {
+    const peer = this.#peers.get(from);
+    if (!peer) return;
+    let payload;
+    try {
+      payload = JSON.parse(payloadText);
+    } catch {
+      this.#emitError(new SottoError('bad-peer-message', 'a peer sent a message that is not JSON'));
+      return;
+    }
+    switch (payload?.type) {
+      case 'sender-key': {
+        try {
+          const { epoch } = await this.#rpc('receiveKey', { from, key: payload.key });
+          peer.epoch = epoch;
+          this.dispatchEvent(new CustomEvent('key-epoch', { detail: { peer: from, epoch } }));
+        } catch (error) {
+          this.#emitError(new SottoError(error.code ?? 'key-exchange-failed', `a key from a peer was rejected: ${error.message}`));
+        }
+        break;
+      }
+      case 'offer':
+        await this.#answer(from, payload.sdp);
+        break;
+      case 'answer':
+        await peer.pc?.setRemoteDescription({ type: 'answer', sdp: payload.sdp });
+        await this.#flushCandidates(peer);
+        break;
+      case 'ice':
+        if (peer.pc?.remoteDescription) await peer.pc.addIceCandidate(iceFromPayload(payload));
+        else (peer.pendingCandidates ??= []).push(iceFromPayload(payload));
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ── WebRTC ───────────────────────────────────────────────────────────────
+
+  #createPeerConnection(peerId) {
+    const config = { iceServers: this.#options.iceServers ?? [] };
+    if (this.#mode === 'insertable-streams') config.encodedInsertableStreams = true;
+    const pc = new RTCPeerConnection(config);
+    const peer = this.#peers.get(peerId);
+    peer.pc = pc;
+    peer.stream = new MediaStream();
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate) this.#sendToPeer(peerId, { type: 'ice', candidate: candidate.candidate, sdp_mid: candidate.sdpMid, sdp_m_line_index: candidate.sdpMLineIndex });
+    };
+    pc.ontrack = ({ track }) => {
+      peer.stream.addTrack(track);
+      this.dispatchEvent(new CustomEvent('track', { detail: { peer: peerId, track, stream: peer.stream } }));
+    };
+    pc.onconnectionstatechange = () => {
+      this.dispatchEvent(new CustomEvent('connection-state', { detail: { peer: peerId, state: pc.connectionState } }));
+    };
+    return pc;
+  }
+
+  // Transforms must be attached before negotiation, or the browser silently skips them.
+  #protect(transceiver, peerId, kind) {
+    this.#attach(transceiver.sender, { role: 'encrypt', peer: peerId, kind });
+    this.#attach(transceiver.receiver, { role: 'decrypt', peer: peerId, kind });
+  }
+
+  #attach(senderOrReceiver, options) {
+    if (this.#mode === 'script-transform') {
+      senderOrReceiver.transform = new RTCRtpScriptTransform(this.#worker, options);
+    } else {
+      const { readable, writable } = senderOrReceiver.createEncodedStreams();
+      this.#rpc('stream', { options, readable, writable }, [readable, writable]);
+    }
+  }
+
+  async #offerTo(peerId) {
+    const pc = this.#createPeerConnection(peerId);
+    for (const kind of ['audio', 'video']) {
+      const track = this.localStream?.getTracks().find((t) => t.kind === kind) ?? null;
+      const transceiver = track
+        ? pc.addTransceiver(track, { direction: 'sendrecv', streams: [this.localStream] })
+        : pc.addTransceiver(kind, { direction: 'recvonly' });
+      preferCodec(transceiver, kind);
+      this.#protect(transceiver, peerId, kind);
+    }
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    this.#sendToPeer(peerId, { type: 'offer', sdp: offer.sdp });
+  }
+
+  async #answer(peerId, sdp) {
+    const peer = this.#peers.get(peerId);
+    if (peer.pc) peer.pc.close();
+    peer.pc = null;
+    const pc = this.#createPeerConnection(peerId);
+    await pc.setRemoteDescription({ type: 'offer', sdp });
+    for (const transceiver of pc.getTransceivers()) {
+      const kind = transceiver.receiver.track.kind;
+      const track = this.localStream?.getTracks().find((t) => t.kind === kind) ?? null;
+      this.#protect(transceiver, peerId, kind);
+      if (track) {
+        await transceiver.sender.replaceTrack(track);
+        transceiver.sender.setStreams?.(this.localStream);
+        transceiver.direction = 'sendrecv';
+      } else {
+        transceiver.direction = 'recvonly';
+      }
+    }
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    this.#sendToPeer(peerId, { type: 'answer', sdp: answer.sdp });
+    await this.#flushCandidates(peer);
+  }
+
+  async #flushCandidates(peer) {
+    const pending = peer.pendingCandidates ?? [];
+    peer.pendingCandidates = [];
+    for (const candidate of pending) await peer.pc.addIceCandidate(candidate);
+  }
+
+  #emitError(error) {
+    const coded = error instanceof SottoError ? error : new SottoError(error?.code ?? 'internal', String(error?.message ?? error));
+    this.dispatchEvent(new CustomEvent('error', { detail: coded }));
+  }
+
+  #fail(error) {
+    this.#emitError(error);
+    this.close();
+  }
+}
+
+function iceFromPayload(payload) {
+  return { candidate: payload.candidate, sdpMid: payload.sdp_mid, sdpMLineIndex: payload.sdp_m_line_index };
+}
+
+// The skeleton speaks VP8 and Opus: codec-aware encryption knows their headers.
+function preferCodec(transceiver, kind) {
+  const wanted = kind === 'video' ? 'video/VP8' : 'audio/opus';
+  const capabilities = RTCRtpReceiver.getCapabilities?.(kind);
+  if (!capabilities || typeof transceiver.setCodecPreferences !== 'function') return;
+  const codecs = capabilities.codecs;
+  const preferred = codecs.filter((c) => c.mimeType.toLowerCase() === wanted.toLowerCase());
+  const rest = codecs.filter((c) => c.mimeType.toLowerCase() !== wanted.toLowerCase() && !/rtx|red|ulpfec|flexfec/i.test(c.mimeType));
+  const helpers = codecs.filter((c) => /rtx|red|ulpfec|flexfec/i.test(c.mimeType));
+  if (preferred.length) transceiver.setCodecPreferences([...preferred, ...rest, ...helpers]);
+}

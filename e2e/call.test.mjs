@@ -1,0 +1,158 @@
+// The walking skeleton's promise, checked in real Chromium against the real local worker:
+// two people open the same link, see and hear each other, every frame is SFrame-encrypted in
+// the crypto worker, and nothing the server relayed holds a key or the room secret.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWorker } from './lib/worker.mjs';
+import { startRecordingProxy } from './lib/proxy.mjs';
+import { launchChromium, openParticipant, waitInPage } from './lib/browser.mjs';
+import { encodings, findAny } from './lib/needles.mjs';
+
+let worker;
+let proxy;
+let browser;
+const roomRedirects = new Map();
+
+before(async () => {
+  worker = await startWorker();
+  proxy = await startRecordingProxy({
+    upstream: worker.origin,
+    rewriteUrl: (url) => roomRedirects.get(url) ?? url,
+  });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await proxy?.stop();
+  await worker?.stop();
+});
+
+const mediaStats = () => window.sotto.call.mediaStats();
+const cryptoStats = () => window.sotto.call.cryptoStats();
+const firstRemote = (stats) => Object.values(stats)[0] ?? { framesDecoded: 0, framesReceived: 0, audioPacketsReceived: 0 };
+
+// Luminance spread of the remote video, and a hash of its pixels: decoded video has texture,
+// and the fake camera moves, so two samples differ.
+function remotePixels() {
+  const video = document.querySelector('video.remote-video');
+  if (!video || video.videoWidth === 0) return null;
+  const canvas = document.createElement('canvas');
+  canvas.width = 160;
+  canvas.height = 120;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
+  const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  let sum = 0;
+  let sumSq = 0;
+  let hash = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    const y = 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
+    sum += y;
+    sumSq += y * y;
+    hash = (hash * 31 + data[i] + data[i + 1] * 3 + data[i + 2] * 7) >>> 0;
+  }
+  const n = data.length / 4;
+  return { width: video.videoWidth, stddev: Math.sqrt(sumSq / n - (sum / n) ** 2), hash };
+}
+
+async function dumpOnFailure(participants, fn) {
+  try {
+    await fn();
+  } catch (error) {
+    for (const p of participants) console.error(p.console.join('\n'));
+    throw error;
+  }
+}
+
+test('two participants get an end-to-end encrypted video call through the local worker', async () => {
+  const a = await openParticipant(browser, `${proxy.origin}/?testing=1`, { label: 'A' });
+  const link = a.page.url();
+  const secret = new URL(link).hash.slice(1);
+  assert.match(secret, /^[A-Za-z0-9_-]{43}$/, 'the page put a fresh room secret in the fragment');
+  const b = await openParticipant(browser, link, { label: 'B' });
+
+  await dumpOnFailure([a, b], async () => {
+    // Remote video decodes on both sides and keeps decoding.
+    for (const p of [a, b]) {
+      const stats = await waitInPage(p.page, mediaStats, (s) => firstRemote(s).framesDecoded >= 30, { timeoutMs: 30_000 });
+      assert.ok(firstRemote(stats).framesDecoded >= 30, `${p.label} decoded remote frames: ${JSON.stringify(stats)}`);
+      assert.ok(firstRemote(stats).audioPacketsReceived > 0, `${p.label} received audio`);
+    }
+
+    // Remote pixels are real pictures that change over time.
+    for (const p of [a, b]) {
+      const first = await p.page.evaluate(remotePixels);
+      await p.page.waitForTimeout(400);
+      const second = await p.page.evaluate(remotePixels);
+      assert.ok(first && second, `${p.label} has a remote video element with a size`);
+      assert.ok(first.stddev > 5, `${p.label} remote picture has texture (stddev ${first.stddev})`);
+      assert.notEqual(first.hash, second.hash, `${p.label} remote picture changes`);
+    }
+
+    // Every frame went through the wasm transform: counters track the browser's own counts.
+    for (const p of [a, b]) {
+      const [crypto, media] = [await p.page.evaluate(cryptoStats), firstRemote(await p.page.evaluate(mediaStats))];
+      console.log(`[${p.label}] crypto ${JSON.stringify(crypto.crypto)} frames ${JSON.stringify(crypto.frames)} media ${JSON.stringify(media)}`);
+      assert.ok(crypto.frames.encrypt.video > 0 && crypto.frames.encrypt.audio > 0, `${p.label} encrypted audio and video`);
+      assert.ok(crypto.frames.decrypt.video >= media.framesDecoded, `${p.label}: every decoded frame passed the decrypt transform`);
+      assert.ok(crypto.frames.decrypt.video <= media.framesReceived + 30, `${p.label}: decrypt count tracks frames received`);
+      assert.ok(crypto.crypto.encrypted >= crypto.frames.encrypt.video + crypto.frames.encrypt.audio - 5, `${p.label}: the wasm encrypted what the transform saw`);
+      assert.ok(crypto.crypto.decrypted >= media.framesDecoded, `${p.label}: the wasm decrypted every decoded frame`);
+    }
+
+    // Both sides show the same safety code.
+    const codes = await Promise.all([a, b].map((p) => p.page.evaluate(() => window.sotto.call.safetyCode())));
+    assert.equal(codes[0].digits, codes[1].digits);
+    assert.ok(codes[0].digits.replace(/\D/g, '').length >= 25, 'safety code shows at least ~80 bits');
+
+    // Nothing the server saw holds a key or the room secret.
+    const keys = await Promise.all([a, b].map((p) => p.page.evaluate(() => window.sotto.call.exportKeysForTesting())));
+    const keyHex = keys.flatMap((k) => [k.sender, ...k.receive]);
+    assert.ok(keyHex.length >= 4, 'each side holds its sender key and a receive key');
+    const secretBytes = Buffer.from(secret, 'base64url');
+    const needles = [secret, ...encodings(secretBytes), ...keyHex.flatMap((hex) => encodings(Buffer.from(hex, 'hex')))];
+    const seen = [
+      ...proxy.record.requests.map((r) => JSON.stringify(r)),
+      ...proxy.record.messages.map((m) => m.text ?? m.bytes?.toString('latin1') ?? ''),
+    ];
+    const roomId = await a.page.evaluate(() => window.sotto.call.roomId);
+    assert.ok(seen.some((s) => s.includes(roomId)), 'the recording sees what the server sees (room id in the URL)');
+    const sealedKeys = proxy.record.messages.filter((m) => m.text?.includes('sender-key'));
+    assert.ok(sealedKeys.length >= 2, 'sealed key messages were relayed (and recorded)');
+    assert.equal(findAny(seen, needles), null, 'no key and no room secret in anything the server saw');
+    console.log(`call: ${proxy.record.messages.length} relayed messages and ${proxy.record.requests.length} requests checked against ${needles.length} key/secret encodings`);
+  });
+  await a.context.close();
+  await b.context.close();
+});
+
+test('a receiver with the wrong key decodes zero frames', async () => {
+  const a = await openParticipant(browser, `${proxy.origin}/`, { label: 'A' });
+  const roomA = await a.page.evaluate(() => window.sotto.call.roomId);
+  // C has a different room secret; the (test) server puts it into A's room anyway, so C
+  // receives A's encrypted media but holds no key that opens it.
+  const wrong = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  const page = await wrong.newPage();
+  await page.goto(`${proxy.origin}/`);
+  const roomC = await page.evaluate(() => import('./pkg/sotto.js').then((m) => m.roomIdFor(location.hash.slice(1))));
+  roomRedirects.set(`/ws/room/${roomC}`, `/ws/room/${roomA}`);
+  await page.click('#join');
+
+  await dumpOnFailure([a], async () => {
+    const stats = await waitInPage(page, mediaStats, (s) => firstRemote(s).framesReceived >= 20, { timeoutMs: 30_000 });
+    assert.ok(firstRemote(stats).framesReceived >= 20, `encrypted frames reach the receiver: ${JSON.stringify(stats)}`);
+    await page.waitForTimeout(1000);
+    const after = firstRemote(await page.evaluate(mediaStats));
+    assert.equal(after.framesDecoded, 0, 'not a single frame decoded without the right key');
+    const crypto = await page.evaluate(cryptoStats);
+    assert.ok(crypto.frames.decrypt.video > 0, 'frames went through the decrypt transform');
+    assert.equal(crypto.crypto.decrypted, 0, 'nothing decrypted');
+    const errorCode = await page.evaluate(() => document.querySelector('#error')?.dataset.code);
+    assert.ok(errorCode, `the page reported the rejected key (${errorCode})`);
+    console.log(`wrong key: ${after.framesReceived} frames received, 0 decoded, decrypt drops ${JSON.stringify(crypto.crypto)}, error ${errorCode}`);
+  });
+  roomRedirects.clear();
+  await wrong.close();
+  await a.context.close();
+});

@@ -1,0 +1,60 @@
+// A recording proxy in front of the signaling worker: every HTTP request line and every
+// WebSocket message in both directions is kept, so tests can prove what the server saw.
+// `rewrite` hooks let adversarial tests play a malicious server.
+import http from 'node:http';
+import { WebSocket, WebSocketServer } from 'ws';
+import { freePort } from './ports.mjs';
+
+export async function startRecordingProxy({ upstream, port, rewriteUrl, rewriteMessage } = {}) {
+  port ??= await freePort();
+  const upstreamUrl = new URL(upstream);
+  const record = { requests: [], messages: [] };
+  const sockets = new Set();
+
+  const server = http.createServer((req, res) => {
+    record.requests.push({ method: req.method, url: req.url, headers: req.headers });
+    const forward = http.request(
+      { host: upstreamUrl.hostname, port: upstreamUrl.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstreamUrl.host } },
+      (up) => { res.writeHead(up.statusCode, up.headers); up.pipe(res); },
+    );
+    forward.on('error', () => { res.writeHead(502); res.end(); });
+    req.pipe(forward);
+  });
+
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    record.requests.push({ method: req.method, url: req.url, headers: req.headers, upgrade: true });
+    const target = rewriteUrl ? rewriteUrl(req.url) : req.url;
+    const upstreamSocket = new WebSocket(`ws://${upstreamUrl.host}${target}`, { headers: { origin: `http://${upstreamUrl.host}` } });
+    const pending = [];
+    upstreamSocket.on('error', () => socket.destroy());
+    wss.handleUpgrade(req, socket, head, (client) => {
+      sockets.add(client);
+      sockets.add(upstreamSocket);
+      const relay = (from, to, direction) => from.on('message', (data, isBinary) => {
+        const text = isBinary ? null : data.toString('utf8');
+        record.messages.push({ direction, url: req.url, text, bytes: isBinary ? Buffer.from(data) : null });
+        let out = isBinary ? data : text;
+        if (!isBinary && rewriteMessage) out = rewriteMessage({ direction, url: req.url, text });
+        if (out === null || out === undefined) return;
+        if (to.readyState === WebSocket.OPEN) to.send(out);
+        else if (to === upstreamSocket) pending.push(out);
+      });
+      relay(client, upstreamSocket, 'to-server');
+      relay(upstreamSocket, client, 'to-client');
+      upstreamSocket.on('open', () => { for (const m of pending.splice(0)) upstreamSocket.send(m); });
+      client.on('close', () => upstreamSocket.close());
+      upstreamSocket.on('close', (code) => client.close(code >= 1000 && code < 5000 && code !== 1005 && code !== 1006 ? code : 1000));
+    });
+  });
+
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    record,
+    async stop() {
+      for (const s of sockets) s.terminate?.();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

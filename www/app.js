@@ -1,0 +1,82 @@
+// The Sotto demo: one page, the room secret in the URL fragment (never sent to any server).
+import { joinCall, generateRoomSecret, SottoError } from './pkg/sotto.js';
+
+const $ = (id) => document.getElementById(id);
+const status = (text) => { $('status').textContent = text; };
+const showError = (error) => {
+  const box = $('error');
+  box.hidden = false;
+  box.textContent = error instanceof SottoError ? `${error.message} (${error.code})` : String(error?.message ?? error);
+  box.dataset.code = error?.code ?? 'internal';
+};
+
+const SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+const params = new URLSearchParams(location.search);
+let secret = location.hash.slice(1);
+if (!SECRET_PATTERN.test(secret)) {
+  secret = await generateRoomSecret();
+  history.replaceState(null, '', `${location.pathname}${location.search}#${secret}`);
+}
+$('room-link').value = location.href;
+$('copy-link').onclick = () => navigator.clipboard?.writeText(location.href);
+
+let call = null;
+window.sotto = { get call() { return call; } };
+
+$('join').onclick = async () => {
+  $('join').disabled = true;
+  status('Starting camera and microphone…');
+  try {
+    const localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+    $('local-video').srcObject = localStream;
+    status('Joining…');
+    call = await joinCall({ roomSecret: secret, localStream, testing: params.has('testing') });
+    wire(call);
+    $('lobby').hidden = true;
+    $('call').hidden = false;
+    status(`In the call. Waiting for others to join with the same link.`);
+  } catch (error) {
+    $('join').disabled = false;
+    status('');
+    showError(error);
+  }
+};
+
+$('leave').onclick = () => {
+  call?.close();
+  location.reload();
+};
+
+function wire(call) {
+  call.addEventListener('track', ({ detail }) => {
+    let video = document.querySelector(`video[data-peer="${CSS.escape(detail.peer)}"]`);
+    if (!video) {
+      const figure = document.createElement('figure');
+      figure.dataset.peer = detail.peer;
+      video = document.createElement('video');
+      video.autoplay = true;
+      video.playsInline = true;
+      video.dataset.peer = detail.peer;
+      video.className = 'remote-video';
+      const caption = document.createElement('figcaption');
+      caption.textContent = `Participant ${detail.peer.slice(0, 6)}`;
+      figure.append(video, caption);
+      $('videos').append(figure);
+    }
+    video.srcObject = detail.stream;
+  });
+  call.addEventListener('participant-joined', () => status('Someone joined. Connecting…'));
+  call.addEventListener('participant-left', ({ detail }) => {
+    document.querySelector(`figure[data-peer="${CSS.escape(detail.peer)}"]`)?.remove();
+    status('Someone left. Keys were rotated.');
+  });
+  call.addEventListener('connection-state', ({ detail }) => {
+    if (detail.state === 'connected') status('Connected, end-to-end encrypted.');
+    if (detail.state === 'failed') status('A connection failed.');
+  });
+  call.addEventListener('safety-code', ({ detail }) => {
+    $('safety-words').textContent = detail.words.join(' ');
+    $('safety-digits').textContent = detail.digits;
+  });
+  call.addEventListener('error', ({ detail }) => showError(detail));
+}
