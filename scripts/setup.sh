@@ -19,7 +19,7 @@ for component in rustfmt clippy; do
   fi
 done
 
-installed_version() { "$1" --version 2>/dev/null | awk '{print $2}' || true; }
+installed_version() { "$1" --version 2>/dev/null | awk '{print $NF}' || true; }
 
 if [ "$(installed_version wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes)"
