@@ -61,7 +61,7 @@ signaling-it: worker
 	signaling-worker/tests/run.sh
 
 e2e: wasm
-	$(ISOLATED) node e2e/run.mjs
+	$(ISOLATED) node --test --test-concurrency=1 --test-timeout=180000 e2e/*.test.mjs
 
 bench: wasm
 	@echo "benchmarks: see BENCHMARKS.md"

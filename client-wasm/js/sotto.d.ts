@@ -1,0 +1,93 @@
+// Type declarations for the Sotto client (sotto.js).
+
+/** An error with a stable `code` that applications can switch on. */
+export declare class SottoError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions);
+}
+
+/** Makes a new room secret (32 random bytes, base64url). Keep it in a URL fragment only. */
+export declare function generateRoomSecret(): Promise<string>;
+/** The room id the server sees for a secret. */
+export declare function roomIdFor(secret: string): Promise<string>;
+/** Which frame-transform API this browser offers, or null if it cannot encrypt frames. */
+export declare function e2eeSupport(): 'script-transform' | 'insertable-streams' | null;
+
+export interface JoinOptions {
+  /** base64url room secret from the URL fragment. */
+  roomSecret: string;
+  /** Camera and microphone to send. */
+  localStream?: MediaStream;
+  /** ws(s)://host of the signaling worker; default: this page's origin. */
+  signalingUrl?: string;
+  iceServers?: RTCIceServer[];
+  /** URL of sotto-worker.js when a bundler moved it. */
+  workerUrl?: string | URL;
+  /** Aborts joining. */
+  signal?: AbortSignal;
+  /** Allows exportKeysForTesting (end-to-end tests only). */
+  testing?: boolean;
+}
+
+export interface SafetyCode {
+  /** At least 80 bits as digits, in groups. */
+  digits: string;
+  /** At least 80 bits as words. */
+  words: string[];
+}
+
+export interface Participant {
+  identity: string;
+  stream: MediaStream | undefined;
+  connectionState: RTCPeerConnectionState;
+  epoch: number | null;
+}
+
+export interface MediaStatsEntry {
+  framesReceived: number;
+  framesDecoded: number;
+  framesEncoded: number;
+  audioPacketsReceived: number;
+}
+
+export interface CryptoStats {
+  crypto: Record<string, number> | null;
+  frames: {
+    encrypt: { audio: number; video: number };
+    decrypt: { audio: number; video: number };
+    droppedBeforeKeys: number;
+  };
+  lastError: { encrypt: string | null; decrypt: string | null };
+}
+
+export interface CallEventMap {
+  'participant-joined': CustomEvent<{ peer: string }>;
+  'participant-left': CustomEvent<{ peer: string }>;
+  track: CustomEvent<{ peer: string; track: MediaStreamTrack; stream: MediaStream }>;
+  'connection-state': CustomEvent<{ peer: string; state: RTCPeerConnectionState }>;
+  'key-epoch': CustomEvent<{ peer: string; epoch: number }>;
+  'safety-code': CustomEvent<SafetyCode>;
+  'signaling-state': CustomEvent<{ state: string; code?: number }>;
+  error: CustomEvent<SottoError>;
+  closed: CustomEvent<void>;
+}
+
+export declare class Call extends EventTarget {
+  readonly peerId: string;
+  readonly roomId: string | null;
+  readonly identity: string | null;
+  readonly localStream: MediaStream | null;
+  readonly participants: Map<string, Participant>;
+  constructor(options: JoinOptions);
+  start(signal?: AbortSignal): Promise<void>;
+  safetyCode(): Promise<SafetyCode>;
+  cryptoStats(): Promise<CryptoStats>;
+  mediaStats(): Promise<Record<string, MediaStatsEntry>>;
+  exportKeysForTesting(): Promise<{ sender: string; receive: string[] }>;
+  close(): void;
+  addEventListener<K extends keyof CallEventMap>(type: K, listener: (event: CallEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+}
+
+/** Joins (or starts) the call for `options.roomSecret`. */
+export declare function joinCall(options: JoinOptions): Promise<Call>;
