@@ -47,6 +47,12 @@ $('leave').onclick = () => {
   location.reload();
 };
 
+function addChatLine(text) {
+  const item = document.createElement('li');
+  item.textContent = text;
+  $('chat-log').append(item);
+}
+
 function wire(call) {
   call.addEventListener('track', ({ detail }) => {
     let video = document.querySelector(`video[data-peer="${CSS.escape(detail.peer)}"]`);
@@ -78,5 +84,18 @@ function wire(call) {
     $('safety-words').textContent = detail.words.join(' ');
     $('safety-digits').textContent = detail.digits;
   });
+  call.addEventListener('chat', ({ detail }) => addChatLine(`${detail.from.slice(0, 6)}: ${detail.text}`));
   call.addEventListener('error', ({ detail }) => showError(detail));
+  $('chat-form').onsubmit = async (event) => {
+    event.preventDefault();
+    const text = $('chat-input').value;
+    if (!text) return;
+    try {
+      await call.sendChat(text);
+      addChatLine(`you: ${text}`);
+      $('chat-input').value = '';
+    } catch (error) {
+      showError(error);
+    }
+  };
 }

@@ -69,6 +69,7 @@ export interface CallEventMap {
   'safety-code': CustomEvent<SafetyCode>;
   'signaling-state': CustomEvent<{ state: string; code?: number }>;
   error: CustomEvent<SottoError>;
+  chat: CustomEvent<{ from: string; text: string }>;
   closed: CustomEvent<void>;
 }
 
@@ -83,6 +84,8 @@ export declare class Call extends EventTarget {
   safetyCode(): Promise<SafetyCode>;
   cryptoStats(): Promise<CryptoStats>;
   mediaStats(): Promise<Record<string, MediaStatsEntry>>;
+  /** Sends an end-to-end encrypted chat message to everyone; resolves with how many peers got it. */
+  sendChat(text: string): Promise<number>;
   exportKeysForTesting(): Promise<{ sender: string; receive: string[] }>;
   close(): void;
   addEventListener<K extends keyof CallEventMap>(type: K, listener: (event: CallEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;

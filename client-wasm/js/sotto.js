@@ -12,6 +12,7 @@
 import initWasm, { generateRoomSecret as wasmGenerateRoomSecret, roomIdForSecret } from './sotto_client_wasm.js';
 
 const PROTOCOL_VERSION = 1;
+const MAX_CHAT_BYTES = 16 * 1024;
 
 /** An error with a stable `code` an application can switch on. */
 export class SottoError extends Error {
@@ -156,6 +157,26 @@ export class Call extends EventTarget {
       out[id] = entry;
     }
     return out;
+  }
+
+  /**
+   * Sends a chat message to everyone in the call, end-to-end encrypted with this
+   * participant's current sender key (chat label). Resolves with the number of peers it
+   * was handed to; rejects with `no-peers` when nobody is connected to receive it.
+   */
+  async sendChat(text) {
+    if (typeof text !== 'string' || text.length === 0) throw new SottoError('bad-argument', 'chat text must be a non-empty string');
+    if (new TextEncoder().encode(text).length > MAX_CHAT_BYTES) throw new SottoError('chat-too-large', `chat messages are limited to ${MAX_CHAT_BYTES} bytes`);
+    const sealed = await this.#rpc('sealChat', { text });
+    let delivered = 0;
+    for (const peer of this.#peers.values()) {
+      if (peer.chat?.readyState === 'open') {
+        peer.chat.send(sealed);
+        delivered += 1;
+      }
+    }
+    if (delivered === 0) throw new SottoError('no-peers', 'nobody is connected to receive the message');
+    return delivered;
   }
 
   /** Test support: the keys this participant holds (refused unless `testing` was set). */
@@ -344,6 +365,11 @@ export class Call extends EventTarget {
       peer.stream.addTrack(track);
       this.dispatchEvent(new CustomEvent('track', { detail: { peer: peerId, track, stream: peer.stream } }));
     };
+    // One pre-negotiated, ordered channel per peer carries sealed chat messages.
+    const chat = pc.createDataChannel('sotto-chat', { negotiated: true, id: 0, ordered: true });
+    chat.binaryType = 'arraybuffer';
+    chat.onmessage = (event) => this.#enqueue(() => this.#onChat(peerId, event.data));
+    peer.chat = chat;
     pc.onconnectionstatechange = () => {
       this.dispatchEvent(new CustomEvent('connection-state', { detail: { peer: peerId, state: pc.connectionState } }));
     };
@@ -408,6 +434,19 @@ export class Call extends EventTarget {
     const pending = peer.pendingCandidates ?? [];
     peer.pendingCandidates = [];
     for (const candidate of pending) await peer.pc.addIceCandidate(candidate);
+  }
+
+  async #onChat(peerId, data) {
+    if (!(data instanceof ArrayBuffer)) {
+      this.#emitError(new SottoError('bad-chat-message', 'a chat message was not binary'));
+      return;
+    }
+    try {
+      const text = await this.#rpc('openChat', { from: peerId, sealed: new Uint8Array(data) });
+      this.dispatchEvent(new CustomEvent('chat', { detail: { from: peerId, text } }));
+    } catch (error) {
+      this.#emitError(new SottoError(error.code ?? 'chat-rejected', `a chat message was rejected: ${error.message}`));
+    }
   }
 
   #emitError(error) {
