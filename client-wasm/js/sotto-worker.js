@@ -17,11 +17,18 @@ const frameCounts = {
 };
 const lastError = { encrypt: null, decrypt: null };
 
+// Adversarial-test hooks, usable only after init({testing: true}): they play an attacker on
+// the media path (bit flips, replays) and capture ciphertext, after encryption.
+let testing = false;
+const attack = { flipEvery: 0, replayEvery: 0, sent: 0, flipped: 0, replayed: 0, history: [] };
+const capture = { remaining: 0, frames: [] };
+
 const operations = {
   async init({ secret, peerId, testing }) {
     await wasmReady;
     crypto?.free();
     crypto = new CallCrypto(secret, peerId, Boolean(testing));
+    testingEnabled(Boolean(testing));
     clearInterval(expiryTimer);
     expiryTimer = setInterval(() => crypto?.expire(performance.now()), 500);
     return { roomId: crypto.roomId, identity: crypto.identity, epoch: crypto.senderEpoch };
@@ -44,10 +51,25 @@ const operations = {
     return new TextDecoder('utf-8', { fatal: true }).decode(plain);
   },
   stats() {
-    return { crypto: crypto ? crypto.stats() : null, frames: frameCounts, lastError };
+    return { crypto: crypto ? crypto.stats() : null, frames: frameCounts, lastError, attack: { ...attack, history: undefined } };
   },
   exportKeysForTesting() {
     return requireCrypto().exportKeysForTesting();
+  },
+  testAttack({ flipEvery = 0, replayEvery = 0 }) {
+    requireTesting();
+    Object.assign(attack, { flipEvery, replayEvery });
+    return { ...attack, history: undefined };
+  },
+  testCapture({ count }) {
+    requireTesting();
+    capture.remaining = count;
+    capture.frames = [];
+    return true;
+  },
+  testCaptured() {
+    requireTesting();
+    return capture.frames;
   },
   close() {
     clearInterval(expiryTimer);
@@ -61,6 +83,38 @@ const operations = {
     return true;
   },
 };
+
+function testingEnabled(value) {
+  testing = value;
+}
+
+function requireTesting() {
+  if (!testing) {
+    const error = new Error('test hooks are disabled');
+    error.code = 'testing-disabled';
+    throw error;
+  }
+}
+
+// Plays the attacker on outgoing ciphertext: flips a bit in every n-th video frame and
+// replaces every m-th with an earlier frame's bytes (a replay of an old SFrame counter).
+function attackOutgoing(kind, data) {
+  if (kind !== 'video') return data;
+  attack.sent += 1;
+  attack.history.push(data.slice());
+  if (attack.history.length > 30) attack.history.shift();
+  if (attack.flipEvery && attack.sent % attack.flipEvery === 0) {
+    attack.flipped += 1;
+    const out = data.slice();
+    out[out.length >> 1] ^= 0x10;
+    return out;
+  }
+  if (attack.replayEvery && attack.sent % attack.replayEvery === 0 && attack.history.length > 10) {
+    attack.replayed += 1;
+    return attack.history[0].slice();
+  }
+  return data;
+}
 
 function requireCrypto() {
   if (!crypto) {
@@ -114,9 +168,16 @@ function runTransform(options, readable, writable) {
       const mime = mimeOf(frame, kind);
       try {
         const input = new Uint8Array(frame.data);
-        const output = role === 'encrypt'
+        let output = role === 'encrypt'
           ? crypto.encryptFrame(mime, input)
           : crypto.decryptFrame(peer, mime, input, performance.now());
+        if (testing && role === 'encrypt') {
+          if (capture.remaining > 0 && kind === 'video') {
+            capture.remaining -= 1;
+            capture.frames.push({ mime, data: output.slice() });
+          }
+          output = attackOutgoing(kind, output);
+        }
         frame.data = output.buffer;
         controller.enqueue(frame);
       } catch (error) {

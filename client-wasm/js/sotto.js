@@ -184,6 +184,21 @@ export class Call extends EventTarget {
     return this.#rpc('exportKeysForTesting');
   }
 
+  /** Test support: plays an attacker on this participant's outgoing ciphertext. */
+  testAttack(options) {
+    return this.#rpc('testAttack', options);
+  }
+
+  /** Test support: keeps the next `count` encrypted video frames this participant sends. */
+  testCapture(count) {
+    return this.#rpc('testCapture', { count });
+  }
+
+  /** Test support: the frames kept by testCapture, `[{mime, data}]`. */
+  testCaptured() {
+    return this.#rpc('testCaptured');
+  }
+
   /** Leaves the call and releases everything: sockets, peer connections, the worker. */
   close() {
     if (this.#closed) return;
