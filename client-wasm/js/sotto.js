@@ -124,6 +124,7 @@ export class Call extends EventTarget {
     this.identity = identity;
     signal?.throwIfAborted();
     await this.#connectSignaling(signal);
+    this.#startKeepalive();
   }
 
   /** Frame counters from the crypto worker. */
@@ -205,7 +206,12 @@ export class Call extends EventTarget {
     this.#closed = true;
     try { this.#send({ type: 'leave' }); } catch { /* socket already gone */ }
     this.#socket?.close(1000, 'bye');
-    for (const peer of this.#peers.values()) peer.pc?.close();
+    clearTimeout(this.#reconnectTimer);
+    clearInterval(this.#keepaliveTimer);
+    for (const peer of this.#peers.values()) {
+      peer.pc?.close();
+      clearTimeout(peer.vanishTimer);
+    }
     this.#peers.clear();
     for (const { reject } of this.#pending.values()) reject(new SottoError('closed', 'the call was closed'));
     this.#pending.clear();
@@ -234,39 +240,86 @@ export class Call extends EventTarget {
 
   // ── signaling ────────────────────────────────────────────────────────────
 
+  // Opens the signaling socket and joins; resolves on the first welcome. After that, a lost
+  // socket is reopened with exponential backoff and jitter, and the call goes on: media is
+  // peer to peer and does not need the server.
   #connectSignaling(signal) {
-    const base = this.#options.signalingUrl ?? defaultSignalingUrl();
-    const url = `${base}/ws/room/${encodeURIComponent(this.roomId)}`;
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url);
-      this.#socket = socket;
-      let welcomed = false;
-      const abort = () => { socket.close(); reject(new SottoError('aborted', 'join aborted')); };
+      let settled = false;
+      const abort = () => { this.#socket?.close(); reject(new SottoError('aborted', 'join aborted')); };
       signal?.addEventListener('abort', abort, { once: true });
-      socket.onopen = () => this.#send({ type: 'join', peer: this.peerId, identity: this.identity });
-      socket.onmessage = (event) => {
-        let message;
-        try {
-          message = JSON.parse(event.data);
-        } catch {
-          this.#emitError(new SottoError('bad-server-message', 'the server sent something that is not JSON'));
-          return;
-        }
-        if (message?.type === 'welcome' && !welcomed) {
-          welcomed = true;
+      this.#openSocket({
+        onWelcome: () => {
+          if (settled) return;
+          settled = true;
           signal?.removeEventListener('abort', abort);
           resolve();
-        }
-        if (message?.type === 'error' && !welcomed) {
-          reject(new SottoError(message.code ?? 'server-error', message.message ?? 'the server refused to join'));
-        }
-        this.#enqueue(() => this.#onServerMessage(message));
-      };
-      socket.onclose = (event) => {
-        if (!welcomed) reject(new SottoError('signaling-unavailable', `signaling closed (${event.code})`));
-        else if (!this.#closed) this.dispatchEvent(new CustomEvent('signaling-state', { detail: { state: 'closed', code: event.code } }));
-      };
+        },
+        onRefused: (error) => {
+          if (settled) return;
+          settled = true;
+          reject(error);
+        },
+      });
     });
+  }
+
+  #openSocket(first) {
+    const base = this.#options.signalingUrl ?? defaultSignalingUrl();
+    const socket = new WebSocket(`${base}/ws/room/${encodeURIComponent(this.roomId)}`);
+    this.#socket = socket;
+    let welcomed = false;
+    socket.onopen = () => this.#send({ type: 'join', peer: this.peerId, identity: this.identity });
+    socket.onmessage = (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        this.#emitError(new SottoError('bad-server-message', 'the server sent something that is not JSON'));
+        return;
+      }
+      if (message?.type === 'welcome') {
+        welcomed = true;
+        this.#reconnectAttempt = 0;
+        first?.onWelcome();
+        if (this.#everWelcomed) this.dispatchEvent(new CustomEvent('signaling-state', { detail: { state: 'connected' } }));
+        this.#everWelcomed = true;
+      }
+      if (message?.type === 'error' && !welcomed && !this.#everWelcomed) {
+        first?.onRefused(new SottoError(message.code ?? 'server-error', message.message ?? 'the server refused to join'));
+      }
+      this.#enqueue(() => this.#onServerMessage(message));
+    };
+    socket.onclose = (event) => {
+      if (this.#closed || socket !== this.#socket) return;
+      if (!this.#everWelcomed) {
+        first?.onRefused(new SottoError('signaling-unavailable', `signaling closed before joining (${event.code})`));
+        return;
+      }
+      this.dispatchEvent(new CustomEvent('signaling-state', { detail: { state: 'reconnecting', code: event.code } }));
+      this.#scheduleReconnect();
+    };
+  }
+
+  #reconnectAttempt = 0;
+  #everWelcomed = false;
+  #reconnectTimer = null;
+  #keepaliveTimer = null;
+
+  #scheduleReconnect() {
+    const { baseMs, maxMs } = this.#options.reconnect ?? { baseMs: 250, maxMs: 4000 };
+    const ceiling = Math.min(maxMs, baseMs * 2 ** this.#reconnectAttempt);
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2); // "equal jitter"
+    this.#reconnectAttempt += 1;
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = setTimeout(() => { if (!this.#closed) this.#openSocket(null); }, delay);
+  }
+
+  #startKeepalive() {
+    clearInterval(this.#keepaliveTimer);
+    this.#keepaliveTimer = setInterval(() => {
+      if (this.#socket?.readyState === WebSocket.OPEN) this.#send({ type: 'ping' });
+    }, this.#options.keepaliveMs ?? 15_000);
   }
 
   #send(message) {
@@ -287,23 +340,40 @@ export class Call extends EventTarget {
   async #onServerMessage(message) {
     if (this.#closed || message?.v !== PROTOCOL_VERSION) return;
     switch (message.type) {
-      case 'welcome':
-        for (const { peer, identity } of message.peers ?? []) this.#peers.set(peer, { identity, pc: null, epoch: null });
-        await this.#rekey();
+      case 'welcome': {
+        // First join, or a rejoin after the signaling socket was lost: reconcile the roster.
+        const present = new Map((message.peers ?? []).map(({ peer, identity }) => [peer, identity]));
+        let changed = false;
+        for (const [peerId, peer] of [...this.#peers]) {
+          if (present.get(peerId) !== peer.identity) {
+            this.#dropPeer(peerId);
+            changed = true;
+          }
+        }
+        for (const [peerId, identity] of present) {
+          if (!this.#peers.has(peerId)) {
+            this.#peers.set(peerId, { identity, pc: null, epoch: null });
+            changed = true;
+          }
+        }
+        if (changed || this.#epochAnnounced === false) await this.#rekey();
         // The newcomer offers to everyone already there; they wait for its offer.
-        for (const peerId of this.#peers.keys()) await this.#offerTo(peerId);
+        for (const [peerId, peer] of this.#peers) if (!peer.pc) await this.#offerTo(peerId);
         break;
-      case 'peer-joined':
-        this.#peers.set(message.peer.peer, { identity: message.peer.identity, pc: null, epoch: null });
-        this.dispatchEvent(new CustomEvent('participant-joined', { detail: { peer: message.peer.peer } }));
+      }
+      case 'peer-joined': {
+        const { peer: peerId, identity } = message.peer ?? {};
+        const known = this.#peers.get(peerId);
+        if (known && known.identity === identity) break; // a rejoin after a signaling outage
+        if (known) this.#dropPeer(peerId);
+        this.#peers.set(peerId, { identity, pc: null, epoch: null });
+        this.dispatchEvent(new CustomEvent('participant-joined', { detail: { peer: peerId } }));
         await this.#rekey();
         break;
+      }
       case 'peer-left': {
-        const peer = this.#peers.get(message.peer);
-        if (!peer) return;
-        peer.pc?.close();
-        this.#peers.delete(message.peer);
-        this.dispatchEvent(new CustomEvent('participant-left', { detail: { peer: message.peer } }));
+        if (!this.#peers.has(message.peer)) return;
+        this.#dropPeer(message.peer);
         await this.#rekey();
         break;
       }
@@ -318,8 +388,20 @@ export class Call extends EventTarget {
     }
   }
 
+  #epochAnnounced = false;
+
+  #dropPeer(peerId) {
+    const peer = this.#peers.get(peerId);
+    if (!peer) return;
+    peer.pc?.close();
+    clearTimeout(peer.vanishTimer);
+    this.#peers.delete(peerId);
+    this.dispatchEvent(new CustomEvent('participant-left', { detail: { peer: peerId } }));
+  }
+
   // A roster change: new sender key, sealed to every remaining peer.
   async #rekey() {
+    this.#epochAnnounced = true;
     const roster = [...this.#peers].map(([peer, p]) => ({ peer, identity: p.identity }));
     const { messages, epoch, safetyCode } = await this.#rpc('setRoster', { roster });
     for (const { to, key } of messages) this.#sendToPeer(to, { type: 'sender-key', key });
@@ -386,7 +468,20 @@ export class Call extends EventTarget {
     chat.onmessage = (event) => this.#enqueue(() => this.#onChat(peerId, event.data));
     peer.chat = chat;
     pc.onconnectionstatechange = () => {
-      this.dispatchEvent(new CustomEvent('connection-state', { detail: { peer: peerId, state: pc.connectionState } }));
+      const state = pc.connectionState;
+      this.dispatchEvent(new CustomEvent('connection-state', { detail: { peer: peerId, state } }));
+      clearTimeout(peer.vanishTimer);
+      if (state === 'failed' && peer.role === 'offerer') {
+        this.#enqueue(() => this.#restartIce(peerId));
+      }
+      if (state === 'failed' || state === 'disconnected') {
+        // A peer whose media path stays down is removed locally after a timeout, and keys rotate.
+        peer.vanishTimer = setTimeout(() => this.#enqueue(async () => {
+          if (this.#peers.get(peerId)?.pc !== pc || pc.connectionState === 'connected') return;
+          this.#dropPeer(peerId);
+          await this.#rekey();
+        }), this.#options.peerTimeoutMs ?? 15_000);
+      }
     };
     return pc;
   }
@@ -406,8 +501,17 @@ export class Call extends EventTarget {
     }
   }
 
+  async #restartIce(peerId) {
+    const peer = this.#peers.get(peerId);
+    if (!peer?.pc || peer.pc.connectionState !== 'failed') return;
+    const offer = await peer.pc.createOffer({ iceRestart: true });
+    await peer.pc.setLocalDescription(offer);
+    this.#sendToPeer(peerId, { type: 'offer', sdp: offer.sdp });
+  }
+
   async #offerTo(peerId) {
     const pc = this.#createPeerConnection(peerId);
+    this.#peers.get(peerId).role = 'offerer';
     for (const kind of ['audio', 'video']) {
       const track = this.localStream?.getTracks().find((t) => t.kind === kind) ?? null;
       const transceiver = track
@@ -423,9 +527,18 @@ export class Call extends EventTarget {
 
   async #answer(peerId, sdp) {
     const peer = this.#peers.get(peerId);
-    if (peer.pc) peer.pc.close();
+    if (peer.pc && peer.role === 'answerer' && peer.pc.signalingState === 'stable' && peer.pc.connectionState !== 'closed') {
+      // A renegotiation (ICE restart) on the existing connection: transforms stay attached.
+      await peer.pc.setRemoteDescription({ type: 'offer', sdp });
+      const answer = await peer.pc.createAnswer();
+      await peer.pc.setLocalDescription(answer);
+      this.#sendToPeer(peerId, { type: 'answer', sdp: answer.sdp });
+      return;
+    }
+    peer.pc?.close();
     peer.pc = null;
     const pc = this.#createPeerConnection(peerId);
+    peer.role = 'answerer';
     await pc.setRemoteDescription({ type: 'offer', sdp });
     for (const transceiver of pc.getTransceivers()) {
       const kind = transceiver.receiver.track.kind;
