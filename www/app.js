@@ -21,7 +21,9 @@ $('room-link').value = location.href;
 $('copy-link').onclick = () => navigator.clipboard?.writeText(location.href);
 
 let call = null;
-window.sotto = { get call() { return call; } };
+// For people debugging (and for the e2e tests): the call and a log of its events.
+const events = [];
+window.sotto = { get call() { return call; }, events };
 
 $('join').onclick = async () => {
   $('join').disabled = true;
@@ -54,6 +56,9 @@ function addChatLine(text) {
 }
 
 function wire(call) {
+  for (const type of ['participant-joined', 'participant-left', 'connection-state', 'key-epoch', 'signaling-state', 'error', 'chat']) {
+    call.addEventListener(type, ({ detail }) => events.push({ type, at: performance.now(), detail: type === 'error' ? { code: detail.code } : detail }));
+  }
   call.addEventListener('track', ({ detail }) => {
     let video = document.querySelector(`video[data-peer="${CSS.escape(detail.peer)}"]`);
     if (!video) {

@@ -100,6 +100,8 @@ export class Call extends EventTarget {
     this.roomId = null;
     this.identity = null;
     this.localStream = options.localStream ?? null;
+    /** This participant's current sender-key epoch. */
+    this.epoch = null;
   }
 
   /** Remote participants: peer id -> { identity, stream, connectionState, epoch }. */
@@ -195,6 +197,11 @@ export class Call extends EventTarget {
     return this.#rpc('testCapture', { count });
   }
 
+  /** Test support: how many of `frames` (from `from`) decrypt under `keys` (`[{peer, epoch, key}]`). */
+  testDecryptWith(keys, from, frames) {
+    return this.#rpc('testDecryptWith', { keys, from, frames });
+  }
+
   /** Test support: the frames kept by testCapture, `[{mime, data}]`. */
   testCaptured() {
     return this.#rpc('testCaptured');
@@ -211,6 +218,7 @@ export class Call extends EventTarget {
     for (const peer of this.#peers.values()) {
       peer.pc?.close();
       clearTimeout(peer.vanishTimer);
+      clearTimeout(peer.rejoinTimer);
     }
     this.#peers.clear();
     for (const { reject } of this.#pending.values()) reject(new SottoError('closed', 'the call was closed'));
@@ -345,14 +353,18 @@ export class Call extends EventTarget {
         const present = new Map((message.peers ?? []).map(({ peer, identity }) => [peer, identity]));
         let changed = false;
         for (const [peerId, peer] of [...this.#peers]) {
-          if (present.get(peerId) !== peer.identity) {
+          if (!present.has(peerId) && peer.pc?.connectionState === 'connected') {
+            // After a server restart the others rejoin one by one: keep a peer whose media
+            // still flows for a grace period, and drop it only if it does not come back.
+            peer.unconfirmed = true;
+            clearTimeout(peer.rejoinTimer);
+            peer.rejoinTimer = setTimeout(() => this.#enqueue(async () => {
+              if (this.#peers.get(peerId) !== peer || !peer.unconfirmed) return;
+              this.#dropPeer(peerId);
+              await this.#rekey();
+            }), this.#options.rejoinGraceMs ?? 10_000);
+          } else if (present.get(peerId) !== peer.identity) {
             this.#dropPeer(peerId);
-            changed = true;
-          }
-        }
-        for (const [peerId, identity] of present) {
-          if (!this.#peers.has(peerId)) {
-            this.#peers.set(peerId, { identity, pc: null, epoch: null });
             changed = true;
           }
         }
@@ -364,7 +376,11 @@ export class Call extends EventTarget {
       case 'peer-joined': {
         const { peer: peerId, identity } = message.peer ?? {};
         const known = this.#peers.get(peerId);
-        if (known && known.identity === identity) break; // a rejoin after a signaling outage
+        if (known && known.identity === identity) { // a rejoin after a signaling outage
+          known.unconfirmed = false;
+          clearTimeout(known.rejoinTimer);
+          break;
+        }
         if (known) this.#dropPeer(peerId);
         this.#peers.set(peerId, { identity, pc: null, epoch: null });
         this.dispatchEvent(new CustomEvent('participant-joined', { detail: { peer: peerId } }));
@@ -395,6 +411,7 @@ export class Call extends EventTarget {
     if (!peer) return;
     peer.pc?.close();
     clearTimeout(peer.vanishTimer);
+    clearTimeout(peer.rejoinTimer);
     this.#peers.delete(peerId);
     this.dispatchEvent(new CustomEvent('participant-left', { detail: { peer: peerId } }));
   }
@@ -404,6 +421,7 @@ export class Call extends EventTarget {
     this.#epochAnnounced = true;
     const roster = [...this.#peers].map(([peer, p]) => ({ peer, identity: p.identity }));
     const { messages, epoch, safetyCode } = await this.#rpc('setRoster', { roster });
+    this.epoch = epoch;
     for (const { to, key } of messages) this.#sendToPeer(to, { type: 'sender-key', key });
     this.dispatchEvent(new CustomEvent('key-epoch', { detail: { peer: this.peerId, epoch } }));
     this.dispatchEvent(new CustomEvent('safety-code', { detail: safetyCode }));

@@ -6,6 +6,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { freePort } from './ports.mjs';
 
 export async function startRecordingProxy({ upstream, port, rewriteUrl, rewriteMessage } = {}) {
+  // Hooks can be swapped while running: `proxy.hooks.rewriteMessage = ...`.
+  const hooks = { rewriteUrl, rewriteMessage };
   port ??= await freePort();
   const upstreamUrl = new URL(upstream);
   const record = { requests: [], messages: [] };
@@ -24,7 +26,7 @@ export async function startRecordingProxy({ upstream, port, rewriteUrl, rewriteM
   const wss = new WebSocketServer({ noServer: true });
   server.on('upgrade', (req, socket, head) => {
     record.requests.push({ method: req.method, url: req.url, headers: req.headers, upgrade: true });
-    const target = rewriteUrl ? rewriteUrl(req.url) : req.url;
+    const target = hooks.rewriteUrl ? hooks.rewriteUrl(req.url) : req.url;
     const upstreamSocket = new WebSocket(`ws://${upstreamUrl.host}${target}`, { headers: { origin: `http://${upstreamUrl.host}` } });
     const pending = [];
     upstreamSocket.on('error', () => socket.destroy());
@@ -35,7 +37,7 @@ export async function startRecordingProxy({ upstream, port, rewriteUrl, rewriteM
         const text = isBinary ? null : data.toString('utf8');
         record.messages.push({ direction, url: req.url, text, bytes: isBinary ? Buffer.from(data) : null });
         let out = isBinary ? data : text;
-        if (!isBinary && rewriteMessage) out = rewriteMessage({ direction, url: req.url, text });
+        if (!isBinary && hooks.rewriteMessage) out = hooks.rewriteMessage({ direction, url: req.url, text });
         if (out === null || out === undefined) return;
         if (to.readyState === WebSocket.OPEN) to.send(out);
         else if (to === upstreamSocket) pending.push(out);
@@ -52,6 +54,11 @@ export async function startRecordingProxy({ upstream, port, rewriteUrl, rewriteM
   return {
     origin: `http://127.0.0.1:${port}`,
     record,
+    hooks,
+    /** Forgets what was recorded so far. */
+    clear() { record.requests.length = 0; record.messages.length = 0; },
+    /** Drops every open WebSocket, as a server restart would. */
+    dropAll() { for (const s of sockets) s.terminate?.(); sockets.clear(); },
     async stop() {
       for (const s of sockets) s.terminate?.();
       await new Promise((resolve) => server.close(resolve));
