@@ -48,6 +48,7 @@ export interface MediaStatsEntry {
   framesDecoded: number;
   framesEncoded: number;
   audioPacketsReceived: number;
+  bytesReceived: number;
 }
 
 export interface CryptoStats {

@@ -143,10 +143,11 @@ export class Call extends EventTarget {
   async mediaStats() {
     const out = {};
     for (const [id, peer] of this.#peers) {
-      const entry = { framesReceived: 0, framesDecoded: 0, audioPacketsReceived: 0, framesEncoded: 0 };
+      const entry = { framesReceived: 0, framesDecoded: 0, audioPacketsReceived: 0, framesEncoded: 0, bytesReceived: 0 };
       if (peer.pc) {
         const report = await peer.pc.getStats();
         for (const s of report.values()) {
+          if (s.type === 'inbound-rtp') entry.bytesReceived += s.bytesReceived ?? 0;
           if (s.type === 'inbound-rtp' && s.kind === 'video') {
             entry.framesReceived += s.framesReceived ?? 0;
             entry.framesDecoded += s.framesDecoded ?? 0;
