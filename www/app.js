@@ -32,7 +32,8 @@ $('join').onclick = async () => {
     const localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
     $('local-video').srcObject = localStream;
     status('Joining…');
-    call = await joinCall({ roomSecret: secret, localStream, testing: params.has('testing') });
+    call = await joinCall({ roomSecret: secret, localStream, testing: params.has('testing'), e2ee: params.get('e2ee') !== 'off' });
+    if (!call.encrypted) showError(Object.assign(new Error('This call is NOT end-to-end encrypted (e2ee=off in the link).'), { code: 'unencrypted' }));
     wire(call);
     $('lobby').hidden = true;
     $('call').hidden = false;

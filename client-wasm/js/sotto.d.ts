@@ -25,6 +25,16 @@ export interface JoinOptions {
   workerUrl?: string | URL;
   /** Aborts joining. */
   signal?: AbortSignal;
+  /** false sends media WITHOUT end-to-end encryption (benchmarks, diagnostics); default true. */
+  e2ee?: boolean;
+  /** Reconnect backoff for the signaling socket (default 250 ms doubling to 4 s, with jitter). */
+  reconnect?: { baseMs: number; maxMs: number };
+  /** Ping interval on the signaling socket (default 15 s). */
+  keepaliveMs?: number;
+  /** A peer whose connection stays failed or disconnected this long is removed (default 15 s). */
+  peerTimeoutMs?: number;
+  /** After a signaling rejoin, how long a still-connected peer may take to rejoin (default 10 s). */
+  rejoinGraceMs?: number;
   /** Allows exportKeysForTesting (end-to-end tests only). */
   testing?: boolean;
 }
@@ -76,6 +86,10 @@ export interface CallEventMap {
 
 export declare class Call extends EventTarget {
   readonly peerId: string;
+  /** false only when the application opted out of end-to-end encryption. */
+  readonly encrypted: boolean;
+  /** This participant's current sender-key epoch. */
+  readonly epoch: number | null;
   readonly roomId: string | null;
   readonly identity: string | null;
   readonly localStream: MediaStream | null;

@@ -92,9 +92,12 @@ export class Call extends EventTarget {
     super();
     if (!options?.roomSecret) throw new SottoError('bad-argument', 'roomSecret is required');
     this.#options = options;
-    this.#mode = e2eeSupport();
+    // Sending without end-to-end encryption happens only when the application asks for it
+    // (`e2ee: false`), and the call then says so: `call.encrypted === false`.
+    this.encrypted = options.e2ee !== false;
+    this.#mode = this.encrypted ? e2eeSupport() : 'none';
     if (!this.#mode) {
-      throw new SottoError('e2ee-unsupported', 'this browser cannot encrypt media frames end to end');
+      throw new SottoError('e2ee-unsupported', 'this browser cannot encrypt media frames end to end; refusing to send media');
     }
     this.peerId = randomPeerId();
     this.roomId = null;
@@ -512,6 +515,7 @@ export class Call extends EventTarget {
   }
 
   #attach(senderOrReceiver, options) {
+    if (this.#mode === 'none') return;
     if (this.#mode === 'script-transform') {
       senderOrReceiver.transform = new RTCRtpScriptTransform(this.#worker, options);
     } else {
