@@ -64,7 +64,7 @@ e2e: wasm
 	$(ISOLATED) node --test --test-concurrency=1 --test-timeout=180000 e2e/*.test.mjs
 
 bench: wasm
-	@echo "benchmarks: see BENCHMARKS.md"
+	$(ISOLATED) node bench/run.mjs
 
 clean:
 	cargo clean

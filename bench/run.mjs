@@ -1,0 +1,253 @@
+// `make bench`: Sotto against the baselines a user would pick, side by side in one run,
+// alternating, medians and ratios. Loopback only (run inside `unshare -n`), bounded in time.
+// Writes bench/results.json and regenerates BENCHMARKS.md.
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startWorker } from '../e2e/lib/worker.mjs';
+import { launchChromium } from '../e2e/lib/browser.mjs';
+import { freePort } from '../e2e/lib/ports.mjs';
+import { runRelay } from './lib-relay.mjs';
+import { renderMarkdown } from './report.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const only = new Set(process.argv.slice(2));
+const wanted = (name) => only.size === 0 || only.has(name);
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function log(line) { process.stdout.write(`[bench] ${line}\n`); }
+
+// ── 5. sizes ─────────────────────────────────────────────────────────────
+function sizes() {
+  const gz = (file) => gzipSync(readFileSync(file), { level: 9 }).length;
+  const pkg = path.join(root, 'client-wasm/pkg');
+  const jsFiles = readdirSync(pkg).filter((f) => f.endsWith('.js'));
+  const build = path.join(root, 'signaling-worker/build');
+  const workerWasm = readdirSync(build, { recursive: true }).find((f) => String(f).endsWith('.wasm'));
+  return {
+    clientWasmBytes: readFileSync(path.join(pkg, 'sotto_client_wasm_bg.wasm')).length,
+    clientWasmGzip: gz(path.join(pkg, 'sotto_client_wasm_bg.wasm')),
+    clientJsBytes: jsFiles.reduce((n, f) => n + readFileSync(path.join(pkg, f)).length, 0),
+    clientJsGzip: jsFiles.reduce((n, f) => n + gz(path.join(pkg, f)), 0),
+    workerWasmBytes: readFileSync(path.join(build, workerWasm)).length,
+    workerWasmGzip: gz(path.join(build, workerWasm)),
+  };
+}
+
+// A static server for the benchmark pages and the client package.
+async function startStatic() {
+  const port = await freePort();
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    const file = url.pathname.startsWith('/pkg/')
+      ? path.join(root, 'client-wasm', url.pathname)
+      : path.join(root, 'bench/pages', url.pathname);
+    try {
+      const body = readFileSync(file);
+      res.writeHead(200, { 'content-type': types[path.extname(file)] ?? 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  return { origin: `http://127.0.0.1:${port}`, stop: () => new Promise((r) => server.close(r)) };
+}
+
+// ── 1. frame crypto in the browser ───────────────────────────────────────
+async function frameCrypto(browser, pages) {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${pages.origin}/frame-crypto.html?rounds=7`);
+  const { results, audioOverheadBytes, videoOverheadBytes } = await page.evaluate(() => window.result);
+  await page.context().close();
+  return { results, audioOverheadBytes, videoOverheadBytes };
+}
+
+// ── 4. signaling ─────────────────────────────────────────────────────────
+async function startPeerServer() {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(root, 'bench/peerserver.mjs'), String(port)], { stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise((resolve) => child.stdout.on('data', (d) => String(d).includes('ready') && resolve()));
+  return { origin: `http://127.0.0.1:${port}`, stop: () => child.kill() };
+}
+
+async function signaling(worker) {
+  const peer = await startPeerServer();
+  const out = [];
+  try {
+    for (const clients of [2, 20, 200]) {
+      const perClient = clients === 200 ? 100 : 500;
+      const runs = { sotto: [], peerserver: [] };
+      for (let round = 0; round < 3; round += 1) {
+        for (const [server, origin] of [['sotto', worker.origin], ['peerserver', peer.origin]]) {
+          // Throughput with 8 in flight per client, latency with 1 in flight.
+          const load = await runRelay({ server, origin, clients, perClient, window: 8 });
+          const idle = await runRelay({ server, origin, clients, perClient: Math.min(perClient, 200), window: 1 });
+          runs[server].push({ ...load, p50Ms: idle.p50Ms, p99Ms: idle.p99Ms, loadedP99Ms: load.p99Ms, lost: load.lost + idle.lost, misrouted: load.misrouted + idle.misrouted, duplicated: load.duplicated + idle.duplicated });
+        }
+      }
+      const pick = (server) => ({
+        messagesPerSecond: median(runs[server].map((r) => r.messagesPerSecond)),
+        p50Ms: median(runs[server].map((r) => r.p50Ms)),
+        p99Ms: median(runs[server].map((r) => r.p99Ms)),
+        loadedP99Ms: median(runs[server].map((r) => r.loadedP99Ms)),
+        lost: runs[server].reduce((n, r) => n + r.lost, 0),
+        misrouted: runs[server].reduce((n, r) => n + r.misrouted, 0),
+        duplicated: runs[server].reduce((n, r) => n + r.duplicated, 0),
+      });
+      const row = { clients, sotto: pick('sotto'), peerserver: pick('peerserver') };
+      row.throughputRatio = row.sotto.messagesPerSecond / row.peerserver.messagesPerSecond;
+      row.p99Ratio = row.sotto.p99Ms / row.peerserver.p99Ms;
+      log(`signaling ${clients} clients: sotto ${row.sotto.messagesPerSecond.toFixed(0)} msg/s p99 ${row.sotto.p99Ms.toFixed(2)} ms; peerserver ${row.peerserver.messagesPerSecond.toFixed(0)} msg/s p99 ${row.peerserver.p99Ms.toFixed(2)} ms`);
+      out.push(row);
+    }
+  } finally {
+    peer.stop();
+  }
+  return out;
+}
+
+// ── 3. call setup ────────────────────────────────────────────────────────
+async function sottoSetup(browser, worker) {
+  const ctxA = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  const ctxB = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  const a = await ctxA.newPage();
+  await a.goto(`${worker.origin}/`);
+  await a.click('#join');
+  await a.waitForFunction(() => window.sotto?.call?.roomId);
+  const b = await ctxB.newPage();
+  await b.goto(a.url());
+  const ms = await b.evaluate(async () => {
+    const t0 = performance.now();
+    document.getElementById('join').click();
+    for (;;) {
+      const call = window.sotto.call;
+      if (call) {
+        const stats = Object.values(await call.mediaStats());
+        if (stats.some((s) => s.framesDecoded > 0)) return performance.now() - t0;
+      }
+      if (performance.now() - t0 > 20_000) return NaN;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  });
+  await ctxA.close();
+  await ctxB.close();
+  return ms;
+}
+
+async function bareSetup(browser, pages) {
+  const ctxA = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  const ctxB = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  const a = await ctxA.newPage();
+  const b = await ctxB.newPage();
+  await a.goto(`${pages.origin}/bare.html`);
+  await b.goto(`${pages.origin}/bare.html`);
+  // Time runs on the driver's clock, from B deciding to call until B decodes A's video.
+  const t0 = performance.now();
+  const offer = await b.evaluate(() => window.offer());
+  const answer = await a.evaluate((sdp) => window.answer(sdp), offer);
+  await b.evaluate((sdp) => window.accept(sdp), answer);
+  await b.evaluate(async () => { while ((await window.framesDecoded()) === 0) await new Promise((r) => setTimeout(r, 5)); });
+  const ms = performance.now() - t0;
+  await ctxA.close();
+  await ctxB.close();
+  return ms;
+}
+
+async function callSetup(browser, worker, pages, calls = 10) {
+  const sotto = [];
+  const bare = [];
+  for (let i = 0; i < calls; i += 1) {
+    sotto.push(await sottoSetup(browser, worker));
+    bare.push(await bareSetup(browser, pages));
+  }
+  const row = { calls, sottoMs: median(sotto), bareMs: median(bare), sottoAll: sotto, bareAll: bare };
+  row.ratio = row.sottoMs / row.bareMs;
+  return row;
+}
+
+// ── 2. CPU of a call with E2EE on and off ────────────────────────────────
+function chromiumTicks() {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (!/chrom/i.test(comm)) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime + stime
+    } catch { /* process ended */ }
+  }
+  return ticks;
+}
+
+async function cpuOfCall(browser, worker, e2ee, seconds) {
+  const ctxA = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  const ctxB = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  const a = await ctxA.newPage();
+  await a.goto(`${worker.origin}/${e2ee ? '' : '?e2ee=off'}`);
+  await a.click('#join');
+  await a.waitForFunction(() => window.sotto?.call?.roomId);
+  const b = await ctxB.newPage();
+  await b.goto(a.url());
+  await b.click('#join');
+  await b.waitForFunction(async () => Object.values(await window.sotto.call.mediaStats()).some((s) => s.framesDecoded > 30), null, { timeout: 30_000, polling: 200 });
+  const hz = 100; // USER_HZ on Linux
+  const before = chromiumTicks();
+  await sleep(seconds * 1000);
+  const used = (chromiumTicks() - before) / hz;
+  const decoded = await b.evaluate(async () => Object.values(await window.sotto.call.mediaStats())[0].framesDecoded);
+  await ctxA.close();
+  await ctxB.close();
+  return { cpuPercentOfOneCore: (used / seconds) * 100, framesDecodedAtB: decoded };
+}
+
+async function cpu(browser, worker, rounds = 3, seconds = 8) {
+  const on = [];
+  const off = [];
+  for (let i = 0; i < rounds; i += 1) {
+    on.push((await cpuOfCall(browser, worker, true, seconds)).cpuPercentOfOneCore);
+    off.push((await cpuOfCall(browser, worker, false, seconds)).cpuPercentOfOneCore);
+  }
+  const row = { rounds, seconds, e2eeOnPercent: median(on), e2eeOffPercent: median(off), onAll: on, offAll: off };
+  row.ratio = row.e2eeOnPercent / row.e2eeOffPercent;
+  return row;
+}
+
+// ── run ──────────────────────────────────────────────────────────────────
+const results = {
+  date: new Date().toISOString(),
+  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, kernel: os.release() },
+};
+const worker = await startWorker();
+const pages = await startStatic();
+const browser = await launchChromium();
+results.machine.chromium = browser.version();
+try {
+  if (wanted('sizes')) { results.sizes = sizes(); log(`sizes ${JSON.stringify(results.sizes)}`); }
+  if (wanted('frame-crypto')) {
+    results.frameCrypto = await frameCrypto(browser, pages);
+    for (const r of results.frameCrypto.results) log(`frame crypto ${r.size} B: sotto ${r.sottoUs.toFixed(1)} µs, baseline ${r.baselineUs.toFixed(1)} µs, ratio ${r.ratio.toFixed(2)}`);
+  }
+  if (wanted('setup')) { results.callSetup = await callSetup(browser, worker, pages); log(`setup: sotto ${results.callSetup.sottoMs.toFixed(0)} ms, bare ${results.callSetup.bareMs.toFixed(0)} ms, ratio ${results.callSetup.ratio.toFixed(2)}`); }
+  if (wanted('cpu')) { results.cpu = await cpu(browser, worker); log(`cpu: on ${results.cpu.e2eeOnPercent.toFixed(1)}%, off ${results.cpu.e2eeOffPercent.toFixed(1)}%, ratio ${results.cpu.ratio.toFixed(2)}`); }
+  if (wanted('signaling')) results.signaling = await signaling(worker);
+} finally {
+  await browser.close();
+  await pages.stop();
+  await worker.stop();
+}
+if (only.size === 0) {
+  writeFileSync(path.join(root, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(path.join(root, 'BENCHMARKS.md'), renderMarkdown(results));
+  log('wrote bench/results.json and BENCHMARKS.md');
+} else {
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+}
