@@ -2,10 +2,14 @@
 // WebSocket message in both directions is kept, so tests can prove what the server saw.
 // `rewrite` hooks let adversarial tests play a malicious server.
 import http from 'node:http';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { freePort } from './ports.mjs';
 
-export async function startRecordingProxy({ upstream, port, rewriteUrl, rewriteMessage } = {}) {
+// `staticRoot`, when given, serves files from that folder for non-WebSocket requests (an app
+// under test) instead of forwarding them.
+export async function startRecordingProxy({ upstream, port, rewriteUrl, rewriteMessage, staticRoot } = {}) {
   // Hooks can be swapped while running: `proxy.hooks.rewriteMessage = ...`.
   const hooks = { rewriteUrl, rewriteMessage };
   port ??= await freePort();
@@ -15,6 +19,7 @@ export async function startRecordingProxy({ upstream, port, rewriteUrl, rewriteM
 
   const server = http.createServer((req, res) => {
     record.requests.push({ method: req.method, url: req.url, headers: req.headers });
+    if (staticRoot && serveStatic(staticRoot, req, res)) return;
     const forward = http.request(
       { host: upstreamUrl.hostname, port: upstreamUrl.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstreamUrl.host } },
       (up) => { res.writeHead(up.statusCode, up.headers); up.pipe(res); },
@@ -64,4 +69,20 @@ export async function startRecordingProxy({ upstream, port, rewriteUrl, rewriteM
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+const contentTypes = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
+
+function serveStatic(root, req, res) {
+  const pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  const file = path.join(root, pathname.endsWith('/') ? `${pathname}index.html` : pathname);
+  if (!file.startsWith(root)) return false;
+  try {
+    if (!statSync(file).isFile()) return false;
+    res.writeHead(200, { 'content-type': contentTypes[path.extname(file)] ?? 'application/octet-stream' });
+    res.end(readFileSync(file));
+    return true;
+  } catch {
+    return false;
+  }
 }

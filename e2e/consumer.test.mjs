@@ -1,0 +1,73 @@
+// An application developer's path: `npm pack` the client package, install the tarball into a
+// tiny app, type-check it with tsc, build it with Vite, and make a call with it in Chromium.
+// The app's code is the README's usage example, so the README cannot drift from the package.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startWorker } from './lib/worker.mjs';
+import { startRecordingProxy } from './lib/proxy.mjs';
+import { launchChromium } from './lib/browser.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = (name) => path.join(root, 'node_modules/.bin', name);
+let work;
+let worker;
+let proxy;
+let browser;
+
+function readmeExample() {
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+  const block = readme.split('<!-- usage-example:start -->')[1]?.split('<!-- usage-example:end -->')[0] ?? '';
+  const code = block.match(/```ts\n([\s\S]*?)```/)?.[1];
+  assert.ok(code, 'the README has a usage example');
+  assert.ok(code.trim().split('\n').length <= 12, 'the usage example stays short');
+  return code;
+}
+
+before(async () => {
+  work = mkdtempSync(path.join(tmpdir(), 'sotto-consumer-'));
+  const app = path.join(work, 'app');
+  cpSync(path.join(root, 'e2e/consumer'), app, { recursive: true });
+  writeFileSync(path.join(app, 'src/main.ts'), readmeExample());
+  const tarball = execFileSync('npm', ['pack', path.join(root, 'client-wasm/pkg'), '--pack-destination', work, '--silent'], { encoding: 'utf8' }).trim().split('\n').pop();
+  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--silent', path.join(work, tarball)], { cwd: app, stdio: 'inherit' });
+  execFileSync(bin('tsc'), ['-p', path.join(app, 'tsconfig.json')], { stdio: 'inherit' });
+  execFileSync(bin('vite'), ['build', app, '--outDir', path.join(app, 'dist'), '--logLevel', 'warn'], { cwd: app, stdio: 'inherit' });
+  worker = await startWorker();
+  proxy = await startRecordingProxy({ upstream: worker.origin, staticRoot: path.join(app, 'dist') });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await proxy?.stop();
+  await worker?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test('the packed npm package, built with Vite and checked by tsc, makes a call', async () => {
+  const pages = [];
+  for (const label of ['A', 'B']) {
+    const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(label === 'A' ? `${proxy.origin}/` : pages[0].page.url());
+    if (label === 'A') await page.waitForFunction(() => location.hash.length > 40);
+    pages.push({ label, page, context, errors });
+  }
+  for (const { label, page, errors } of pages) {
+    const frames = await page.waitForFunction(() => {
+      const video = document.querySelector('#remote');
+      const shown = video?.getVideoPlaybackQuality?.().totalVideoFrames ?? 0;
+      return video && video.videoWidth > 0 && shown > 10 ? shown : false;
+    }, null, { timeout: 30_000, polling: 200 }).then((h) => h.jsonValue()).catch(() => 0);
+    assert.ok(frames > 10, `${label} shows the remote video (${frames} frames; errors: ${errors.join('; ')})`);
+  }
+  console.log('consumer: npm pack -> npm install -> tsc -> vite build -> call with remote video on both sides');
+  for (const { context } of pages) await context.close();
+});
