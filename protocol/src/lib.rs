@@ -1,1 +1,34 @@
+//! Sotto's wire protocol, version 1 (`docs/wire-protocol.md` is the contract).
+//!
+//! ```text
+//!   browser client  --- room.rs / presence.rs (JSON over WebSocket) ---  signaling worker
+//!        |                                                                (opaque relay)
+//!        '--- peer.rs (PeerPayload, inside `signal.payload`) ---> other browser clients
+//! ```
+//!
+//! Every message is one JSON object with `"v": 1` and a `"type"`; unknown fields, unknown types
+//! and other versions are rejected with a typed [`ProtocolError`] whose [`ProtocolError::code`]
+//! is the stable string sent in `error` messages. The parse functions never panic.
 
+mod error;
+mod ids;
+mod parse;
+pub mod peer;
+pub mod presence;
+pub mod room;
+mod version;
+
+pub use error::ProtocolError;
+pub use ids::{ChannelId, Identity, Payload, PeerId, RoomId};
+pub use version::Version;
+
+/// The one protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u64 = 1;
+/// Largest text frame accepted, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 65_536;
+/// Largest `signal.payload`, in bytes.
+pub const MAX_PAYLOAD_BYTES: usize = 60_000;
+/// At most this many channels in one `announce`.
+pub const MAX_ANNOUNCE_CHANNELS: usize = 32;
+/// At most this many channels in one `subscribe`.
+pub const MAX_SUBSCRIBE_CHANNELS: usize = 256;

@@ -1,1 +1,26 @@
+//! Sotto's signaling logic: pure state machines that take socket events and return actions.
+//!
+//! ```text
+//!   Durable Object (signaling-worker, thin adapter)
+//!      |  Event::{Open, Message, Closed, Tick}          ^  Action::{Send, Close, Persist}
+//!      v                                                |
+//!   RoomRoster / PresenceHub  --uses-->  RateLimiter, Limits, sotto-protocol
+//! ```
+//!
+//! Nothing here reads a clock or does I/O: time comes in as milliseconds, so every test is
+//! deterministic. State is rebuildable from the per-socket records the adapter keeps as
+//! WebSocket attachments (`Action::Persist`), because Durable Objects hibernate.
 
+mod action;
+mod close;
+mod limits;
+pub mod presence;
+mod rate;
+pub mod room;
+
+pub use action::{Action, ConnId, Frame};
+pub use close::CloseCode;
+pub use limits::Limits;
+pub use presence::{PresenceHub, PresenceRecord};
+pub use rate::RateLimiter;
+pub use room::{RoomRecord, RoomRoster};

@@ -1,0 +1,136 @@
+//! The strict parser shared by every message family.
+//!
+//! Two passes over at most 65,536 bytes: a first pass reads the top-level object as raw
+//! fields, so that each refusal gets its own code (version, type, unknown or duplicate field,
+//! bad id); the second pass is the plain serde derive of the typed message, which is the
+//! authority on structure (missing fields and wrong types end up as `invalid-message`).
+use std::collections::HashSet;
+
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+use crate::{ChannelId, Identity, Payload, PeerId, ProtocolError, MAX_MESSAGE_BYTES};
+
+/// How the first pass checks one field (the second pass checks everything again).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Field {
+    PeerId,
+    Identity,
+    Payload,
+    /// A list of channel ids, at most this many.
+    Channels(usize),
+    /// Checked by the typed pass only.
+    Other,
+}
+
+/// One message type: its `"type"` string and its fields besides `v` and `type`.
+pub(crate) struct Schema {
+    pub ty: &'static str,
+    pub fields: &'static [(&'static str, Field)],
+}
+
+/// The raw top-level fields of an object, in order, duplicates kept.
+struct RawFields<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for RawFields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = RawFields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
+                    out.push((key, value));
+                }
+                Ok(RawFields(out))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+fn json_error(e: &serde_json::Error) -> ProtocolError {
+    match e.classify() {
+        serde_json::error::Category::Data => ProtocolError::InvalidMessage,
+        _ => ProtocolError::MalformedJson,
+    }
+}
+
+fn string_field(raw: &RawValue) -> Result<String, ProtocolError> {
+    serde_json::from_str::<String>(raw.get()).map_err(|_| ProtocolError::InvalidMessage)
+}
+
+fn check_field(kind: Field, raw: &RawValue) -> Result<(), ProtocolError> {
+    match kind {
+        Field::PeerId => PeerId::parse(&string_field(raw)?).map(drop),
+        Field::Identity => Identity::parse(&string_field(raw)?).map(drop),
+        Field::Payload => Payload::new(string_field(raw)?).map(drop),
+        Field::Channels(max) => {
+            let items: Vec<&RawValue> =
+                serde_json::from_str(raw.get()).map_err(|_| ProtocolError::InvalidMessage)?;
+            if items.len() > max {
+                return Err(ProtocolError::TooManyChannels);
+            }
+            for item in items {
+                ChannelId::parse(&string_field(item)?)?;
+            }
+            Ok(())
+        }
+        Field::Other => Ok(()),
+    }
+}
+
+/// Parses one message from bytes (a text frame's contents).
+pub(crate) fn parse_bytes<T: DeserializeOwned>(
+    bytes: &[u8],
+    schemas: &[Schema],
+) -> Result<T, ProtocolError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(ProtocolError::MessageTooLarge);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| ProtocolError::NotUtf8)?;
+    parse_str(text, schemas)
+}
+
+/// Parses one message from text.
+pub(crate) fn parse_str<T: DeserializeOwned>(
+    text: &str,
+    schemas: &[Schema],
+) -> Result<T, ProtocolError> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(ProtocolError::MessageTooLarge);
+    }
+    let RawFields(fields) = serde_json::from_str(text).map_err(|e| json_error(&e))?;
+
+    let mut seen = HashSet::with_capacity(fields.len());
+    if !fields.iter().all(|(k, _)| seen.insert(k.as_str())) {
+        return Err(ProtocolError::DuplicateField);
+    }
+    let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+
+    match get("v") {
+        Some(v) if v.get().trim() == "1" => {}
+        _ => return Err(ProtocolError::UnsupportedVersion),
+    }
+    let ty = string_field(get("type").ok_or(ProtocolError::InvalidMessage)?)?;
+    let schema = schemas
+        .iter()
+        .find(|s| s.ty == ty)
+        .ok_or(ProtocolError::UnknownType)?;
+    for (name, raw) in &fields {
+        if name == "v" || name == "type" {
+            continue;
+        }
+        let (_, kind) = schema
+            .fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .ok_or(ProtocolError::UnknownField)?;
+        check_field(*kind, raw)?;
+    }
+    serde_json::from_str(text).map_err(|_| ProtocolError::InvalidMessage)
+}
