@@ -1,1 +1,54 @@
+//! # sotto-e2ee
+//!
+//! Sotto's end-to-end encryption core, pure Rust, no platform code (the browser bridge is
+//! `client-wasm`). One concept per module:
+//!
+//! | module            | what                                                                |
+//! |-------------------|---------------------------------------------------------------------|
+//! | [`room`]          | room secret (URL fragment) -> room id (server) + room PSK (HKDF)   |
+//! | [`identity`]      | per-participant HPKE X25519 key pair                                |
+//! | [`sender_key`]    | per-sender, per-epoch SFrame base key                               |
+//! | [`key_exchange`]  | sender key sealed with HPKE AuthPSK (RFC 9180), key message format  |
+//! | [`codec`]         | codecs and their clear prefix                                       |
+//! | [`h264`]          | NAL-aware H.264 layout with emulation prevention                    |
+//! | [`frame`]         | SFrame (RFC 9605) frame sender/receiver                             |
+//! | [`replay`]        | sliding replay window                                               |
+//! | [`chat`]          | chat messages under a key derived from the sender key               |
+//! | [`safety`]        | safety code (digits and words) over the room and identity keys      |
+//! | [`group`]         | [`GroupKeys`], the state machine the client drives                  |
+//!
+//! Randomness is always passed in (`&mut impl rand_core::CryptoRng`) except in functions named
+//! `*_from_os`; time is passed in as `now_ms`. See `KEY-SCHEDULE.md` for the whole key schedule.
 
+pub mod chat;
+pub mod codec;
+mod encoding;
+pub mod error;
+pub mod frame;
+pub mod group;
+pub mod h264;
+pub mod identity;
+pub mod key_exchange;
+pub mod replay;
+pub mod room;
+pub mod safety;
+pub mod sender_key;
+mod wordlist;
+
+pub use codec::Codec;
+pub use error::E2eeError;
+#[cfg(feature = "testing")]
+pub use group::TestingKeys;
+pub use group::{FrameStats, GroupKeys, KeyUpdate, OutgoingKeyMessage, DEFAULT_GRACE_MS};
+pub use identity::{IdentityKeyPair, IdentityPublicKey};
+pub use room::{RoomId, RoomKeys, RoomSecret};
+pub use safety::SafetyCode;
+pub use sender_key::SenderKey;
+
+/// Longest peer id accepted, in bytes.
+pub const MAX_PEER_ID_LEN: usize = 256;
+
+/// The operating system's (browser's, on wasm32) CSPRNG, for the `*_from_os` conveniences.
+pub(crate) fn os_rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}

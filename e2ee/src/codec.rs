@@ -1,0 +1,99 @@
+//! Codecs and their clear prefix: the bytes a packetizer or a middlebox needs to read, kept
+//! unencrypted but authenticated as SFrame metadata (RFC 9605 §4.4.3 AAD = header || metadata).
+//!
+//! | codec       | clear prefix                                                          |
+//! |-------------|-----------------------------------------------------------------------|
+//! | Opus        | 1 byte (the TOC byte)                                                 |
+//! | VP8         | 10 bytes for a key frame, 3 for a delta frame; decided by the P bit   |
+//! |             | (bit 0 of byte 0, 0 = key frame), so the receiver reads the same bit   |
+//! |             | from the clear bytes                                                  |
+//! | H.264       | NAL-aware, see [`crate::h264`]                                        |
+//! | VP9, AV1,   | none: the whole frame is encrypted (documented fallback; their RTP     |
+//! | other       | payload descriptors do not need to read the frame)                    |
+//!
+//! **Short frames.** A frame shorter than its codec's clear prefix (or, for H.264, one that is
+//! not an Annex B stream with a slice) is not a valid frame of that codec. It is still never sent
+//! in the clear: it is encrypted *whole* (no clear prefix). The receiver first tries the codec's
+//! layout and, if that does not authenticate, the whole-frame layout; only an authentic frame is
+//! ever accepted, so the second try costs time only for junk.
+
+/// The media codec of a frame (chooses the clear prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// Opus audio.
+    Opus,
+    /// VP8 video.
+    Vp8,
+    /// H.264 video in Annex B byte-stream format.
+    H264,
+    /// VP9 video (whole frame encrypted).
+    Vp9,
+    /// AV1 video (whole frame encrypted).
+    Av1,
+    /// Anything else (whole frame encrypted).
+    Other,
+}
+
+impl Codec {
+    /// From a MIME type as WebRTC reports it (`audio/opus`, `video/VP8`, `video/H264`, ...),
+    /// case-insensitive. Unknown types map to [`Codec::Other`].
+    pub fn from_mime(mime: &str) -> Self {
+        let sub = mime.rsplit('/').next().unwrap_or(mime).trim();
+        match sub.to_ascii_lowercase().as_str() {
+            "opus" => Codec::Opus,
+            "vp8" => Codec::Vp8,
+            "h264" => Codec::H264,
+            "vp9" => Codec::Vp9,
+            "av1" => Codec::Av1,
+            _ => Codec::Other,
+        }
+    }
+
+    /// Length of the clear prefix for a simple-prefix codec, read from the frame's own first
+    /// byte. `None` for H.264 (NAL-aware layout) and for frames too short for their prefix.
+    /// Codecs without a prefix return `Some(0)`.
+    pub fn clear_prefix_len(self, frame: &[u8]) -> Option<usize> {
+        let want = match self {
+            Codec::Opus => 1,
+            Codec::Vp8 => {
+                let first = *frame.first()?;
+                if first & 1 == 0 {
+                    10
+                } else {
+                    3
+                }
+            }
+            Codec::Vp9 | Codec::Av1 | Codec::Other => 0,
+            Codec::H264 => return None,
+        };
+        (frame.len() >= want).then_some(want)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+mod tests {
+    use super::Codec;
+
+    #[test]
+    fn mime_mapping() {
+        assert_eq!(Codec::from_mime("audio/opus"), Codec::Opus);
+        assert_eq!(Codec::from_mime("video/VP8"), Codec::Vp8);
+        assert_eq!(Codec::from_mime("video/h264"), Codec::H264);
+        assert_eq!(Codec::from_mime("video/VP9"), Codec::Vp9);
+        assert_eq!(Codec::from_mime("video/AV1"), Codec::Av1);
+        assert_eq!(Codec::from_mime("video/rtx"), Codec::Other);
+        assert_eq!(Codec::from_mime(""), Codec::Other);
+    }
+
+    #[test]
+    fn vp8_prefix_follows_the_p_bit() {
+        assert_eq!(Codec::Vp8.clear_prefix_len(&[0x10; 20]), Some(10));
+        assert_eq!(Codec::Vp8.clear_prefix_len(&[0x11; 20]), Some(3));
+        assert_eq!(Codec::Vp8.clear_prefix_len(&[0x10; 9]), None);
+        assert_eq!(Codec::Vp8.clear_prefix_len(&[]), None);
+        assert_eq!(Codec::Opus.clear_prefix_len(&[]), None);
+        assert_eq!(Codec::Opus.clear_prefix_len(&[1]), Some(1));
+        assert_eq!(Codec::Av1.clear_prefix_len(&[]), Some(0));
+    }
+}

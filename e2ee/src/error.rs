@@ -1,0 +1,114 @@
+//! The crate's one error type. Every variant has a stable, kebab-case [`E2eeError::code`] that
+//! the browser bridge hands to JavaScript; messages never contain key material or user data.
+
+/// Everything that can go wrong in `sotto-e2ee`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum E2eeError {
+    /// Text that should be base64url (no padding) is not, or decodes to the wrong length.
+    #[error("malformed base64url encoding or wrong length")]
+    BadEncoding,
+    /// A public key is not a valid X25519 public key.
+    #[error("invalid identity public key")]
+    BadPublicKey,
+    /// A peer id is empty or longer than the limit.
+    #[error("peer id is empty or too long")]
+    BadPeerId,
+    /// A key message does not parse (version, length).
+    #[error("malformed key message")]
+    BadKeyMessage,
+    /// A key message came from a peer that is not in the roster.
+    #[error("key message from a peer that is not in the roster")]
+    UnknownPeer,
+    /// A key message did not open with the identity key announced for its sender (or was not for
+    /// us, or for another room, or was tampered with: HPKE cannot tell these apart).
+    #[error("key message was not sealed by the sender's announced identity for us")]
+    WrongSenderIdentity,
+    /// A key message for an epoch that is not newer than one already accepted from that sender.
+    #[error("key message for a stale epoch")]
+    StaleEpoch,
+    /// No key for the frame's KID / the message's epoch from this sender.
+    #[error("no key for this sender and key id")]
+    UnknownKey,
+    /// A frame or chat message counter was seen before or is too old for the replay window.
+    #[error("replayed or too old frame")]
+    ReplayedFrame,
+    /// The AEAD tag did not verify.
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    /// The frame does not parse (SFrame header, codec structure, escaping).
+    #[error("malformed frame")]
+    MalformedFrame,
+    /// The frame (plain or protected) is larger than [`crate::frame::MAX_FRAME_LEN`].
+    #[error("frame too large")]
+    FrameTooLarge,
+    /// A chat message does not parse.
+    #[error("malformed chat message")]
+    MalformedChat,
+    /// The per-key frame counter or chat sequence number is exhausted; rotate the key.
+    #[error("counter exhausted, rotate the sender key")]
+    CounterExhausted,
+    /// An internal cryptographic operation failed (should not happen).
+    #[error("internal cryptographic failure")]
+    Internal,
+}
+
+impl E2eeError {
+    /// A stable, kebab-case code for programs to switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            E2eeError::BadEncoding => "bad-encoding",
+            E2eeError::BadPublicKey => "bad-public-key",
+            E2eeError::BadPeerId => "bad-peer-id",
+            E2eeError::BadKeyMessage => "bad-key-message",
+            E2eeError::UnknownPeer => "unknown-peer",
+            E2eeError::WrongSenderIdentity => "wrong-sender-identity",
+            E2eeError::StaleEpoch => "stale-epoch",
+            E2eeError::UnknownKey => "unknown-key",
+            E2eeError::ReplayedFrame => "replayed-frame",
+            E2eeError::AuthenticationFailed => "authentication-failed",
+            E2eeError::MalformedFrame => "malformed-frame",
+            E2eeError::FrameTooLarge => "frame-too-large",
+            E2eeError::MalformedChat => "malformed-chat",
+            E2eeError::CounterExhausted => "counter-exhausted",
+            E2eeError::Internal => "internal",
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+mod tests {
+    use super::E2eeError;
+
+    #[test]
+    fn codes_are_distinct_and_kebab_case() {
+        let all = [
+            E2eeError::BadEncoding,
+            E2eeError::BadPublicKey,
+            E2eeError::BadPeerId,
+            E2eeError::BadKeyMessage,
+            E2eeError::UnknownPeer,
+            E2eeError::WrongSenderIdentity,
+            E2eeError::StaleEpoch,
+            E2eeError::UnknownKey,
+            E2eeError::ReplayedFrame,
+            E2eeError::AuthenticationFailed,
+            E2eeError::MalformedFrame,
+            E2eeError::FrameTooLarge,
+            E2eeError::MalformedChat,
+            E2eeError::CounterExhausted,
+            E2eeError::Internal,
+        ];
+        let mut codes: Vec<&str> = all.iter().map(E2eeError::code).collect();
+        for c in &codes {
+            assert!(
+                c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-'),
+                "{c}"
+            );
+        }
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+    }
+}

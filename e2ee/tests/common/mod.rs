@@ -1,0 +1,102 @@
+//! Shared test helpers: a deterministic CSPRNG-shaped generator and group setup.
+#![allow(dead_code, clippy::unwrap_used, clippy::cast_possible_truncation)]
+
+use std::convert::Infallible;
+
+use rand_core::{TryCryptoRng, TryRng};
+use sha2::{Digest, Sha256};
+use sotto_e2ee::{GroupKeys, IdentityKeyPair, IdentityPublicKey, RoomKeys, RoomSecret};
+
+/// SHA-256 in counter mode over a seed. Deterministic, for tests only.
+pub struct TestRng {
+    seed: [u8; 32],
+    counter: u64,
+}
+
+impl TestRng {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed: Sha256::digest(seed.to_be_bytes()).into(),
+            counter: 0,
+        }
+    }
+}
+
+impl TryRng for TestRng {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for chunk in dst.chunks_mut(32) {
+            let mut h = Sha256::new();
+            h.update(self.seed);
+            h.update(self.counter.to_be_bytes());
+            self.counter += 1;
+            let block = h.finalize();
+            chunk.copy_from_slice(&block[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for TestRng {}
+
+pub fn room(rng: &mut TestRng) -> RoomKeys {
+    RoomSecret::generate(rng).derive()
+}
+
+pub fn member(rng: &mut TestRng, room: &RoomKeys, id: &str) -> GroupKeys {
+    let identity = IdentityKeyPair::generate(rng);
+    GroupKeys::new(rng, room.clone(), identity, id.to_owned())
+}
+
+/// Gives every member the roster of all others and delivers every key message.
+pub fn sync(rng: &mut TestRng, members: &mut [&mut GroupKeys], now_ms: u64) {
+    let ids: Vec<(String, IdentityPublicKey)> = members
+        .iter()
+        .map(|m| (m.my_peer_id().to_owned(), m.my_identity()))
+        .collect();
+    let mut outbox = Vec::new();
+    for m in members.iter_mut() {
+        let others: Vec<_> = ids
+            .iter()
+            .filter(|(p, _)| p != m.my_peer_id())
+            .cloned()
+            .collect();
+        let msgs = m.set_roster(rng, &others).unwrap();
+        outbox.push((m.my_peer_id().to_owned(), msgs));
+    }
+    for (from, msgs) in outbox {
+        for msg in msgs {
+            let to = members
+                .iter_mut()
+                .find(|m| m.my_peer_id() == msg.to)
+                .unwrap();
+            to.receive_key_message(&from, &msg.bytes, now_ms).unwrap();
+        }
+    }
+}
+
+pub fn vp8_key_frame(len: usize) -> Vec<u8> {
+    let mut f: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+    if let Some(b) = f.first_mut() {
+        *b &= 0xfe;
+    }
+    f
+}
+
+pub fn vp8_delta_frame(len: usize) -> Vec<u8> {
+    let mut f: Vec<u8> = (0..len).map(|i| (i * 13 + 1) as u8).collect();
+    if let Some(b) = f.first_mut() {
+        *b |= 1;
+    }
+    f
+}
