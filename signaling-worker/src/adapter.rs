@@ -180,7 +180,7 @@ impl<M: Machine> Adapter<M> {
                 self.run(actions);
             }
         }
-        // Complete the closing handshake; fails harmlessly if already closed.
+        // Complete a closing handshake the client started; fails harmlessly otherwise.
         let _ = ws.close(Some(1000), Some("closed"));
         Ok(())
     }
