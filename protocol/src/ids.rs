@@ -132,6 +132,7 @@ impl From<Payload> for String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

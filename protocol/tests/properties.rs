@@ -1,4 +1,5 @@
 //! Any input parses or errors, never panics; valid messages round-trip.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use proptest::prelude::*;
 use sotto_protocol::peer::PeerPayload;
 use sotto_protocol::presence::{PresenceClientMessage, PresenceServerMessage};

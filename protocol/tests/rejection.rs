@@ -1,4 +1,5 @@
 //! Each malformed or hostile input is refused with its own stable code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use sotto_protocol::peer::PeerPayload;
 use sotto_protocol::presence::PresenceClientMessage;
 use sotto_protocol::room::{ClientMessage, ServerMessage};

@@ -1,4 +1,5 @@
 //! The presence hub: announce/subscribe, online/offline fan-out, limits, rebuild.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use sotto_protocol::presence::PresenceServerMessage;
 use sotto_protocol::ChannelId;
 use sotto_signaling::presence::PresenceAction;

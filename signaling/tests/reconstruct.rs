@@ -1,4 +1,5 @@
 //! After hibernation the adapter rebuilds the room from the per-socket records it persisted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use sotto_signaling::room::RoomAction;
 use sotto_signaling::{Action, ConnId, Frame, Limits, RoomRecord, RoomRoster};
 

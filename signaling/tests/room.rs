@@ -1,4 +1,5 @@
 //! The room state machine: join, roster, relay, leave, every limit, timeouts, rebuild.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use sotto_protocol::room::{PeerInfo, ServerMessage};
 use sotto_protocol::{Identity, PeerId, Version};
 use sotto_signaling::room::RoomAction;
