@@ -67,6 +67,10 @@ const operations = {
     capture.frames = [];
     return true;
   },
+  testDecryptWith({ keys, from, frames }) {
+    requireTesting();
+    return requireCrypto().testDecryptWith(keys, from, frames);
+  },
   testCaptured() {
     requireTesting();
     return capture.frames;

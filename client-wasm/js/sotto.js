@@ -87,6 +87,7 @@ export class Call extends EventTarget {
   #queue = Promise.resolve();
   #closed = false;
   #mode;
+  #protected = new WeakSet();
 
   constructor(options) {
     super();
@@ -372,6 +373,12 @@ export class Call extends EventTarget {
             changed = true;
           }
         }
+        for (const [peerId, identity] of present) {
+          if (!this.#peers.has(peerId)) {
+            this.#peers.set(peerId, { identity, pc: null, epoch: null });
+            changed = true;
+          }
+        }
         if (changed || this.#epochAnnounced === false) await this.#rekey();
         // The newcomer offers to everyone already there; they wait for its offer.
         for (const [peerId, peer] of this.#peers) if (!peer.pc) await this.#offerTo(peerId);
@@ -480,7 +487,10 @@ export class Call extends EventTarget {
     pc.onicecandidate = ({ candidate }) => {
       if (candidate) this.#sendToPeer(peerId, { type: 'ice', candidate: candidate.candidate, sdp_mid: candidate.sdpMid, sdp_m_line_index: candidate.sdpMLineIndex });
     };
-    pc.ontrack = ({ track }) => {
+    pc.ontrack = ({ track, transceiver }) => {
+      // On the answering side this runs inside setRemoteDescription: the earliest moment the
+      // transceiver exists, and late enough transforms are silently skipped for video.
+      this.#protect(transceiver, peerId, track.kind);
       peer.stream.addTrack(track);
       this.dispatchEvent(new CustomEvent('track', { detail: { peer: peerId, track, stream: peer.stream } }));
     };
@@ -510,6 +520,8 @@ export class Call extends EventTarget {
 
   // Transforms must be attached before negotiation, or the browser silently skips them.
   #protect(transceiver, peerId, kind) {
+    if (this.#protected.has(transceiver)) return;
+    this.#protected.add(transceiver);
     this.#attach(transceiver.sender, { role: 'encrypt', peer: peerId, kind });
     this.#attach(transceiver.receiver, { role: 'decrypt', peer: peerId, kind });
   }
@@ -566,7 +578,6 @@ export class Call extends EventTarget {
     for (const transceiver of pc.getTransceivers()) {
       const kind = transceiver.receiver.track.kind;
       const track = this.localStream?.getTracks().find((t) => t.kind === kind) ?? null;
-      this.#protect(transceiver, peerId, kind);
       if (track) {
         await transceiver.sender.replaceTrack(track);
         transceiver.sender.setStreams?.(this.localStream);
@@ -574,6 +585,7 @@ export class Call extends EventTarget {
       } else {
         transceiver.direction = 'recvonly';
       }
+      this.#protect(transceiver, peerId, kind); // no-op if ontrack already did it
     }
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);

@@ -55,6 +55,48 @@ struct ExportedKeys {
     receive: Vec<String>,
 }
 
+#[derive(Deserialize)]
+struct CapturedFrame {
+    mime: String,
+    #[serde(with = "serde_bytes_compat")]
+    data: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct DecryptTally {
+    ok: usize,
+    failed: usize,
+}
+
+/// A `Uint8Array` (or a plain array of numbers) from JavaScript as bytes.
+mod serde_bytes_compat {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Bytes {
+            Buf(serde_bytes::ByteBuf),
+            List(Vec<u8>),
+        }
+        Ok(match Bytes::deserialize(deserializer)? {
+            Bytes::Buf(b) => b.into_vec(),
+            Bytes::List(l) => l,
+        })
+    }
+}
+
+fn parse_key_hex(text: &str) -> Option<[u8; sotto_e2ee::sender_key::SENDER_KEY_LEN]> {
+    let mut key = [0u8; sotto_e2ee::sender_key::SENDER_KEY_LEN];
+    if text.len() != key.len() * 2 || !text.is_ascii() {
+        return None;
+    }
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(key)
+}
+
 #[wasm_bindgen]
 impl CallCrypto {
     /// Starts a participant's key state from the room secret (base64url, from the URL fragment).
@@ -184,6 +226,48 @@ impl CallCrypto {
     /// Frame counters: encrypted, decrypted and every kind of drop.
     pub fn stats(&self) -> Result<JsValue, JsValue> {
         to_js(&self.keys.stats())
+    }
+
+    /// Test support: how many of `frames` (`[{mime, data}]`, sent by `from`) decrypt under any of
+    /// `keys` (hex sender keys), trying every KID an epoch can map to. Only with `testing`.
+    /// Each attempt uses a fresh, throw-away key state, so nothing here touches the call's keys.
+    #[wasm_bindgen(js_name = testDecryptWith)]
+    pub fn test_decrypt_with(&self, keys: JsValue, from: &str, frames: JsValue) -> Result<JsValue, JsValue> {
+        if !self.testing {
+            return Err(error::coded("testing-disabled", "test hooks are for tests only"));
+        }
+        let keys: Vec<String> =
+            serde_wasm_bindgen::from_value(keys).map_err(|_| error::bad_argument("keys"))?;
+        let frames: Vec<CapturedFrame> =
+            serde_wasm_bindgen::from_value(frames).map_err(|_| error::bad_argument("frames"))?;
+        let mut opened = vec![false; frames.len()];
+        for key_hex in &keys {
+            let key = parse_key_hex(key_hex).ok_or_else(|| error::bad_argument("keys"))?;
+            for epoch in 0..8u64 {
+                let mut rng = os_rng();
+                let room = RoomSecret::generate(&mut rng).derive();
+                let identity = IdentityKeyPair::generate(&mut rng);
+                let mut oracle = GroupKeys::new(&mut rng, room, identity, "oracle".to_owned());
+                let stranger = IdentityKeyPair::generate(&mut rng).public_key();
+                oracle
+                    .set_roster(&mut rng, &[(from.to_owned(), stranger)])
+                    .map_err(error::to_js)?;
+                oracle
+                    .install_receive_key_for_testing(from, epoch, key, 0)
+                    .map_err(error::to_js)?;
+                for (frame, done) in frames.iter().zip(opened.iter_mut()) {
+                    let codec = Codec::from_mime(&frame.mime);
+                    if !*done && oracle.decrypt_frame(from, codec, &frame.data, 0).is_ok() {
+                        *done = true;
+                    }
+                }
+            }
+        }
+        let ok = opened.iter().filter(|o| **o).count();
+        to_js(&DecryptTally {
+            ok,
+            failed: frames.len() - ok,
+        })
     }
 
     /// Test support: the current sender key and all receive keys, hex. Only when constructed
