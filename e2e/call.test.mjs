@@ -99,13 +99,15 @@ test('a receiver with the wrong key decodes zero frames', async () => {
   const wrong = await browser.newContext({ permissions: ['camera', 'microphone'] });
   const page = await wrong.newPage();
   await page.goto(`${proxy.origin}/`);
+  await page.waitForFunction(() => location.hash.length > 40);
   const roomC = await page.evaluate(() => import('./pkg/sotto.js').then((m) => m.roomIdFor(location.hash.slice(1))));
   roomRedirects.set(`/ws/room/${roomC}`, `/ws/room/${roomA}`);
   await page.click('#join');
+  await page.waitForFunction(() => window.sotto?.call?.roomId, null, { timeout: 20_000 });
 
   await dumpOnFailure([a], async () => {
-    const stats = await waitInPage(page, mediaStats, (s) => firstRemote(s).framesReceived >= 20, { timeoutMs: 30_000 });
-    assert.ok(firstRemote(stats).framesReceived >= 20, `encrypted frames reach the receiver: ${JSON.stringify(stats)}`);
+    const stats = await waitInPage(page, mediaStats, (s) => firstRemote(s).videoPacketsReceived >= 100, { timeoutMs: 30_000 });
+    assert.ok(firstRemote(stats).videoPacketsReceived >= 100, `encrypted video reaches the receiver: ${JSON.stringify(stats)}`);
     await page.waitForTimeout(1000);
     const after = firstRemote(await page.evaluate(mediaStats));
     assert.equal(after.framesDecoded, 0, 'not a single frame decoded without the right key');
@@ -114,7 +116,7 @@ test('a receiver with the wrong key decodes zero frames', async () => {
     assert.equal(crypto.crypto.decrypted, 0, 'nothing decrypted');
     const errorCode = await page.evaluate(() => document.querySelector('#error')?.dataset.code);
     assert.ok(errorCode, `the page reported the rejected key (${errorCode})`);
-    console.log(`wrong key: ${after.framesReceived} frames received, 0 decoded, decrypt drops ${JSON.stringify(crypto.crypto)}, error ${errorCode}`);
+    console.log(`wrong key: ${after.videoPacketsReceived} video packets received, 0 decoded, decrypt drops ${JSON.stringify(crypto.crypto)}, error ${errorCode}`);
   });
   roomRedirects.clear();
   await wrong.close();

@@ -57,6 +57,7 @@ export interface MediaStatsEntry {
   framesReceived: number;
   framesDecoded: number;
   framesEncoded: number;
+  videoPacketsReceived: number;
   audioPacketsReceived: number;
   bytesReceived: number;
 }

@@ -147,7 +147,7 @@ export class Call extends EventTarget {
   async mediaStats() {
     const out = {};
     for (const [id, peer] of this.#peers) {
-      const entry = { framesReceived: 0, framesDecoded: 0, audioPacketsReceived: 0, framesEncoded: 0, bytesReceived: 0 };
+      const entry = { framesReceived: 0, framesDecoded: 0, videoPacketsReceived: 0, audioPacketsReceived: 0, framesEncoded: 0, bytesReceived: 0 };
       if (peer.pc) {
         const report = await peer.pc.getStats();
         for (const s of report.values()) {
@@ -155,6 +155,7 @@ export class Call extends EventTarget {
           if (s.type === 'inbound-rtp' && s.kind === 'video') {
             entry.framesReceived += s.framesReceived ?? 0;
             entry.framesDecoded += s.framesDecoded ?? 0;
+            entry.videoPacketsReceived += s.packetsReceived ?? 0;
           } else if (s.type === 'inbound-rtp' && s.kind === 'audio') {
             entry.audioPacketsReceived += s.packetsReceived ?? 0;
           } else if (s.type === 'outbound-rtp' && s.kind === 'video') {
