@@ -7,26 +7,51 @@ use js_sys::{Error, Reflect};
 use sotto_e2ee::E2eeError;
 use wasm_bindgen::JsValue;
 
-/// Errors the bridge itself raises (bad arguments from JavaScript).
+/// Errors the bridge itself raises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BridgeError {
-    /// An argument had the wrong shape or encoding.
+    /// An argument from JavaScript had the wrong shape or encoding (names the argument).
     BadArgument(&'static str),
+    /// A test-only hook was called on a call not created with `testing: true`.
+    TestingDisabled,
+    /// A result could not be converted to a JavaScript value.
+    Internal,
+}
+
+impl BridgeError {
+    /// The stable code JavaScript sees.
+    pub fn code(self) -> &'static str {
+        match self {
+            BridgeError::BadArgument(_) => "bad-argument",
+            BridgeError::TestingDisabled => "testing-disabled",
+            BridgeError::Internal => "internal",
+        }
+    }
+
+    fn message(self) -> String {
+        match self {
+            BridgeError::BadArgument(name) => format!("argument `{name}` has the wrong shape"),
+            BridgeError::TestingDisabled => "test hooks are for tests only".to_owned(),
+            BridgeError::Internal => "could not convert a result for JavaScript".to_owned(),
+        }
+    }
+}
+
+impl From<BridgeError> for JsValue {
+    fn from(error: BridgeError) -> Self {
+        coded(error.code(), &error.message())
+    }
 }
 
 /// A JavaScript `Error` with `code` set.
-pub fn coded(code: &str, message: &str) -> JsValue {
+fn coded(code: &str, message: &str) -> JsValue {
     let error = Error::new(message);
     // Setting a property on a fresh Error object cannot fail.
     let _ = Reflect::set(&error, &JsValue::from_str("code"), &JsValue::from_str(code));
     error.into()
 }
 
+/// Maps an error of the E2EE core to a JavaScript `Error` with its code.
 pub fn to_js(error: E2eeError) -> JsValue {
     coded(error.code(), &error.to_string())
-}
-
-pub fn bad_argument(which: &'static str) -> JsValue {
-    let BridgeError::BadArgument(name) = BridgeError::BadArgument(which);
-    coded("bad-argument", &format!("argument `{name}` has the wrong shape"))
 }

@@ -102,7 +102,11 @@ impl CallCrypto {
     /// Starts a participant's key state from the room secret (base64url, from the URL fragment).
     /// `testing` enables [`CallCrypto::export_keys_for_testing`] and nothing else.
     #[wasm_bindgen(constructor)]
-    pub fn new(room_secret: &str, my_peer_id: String, testing: bool) -> Result<CallCrypto, JsValue> {
+    pub fn new(
+        room_secret: &str,
+        my_peer_id: String,
+        testing: bool,
+    ) -> Result<CallCrypto, JsValue> {
         let secret = RoomSecret::from_base64url(room_secret).map_err(error::to_js)?;
         let room = secret.derive();
         let room_id = room.room_id().as_str().to_owned();
@@ -138,8 +142,8 @@ impl CallCrypto {
     /// returns the sealed key messages to send: `[{to, key}]`.
     #[wasm_bindgen(js_name = setRoster)]
     pub fn set_roster(&mut self, roster: JsValue) -> Result<JsValue, JsValue> {
-        let entries: Vec<RosterEntry> =
-            serde_wasm_bindgen::from_value(roster).map_err(|_| error::bad_argument("roster"))?;
+        let entries: Vec<RosterEntry> = serde_wasm_bindgen::from_value(roster)
+            .map_err(|_| JsValue::from(BridgeError::BadArgument("roster")))?;
         let mut peers = Vec::with_capacity(entries.len());
         for entry in entries {
             let identity =
@@ -163,7 +167,8 @@ impl CallCrypto {
     /// Opens a sealed sender key from `from`; returns `{peer, epoch}`.
     #[wasm_bindgen(js_name = receiveKey)]
     pub fn receive_key(&mut self, from: &str, key: &str, now_ms: f64) -> Result<JsValue, JsValue> {
-        let bytes = from_base64url(key).ok_or_else(|| error::bad_argument("key"))?;
+        let bytes =
+            from_base64url(key).ok_or_else(|| JsValue::from(BridgeError::BadArgument("key")))?;
         let update = self
             .keys
             .receive_key_message(from, &bytes, ms(now_ms))
@@ -232,17 +237,23 @@ impl CallCrypto {
     /// `keys` (hex sender keys), trying every KID an epoch can map to. Only with `testing`.
     /// Each attempt uses a fresh, throw-away key state, so nothing here touches the call's keys.
     #[wasm_bindgen(js_name = testDecryptWith)]
-    pub fn test_decrypt_with(&self, keys: JsValue, from: &str, frames: JsValue) -> Result<JsValue, JsValue> {
+    pub fn test_decrypt_with(
+        &self,
+        keys: JsValue,
+        from: &str,
+        frames: JsValue,
+    ) -> Result<JsValue, JsValue> {
         if !self.testing {
-            return Err(error::coded("testing-disabled", "test hooks are for tests only"));
+            return Err(BridgeError::TestingDisabled.into());
         }
-        let keys: Vec<String> =
-            serde_wasm_bindgen::from_value(keys).map_err(|_| error::bad_argument("keys"))?;
-        let frames: Vec<CapturedFrame> =
-            serde_wasm_bindgen::from_value(frames).map_err(|_| error::bad_argument("frames"))?;
+        let keys: Vec<String> = serde_wasm_bindgen::from_value(keys)
+            .map_err(|_| JsValue::from(BridgeError::BadArgument("keys")))?;
+        let frames: Vec<CapturedFrame> = serde_wasm_bindgen::from_value(frames)
+            .map_err(|_| JsValue::from(BridgeError::BadArgument("frames")))?;
         let mut opened = vec![false; frames.len()];
         for key_hex in &keys {
-            let key = parse_key_hex(key_hex).ok_or_else(|| error::bad_argument("keys"))?;
+            let key = parse_key_hex(key_hex)
+                .ok_or_else(|| JsValue::from(BridgeError::BadArgument("keys")))?;
             for epoch in 0..8u64 {
                 let mut rng = os_rng();
                 let room = RoomSecret::generate(&mut rng).derive();
@@ -275,7 +286,7 @@ impl CallCrypto {
     #[wasm_bindgen(js_name = exportKeysForTesting)]
     pub fn export_keys_for_testing(&self) -> Result<JsValue, JsValue> {
         if !self.testing {
-            return Err(error::coded("testing-disabled", "key export is for tests only"));
+            return Err(BridgeError::TestingDisabled.into());
         }
         let exported = self.keys.export_keys_for_testing();
         to_js(&ExportedKeys {
@@ -301,7 +312,7 @@ pub fn room_id_for_secret(room_secret: &str) -> Result<String, JsValue> {
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|_| error::coded("internal", "could not convert a result for JavaScript"))
+        .map_err(|_| BridgeError::Internal.into())
 }
 
 /// Milliseconds from JavaScript (`performance.now()` or `Date.now()`), clamped to u64.
