@@ -12,7 +12,7 @@ async function setUpSotto() {
   const secret = generateRoomSecret();
   const alice = new CallCrypto(secret, 'alice', false);
   const bob = new CallCrypto(secret, 'bob', false);
-  const [toBob] = alice.setRoster([{ peer: 'bob', identity: bob.identity }]);
+  const { messages: [toBob] } = alice.setRoster([{ peer: 'bob', identity: bob.identity }]);
   bob.setRoster([{ peer: 'alice', identity: alice.identity }]);
   bob.receiveKey('alice', toBob.key, 0);
   const roundTrip = (frame) => {

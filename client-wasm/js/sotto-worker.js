@@ -4,7 +4,8 @@
 // (except through exportKeysForTesting, which the wasm refuses unless built for a test run).
 import initWasm, { CallCrypto } from './sotto_client_wasm.js';
 
-const wasmReady = initWasm({ module_or_path: new URL('./sotto_client_wasm_bg.wasm', import.meta.url) });
+// The glue finds the .wasm beside itself (a URL bundlers such as Vite rewrite).
+const wasmReady = initWasm();
 /** @type {CallCrypto | null} */
 let crypto = null;
 let expiryTimer = null;
@@ -34,8 +35,8 @@ const operations = {
     return { roomId: crypto.roomId, identity: crypto.identity, epoch: crypto.senderEpoch };
   },
   setRoster({ roster }) {
-    const messages = requireCrypto().setRoster(roster);
-    return { messages, epoch: crypto.senderEpoch, safetyCode: crypto.safetyCode() };
+    const { messages, rejected } = requireCrypto().setRoster(roster);
+    return { messages, rejected, epoch: crypto.senderEpoch, safetyCode: crypto.safetyCode() };
   },
   receiveKey({ from, key }) {
     return requireCrypto().receiveKey(from, key, performance.now());

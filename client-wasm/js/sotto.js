@@ -25,7 +25,7 @@ export class SottoError extends Error {
 
 let wasmLoaded = null;
 function loadWasm() {
-  wasmLoaded ??= initWasm({ module_or_path: new URL('./sotto_client_wasm_bg.wasm', import.meta.url) });
+  wasmLoaded ??= initWasm(); // the glue finds the .wasm beside itself
   return wasmLoaded;
 }
 
@@ -119,8 +119,10 @@ export class Call extends EventTarget {
 
   async start(signal) {
     signal?.throwIfAborted();
-    const workerUrl = this.#options.workerUrl ?? new URL('./sotto-worker.js', import.meta.url);
-    this.#worker = new Worker(workerUrl, { type: 'module', name: 'sotto-crypto' });
+    // Written out in one expression so that bundlers recognise and bundle the worker.
+    this.#worker = this.#options.workerUrl
+      ? new Worker(this.#options.workerUrl, { type: 'module', name: 'sotto-crypto' })
+      : new Worker(new URL('./sotto-worker.js', import.meta.url), { type: 'module', name: 'sotto-crypto' });
     this.#worker.onmessage = (event) => this.#onWorkerMessage(event.data);
     this.#worker.onerror = (event) => this.#fail(new SottoError('worker-failed', `crypto worker failed: ${event.message}`));
     const { roomId, identity } = await this.#rpc('init', {
@@ -432,8 +434,13 @@ export class Call extends EventTarget {
   async #rekey() {
     this.#epochAnnounced = true;
     const roster = [...this.#peers].map(([peer, p]) => ({ peer, identity: p.identity }));
-    const { messages, epoch, safetyCode } = await this.#rpc('setRoster', { roster });
+    const { messages, rejected, epoch, safetyCode } = await this.#rpc('setRoster', { roster });
     this.epoch = epoch;
+    for (const peerId of rejected) {
+      // An identity that is not a usable public key: never connect to that participant.
+      this.#emitError(new SottoError('bad-identity', 'a participant announced an invalid identity key; ignoring them'));
+      this.#dropPeer(peerId);
+    }
     for (const { to, key } of messages) this.#sendToPeer(to, { type: 'sender-key', key });
     this.dispatchEvent(new CustomEvent('key-epoch', { detail: { peer: this.peerId, epoch } }));
     this.dispatchEvent(new CustomEvent('safety-code', { detail: safetyCode }));

@@ -38,6 +38,12 @@ struct OutgoingKey {
 }
 
 #[derive(Serialize)]
+struct RosterUpdate {
+    messages: Vec<OutgoingKey>,
+    rejected: Vec<String>,
+}
+
+#[derive(Serialize)]
 struct KeyUpdateJs {
     peer: String,
     epoch: u64,
@@ -139,29 +145,32 @@ impl CallCrypto {
     }
 
     /// Replaces the roster (`[{peer, identity}]`, other peers only), rotates the sender key and
-    /// returns the sealed key messages to send: `[{to, key}]`.
+    /// returns `{messages: [{to, key}], rejected: [peer]}`. A peer whose identity is not a
+    /// valid public key is left out (and listed in `rejected`) so the others still rotate.
     #[wasm_bindgen(js_name = setRoster)]
     pub fn set_roster(&mut self, roster: JsValue) -> Result<JsValue, JsValue> {
         let entries: Vec<RosterEntry> = serde_wasm_bindgen::from_value(roster)
             .map_err(|_| JsValue::from(BridgeError::BadArgument("roster")))?;
         let mut peers = Vec::with_capacity(entries.len());
+        let mut rejected = Vec::new();
         for entry in entries {
-            let identity =
-                IdentityPublicKey::from_base64url(&entry.identity).map_err(error::to_js)?;
-            peers.push((entry.peer, identity));
+            match IdentityPublicKey::from_base64url(&entry.identity) {
+                Ok(identity) => peers.push((entry.peer, identity)),
+                Err(_) => rejected.push(entry.peer),
+            }
         }
         let messages = self
             .keys
             .set_roster(&mut os_rng(), &peers)
             .map_err(error::to_js)?;
-        let out: Vec<OutgoingKey> = messages
+        let messages: Vec<OutgoingKey> = messages
             .into_iter()
             .map(|m| OutgoingKey {
                 to: m.to,
                 key: base64url(&m.bytes),
             })
             .collect();
-        to_js(&out)
+        to_js(&RosterUpdate { messages, rejected })
     }
 
     /// Opens a sealed sender key from `from`; returns `{peer, epoch}`.

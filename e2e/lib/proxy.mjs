@@ -21,7 +21,7 @@ export async function startRecordingProxy({ upstream, port, rewriteUrl, rewriteM
     record.requests.push({ method: req.method, url: req.url, headers: req.headers });
     if (staticRoot && serveStatic(staticRoot, req, res)) return;
     const forward = http.request(
-      { host: upstreamUrl.hostname, port: upstreamUrl.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstreamUrl.host } },
+      { host: upstreamUrl.hostname, port: upstreamUrl.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstreamUrl.host }, agent: false },
       (up) => { res.writeHead(up.statusCode, up.headers); up.pipe(res); },
     );
     forward.on('error', () => { res.writeHead(502); res.end(); });

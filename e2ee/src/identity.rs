@@ -60,6 +60,49 @@ impl core::fmt::Debug for IdentityKeyPair {
     }
 }
 
+/// The u-coordinates of the Curve25519 points of small order, little-endian, and the
+/// non-canonical encodings p-1, p, p+1 (the list libsodium refuses). The top bit is ignored,
+/// as X25519 itself ignores it.
+const SMALL_ORDER_POINTS: [[u8; 32]; 7] = [
+    [0; 32],
+    {
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        one
+    },
+    [
+        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4,
+        0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49,
+        0xb8, 0x00,
+    ],
+    [
+        0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef,
+        0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f,
+        0x11, 0x57,
+    ],
+    field_prime_plus(-1),
+    field_prime_plus(0),
+    field_prime_plus(1),
+];
+
+/// p + delta for p = 2^255 - 19 and delta in -1..=1, little-endian.
+const fn field_prime_plus(delta: i8) -> [u8; 32] {
+    let mut bytes = [0xffu8; 32];
+    bytes[31] = 0x7f;
+    bytes[0] = match delta {
+        -1 => 0xec,
+        0 => 0xed,
+        _ => 0xee,
+    };
+    bytes
+}
+
+fn is_small_order(bytes: &[u8; 32]) -> bool {
+    let mut masked = *bytes;
+    masked[31] &= 0x7f;
+    SMALL_ORDER_POINTS.iter().any(|point| *point == masked)
+}
+
 /// A participant's public identity key (32 bytes, X25519).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IdentityPublicKey {
@@ -72,8 +115,13 @@ impl IdentityPublicKey {
         Self::from_bytes(&b64url_exact::<32>(text)?)
     }
 
-    /// From raw bytes.
+    /// From raw bytes. Refuses the X25519 points of small order (and their non-canonical
+    /// encodings): a Diffie-Hellman with them gives an all-zero secret, so HPKE would fail
+    /// to seal to them later, and a server that injected one could stall key rotation.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, E2eeError> {
+        if is_small_order(bytes) {
+            return Err(E2eeError::BadPublicKey);
+        }
         // Round-trip through the KEM type so anything hpke would refuse is refused here.
         KemPublicKey::from_bytes(bytes).map_err(|_| E2eeError::BadPublicKey)?;
         Ok(Self { bytes: *bytes })
@@ -97,5 +145,31 @@ impl IdentityPublicKey {
 impl core::fmt::Debug for IdentityPublicKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "IdentityPublicKey({})", self.to_base64url())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_order_points_are_refused_in_every_encoding() {
+        for point in SMALL_ORDER_POINTS {
+            let mut high = point;
+            high[31] |= 0x80;
+            for bytes in [point, high] {
+                assert_eq!(
+                    IdentityPublicKey::from_bytes(&bytes),
+                    Err(E2eeError::BadPublicKey),
+                    "{bytes:02x?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_keys_are_accepted() {
+        let key = IdentityKeyPair::generate_from_os().public_key();
+        assert_eq!(IdentityPublicKey::from_bytes(key.as_bytes()), Ok(key));
     }
 }
