@@ -100,7 +100,7 @@ const fn field_prime_plus(delta: i8) -> [u8; 32] {
 fn is_small_order(bytes: &[u8; 32]) -> bool {
     let mut masked = *bytes;
     masked[31] &= 0x7f;
-    SMALL_ORDER_POINTS.iter().any(|point| *point == masked)
+    SMALL_ORDER_POINTS.contains(&masked)
 }
 
 /// A participant's public identity key (32 bytes, X25519).
