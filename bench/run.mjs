@@ -121,7 +121,7 @@ async function sottoSetup(browser, worker) {
   const a = await ctxA.newPage();
   await a.goto(`${worker.origin}/`);
   await a.click('#join');
-  await a.waitForFunction(() => window.sotto?.call?.roomId);
+  await a.waitForFunction(() => window.sotto?.call?.roomId, null, { timeout: 60_000 });
   const b = await ctxB.newPage();
   await b.goto(a.url());
   const ms = await b.evaluate(async () => {
@@ -194,7 +194,7 @@ async function cpuOfCall(browser, worker, e2ee, seconds) {
   const a = await ctxA.newPage();
   await a.goto(`${worker.origin}/${e2ee ? '' : '?e2ee=off'}`);
   await a.click('#join');
-  await a.waitForFunction(() => window.sotto?.call?.roomId);
+  await a.waitForFunction(() => window.sotto?.call?.roomId, null, { timeout: 60_000 });
   const b = await ctxB.newPage();
   await b.goto(a.url());
   await b.click('#join');
@@ -232,13 +232,13 @@ const browser = await launchChromium();
 results.machine.chromium = browser.version();
 try {
   if (wanted('sizes')) { results.sizes = sizes(); log(`sizes ${JSON.stringify(results.sizes)}`); }
+  if (wanted('setup')) { results.callSetup = await callSetup(browser, worker, pages); log(`setup: sotto ${results.callSetup.sottoMs.toFixed(0)} ms, bare ${results.callSetup.bareMs.toFixed(0)} ms, ratio ${results.callSetup.ratio.toFixed(2)}`); }
+  if (wanted('cpu')) { results.cpu = await cpu(browser, worker); log(`cpu: on ${results.cpu.e2eeOnPercent.toFixed(1)}%, off ${results.cpu.e2eeOffPercent.toFixed(1)}%, ratio ${results.cpu.ratio.toFixed(2)}`); }
+  if (wanted('signaling')) results.signaling = await signaling(worker);
   if (wanted('frame-crypto')) {
     results.frameCrypto = await frameCrypto(browser, pages);
     for (const r of results.frameCrypto.results) log(`frame crypto ${r.size} B: sotto ${r.sottoUs.toFixed(1)} µs, baseline ${r.baselineUs.toFixed(1)} µs, ratio ${r.ratio.toFixed(2)}`);
   }
-  if (wanted('setup')) { results.callSetup = await callSetup(browser, worker, pages); log(`setup: sotto ${results.callSetup.sottoMs.toFixed(0)} ms, bare ${results.callSetup.bareMs.toFixed(0)} ms, ratio ${results.callSetup.ratio.toFixed(2)}`); }
-  if (wanted('cpu')) { results.cpu = await cpu(browser, worker); log(`cpu: on ${results.cpu.e2eeOnPercent.toFixed(1)}%, off ${results.cpu.e2eeOffPercent.toFixed(1)}%, ratio ${results.cpu.ratio.toFixed(2)}`); }
-  if (wanted('signaling')) results.signaling = await signaling(worker);
 } finally {
   await browser.close();
   await pages.stop();
