@@ -54,5 +54,40 @@ export function renderMarkdown(r) {
     if (r.frameCrypto) lines.push('', `Per-frame overhead: audio (Opus) ${r.frameCrypto.audioOverheadBytes} bytes, video (VP8) ${r.frameCrypto.videoOverheadBytes} bytes (SFrame header + 16-byte tag); the LiveKit-style baseline adds ${r.frameCrypto.results[0].baselineOverheadBytes}.`);
     lines.push('');
   }
+  lines.push(...misses(r));
   return `${lines.join('\n')}\n`;
+}
+
+// Why a target was missed and what would close it: written once here, shown only when the
+// figures of this run miss the target.
+function misses(r) {
+  const out = [];
+  const slow = r.frameCrypto?.results.filter((x) => x.ratio > (x.size <= 10_000 ? 1 : 2)) ?? [];
+  if (slow.length) {
+    out.push(`- **Frame crypto** missed at ${slow.map((x) => `${x.size} B (${f(x.ratio, 2)}x)`).join(', ')}. WebAssembly has no AES instructions: the`);
+    out.push('  RustCrypto `aes` crate runs a constant-time bitsliced AES in wasm (about 25-30 MB/s here), while WebCrypto');
+    out.push('  uses the CPU\'s AES-NI. Per-call overhead favours the wasm at small (audio-sized) frames. What would close it:');
+    out.push('  keep SFrame framing, key schedule and replay checks in wasm but run the AES-GCM itself on WebCrypto with a');
+    out.push('  non-extractable key imported inside the crypto Worker (the transform is asynchronous anyway).');
+  }
+  if (r.callSetup && r.callSetup.ratio > 1.3) {
+    out.push(`- **Call setup** missed by ${f((r.callSetup.ratio - 1.3) * 100, 0)} points (${f(r.callSetup.ratio, 2)}x the floor). The extra time is serial work the floor does`);
+    out.push('  not have: starting the crypto Worker and compiling the wasm, the WebSocket join, sealing and opening the');
+    out.push('  sender keys, and trickled ICE through the server. What would close it: start the Worker and the socket while');
+    out.push('  getUserMedia is pending (they are independent), and send the offer together with the sender key.');
+  }
+  if (r.cpu && r.cpu.ratio > 1.1) {
+    out.push(`- **CPU** with E2EE was ${f(r.cpu.ratio, 2)}x without. Part is the software AES above (about 2 x 30 fps x frame size per`);
+    out.push('  direction), part the copy in and out of wasm memory per frame; WebCrypto AES-GCM would remove most of it.');
+  }
+  const at200 = r.signaling?.find((x) => x.clients === 200);
+  if (at200 && (at200.throughputRatio < 1 || at200.sotto.p99Ms > 5)) {
+    out.push(`- **Signaling** at 200 clients: ${f(at200.throughputRatio, 2)}x PeerServer's throughput, p99 ${f(at200.sotto.p99Ms, 2)} ms. Locally every`);
+    out.push('  message crosses wrangler\'s dev proxy (in Node) and workerd, and each Durable Object runs one wasm instance');
+    out.push('  on one thread; PeerServer is a single Node process relaying in place. On Cloudflare the rooms spread over');
+    out.push('  machines, which this loopback run cannot show; raw workerd without the dev proxy was ~1.6x faster in');
+    out.push('  earlier measurements (shared/notes/workers-rs-local.md).');
+  }
+  if (r.sizes && (r.sizes.clientWasmGzip > 150 * 1024 || r.sizes.clientJsGzip > 30 * 1024)) out.push('- **Size** over budget: see the table above.');
+  return out.length ? ['## Targets missed in this run, why, and what would close them', '', ...out, ''] : ['All targets met in this run.', ''];
 }

@@ -198,7 +198,7 @@ async function cpuOfCall(browser, worker, e2ee, seconds) {
   const b = await ctxB.newPage();
   await b.goto(a.url());
   await b.click('#join');
-  await b.waitForFunction(async () => Object.values(await window.sotto.call.mediaStats()).some((s) => s.framesDecoded > 30), null, { timeout: 30_000, polling: 200 });
+  await b.waitForFunction(async () => window.sotto?.call && Object.values(await window.sotto.call.mediaStats()).some((s) => s.framesDecoded > 30), null, { timeout: 30_000, polling: 200 });
   const hz = 100; // USER_HZ on Linux
   const before = chromiumTicks();
   await sleep(seconds * 1000);

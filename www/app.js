@@ -29,9 +29,9 @@ $('join').onclick = async () => {
   $('join').disabled = true;
   status('Starting camera and microphone…');
   try {
-    const localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
-    $('local-video').srcObject = localStream;
-    status('Joining…');
+    // Joining starts while the camera prompt is open; media is sent once the stream is there.
+    const localStream = navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+    localStream.then((stream) => { $('local-video').srcObject = stream; status('Joining…'); }, () => {});
     call = await joinCall({ roomSecret: secret, localStream, testing: params.has('testing'), e2ee: params.get('e2ee') !== 'off' });
     if (!call.encrypted) showError(Object.assign(new Error('This call is NOT end-to-end encrypted (e2ee=off in the link).'), { code: 'unencrypted' }));
     wire(call);

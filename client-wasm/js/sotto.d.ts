@@ -16,8 +16,8 @@ export declare function e2eeSupport(): 'script-transform' | 'insertable-streams'
 export interface JoinOptions {
   /** base64url room secret from the URL fragment. */
   roomSecret: string;
-  /** Camera and microphone to send. */
-  localStream?: MediaStream;
+  /** Camera and microphone to send; a promise of them lets joining start during the camera prompt. */
+  localStream?: MediaStream | Promise<MediaStream>;
   /** ws(s)://host of the signaling worker; default: this page's origin. */
   signalingUrl?: string;
   iceServers?: RTCIceServer[];

@@ -88,6 +88,7 @@ export class Call extends EventTarget {
   #closed = false;
   #mode;
   #protected = new WeakSet();
+  #localStreamReady;
 
   constructor(options) {
     super();
@@ -103,7 +104,10 @@ export class Call extends EventTarget {
     this.peerId = randomPeerId();
     this.roomId = null;
     this.identity = null;
-    this.localStream = options.localStream ?? null;
+    // A MediaStream, or a promise of one: the worker and the socket start while the user is
+    // still answering the camera prompt, and nothing is negotiated before the stream is there.
+    this.localStream = options.localStream instanceof MediaStream ? options.localStream : null;
+    this.#localStreamReady = Promise.resolve(options.localStream ?? null);
     /** This participant's current sender-key epoch. */
     this.epoch = null;
   }
@@ -131,7 +135,9 @@ export class Call extends EventTarget {
     this.roomId = roomId;
     this.identity = identity;
     signal?.throwIfAborted();
-    await this.#connectSignaling(signal);
+    // Server messages wait in the queue until the local media is ready.
+    this.#enqueue(async () => { this.localStream = await this.#localStreamReady; });
+    await Promise.all([this.#connectSignaling(signal), this.#localStreamReady]);
     this.#startKeepalive();
   }
 
