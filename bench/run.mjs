@@ -121,9 +121,13 @@ async function sottoSetup(browser, worker) {
   const a = await ctxA.newPage();
   await a.goto(`${worker.origin}/`);
   await a.click('#join');
-  await a.waitForFunction(() => window.sotto?.call?.roomId, null, { timeout: 60_000 });
+  await a.waitForFunction(() => window.sotto?.call?.roomId, null, { timeout: 20_000 }).catch(async (error) => {
+    const state = await a.evaluate(() => ({ status: document.querySelector('#status')?.textContent, error: document.querySelector('#error')?.textContent, events: window.sotto?.events }));
+    throw new Error(`the first participant did not join: ${JSON.stringify(state)}`, { cause: error });
+  });
   const b = await ctxB.newPage();
   await b.goto(a.url());
+  await b.waitForSelector('#join:not([disabled])');
   const ms = await b.evaluate(async () => {
     const t0 = performance.now();
     document.getElementById('join').click();

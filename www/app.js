@@ -45,6 +45,9 @@ $('join').onclick = async () => {
   }
 };
 
+// Ready: the button was disabled until the handler above existed.
+$('join').disabled = false;
+
 $('leave').onclick = () => {
   call?.close();
   location.reload();
