@@ -42,7 +42,7 @@ export function renderMarkdown(r) {
     }
     const at200 = r.signaling.find((x) => x.clients === 200);
     if (at200) lines.push('', `Targets at 200 clients: throughput ≥ 1x PeerServer: ${verdict(at200.throughputRatio >= 1)}; p99 ≤ 5 ms: ${verdict(at200.sotto.p99Ms <= 5)}.`);
-    lines.push('', 'Throughput: 8 messages in flight per client; latency: 1 in flight (round trip through the server twice).', '');
+    lines.push('', 'Throughput: 8 messages in flight per client; latency: 1 in flight (round trip through the server twice). The worker\'s per-socket abuse limit (50 msg/s, burst 100) is lifted for this run with `--var RATE_PER_SEC/RATE_BURST`; everything else is the production worker on `wrangler dev`.', '');
   }
   if (r.sizes) {
     const s = r.sizes;

@@ -8,12 +8,13 @@ import { freePort } from './ports.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-export async function startWorker({ port, readyTimeoutMs = 60_000 } = {}) {
+/** `vars` overrides wrangler.toml [vars] for this run, e.g. { RATE_PER_SEC: '1000' }. */
+export async function startWorker({ port, readyTimeoutMs = 60_000, vars = {} } = {}) {
   port ??= await freePort();
   const persist = mkdtempSync(path.join(tmpdir(), 'sotto-wrangler-'));
   const child = spawn(
     path.join(root, 'node_modules/.bin/wrangler'),
-    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn'],
+    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn', ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])],
     { cwd: path.join(root, 'signaling-worker'), env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let log = '';
