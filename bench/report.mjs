@@ -72,13 +72,15 @@ function misses(r) {
   }
   if (r.callSetup && r.callSetup.ratio > 1.3) {
     out.push(`- **Call setup** missed by ${f((r.callSetup.ratio - 1.3) * 100, 0)} points (${f(r.callSetup.ratio, 2)}x the floor). The extra time is serial work the floor does`);
-    out.push('  not have: starting the crypto Worker and compiling the wasm, the WebSocket join, sealing and opening the');
-    out.push('  sender keys, and trickled ICE through the server. What would close it: start the Worker and the socket while');
-    out.push('  getUserMedia is pending (they are independent), and send the offer together with the sender key.');
+    out.push('  not have, measured in one call: the crypto Worker, wasm compile, WebSocket join and welcome take ~200-350 ms');
+    out.push('  (they already overlap the camera prompt), then offer, answer and trickled ICE each cross the server, and the');
+    out.push('  answerer first rotates its key for the newcomer. What would close it: create the peer connection and offer');
+    out.push('  before the welcome has been processed (the offer does not depend on keys), start the crypto Worker when the');
+    out.push('  page loads rather than on join, and send the sender key in the same message as the offer.');
   }
   if (r.cpu && r.cpu.ratio > 1.1) {
-    out.push(`- **CPU** with E2EE was ${f(r.cpu.ratio, 2)}x without. Part is the software AES above (about 2 x 30 fps x frame size per`);
-    out.push('  direction), part the copy in and out of wasm memory per frame; WebCrypto AES-GCM would remove most of it.');
+    out.push(`- **CPU** with E2EE was ${f(r.cpu.ratio, 2)}x without. The cost is the software AES above plus two copies per frame`);
+    out.push('  into and out of wasm memory, in both directions; AES-GCM on WebCrypto (AES-NI) would remove most of it.');
   }
   const at200 = r.signaling?.find((x) => x.clients === 200);
   if (at200 && (at200.throughputRatio < 1 || at200.sotto.p99Ms > 5)) {

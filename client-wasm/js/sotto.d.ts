@@ -82,6 +82,8 @@ export interface CallEventMap {
   'signaling-state': CustomEvent<{ state: string; code?: number }>;
   error: CustomEvent<SottoError>;
   chat: CustomEvent<{ from: string; text: string }>;
+  'mute-changed': CustomEvent<{ kind: 'audio' | 'video'; muted: boolean }>;
+  'local-track-replaced': CustomEvent<{ kind: string; track: MediaStreamTrack; previous: MediaStreamTrack | null }>;
   closed: CustomEvent<void>;
 }
 
@@ -100,6 +102,15 @@ export declare class Call extends EventTarget {
   safetyCode(): Promise<SafetyCode>;
   cryptoStats(): Promise<CryptoStats>;
   mediaStats(): Promise<Record<string, MediaStatsEntry>>;
+  /** Mutes or unmutes the local microphone ('audio') or camera ('video'). */
+  setMuted(kind: 'audio' | 'video', muted: boolean): void;
+  isMuted(kind: 'audio' | 'video'): boolean;
+  /** Sends `track` instead of the local track of its kind to everyone; returns the replaced one. */
+  replaceTrack(track: MediaStreamTrack): Promise<MediaStreamTrack | null>;
+  /** Switches camera or microphone by device id; stops the previous track. */
+  switchDevice(kind: 'audio' | 'video', deviceId: string): Promise<MediaStreamTrack>;
+  /** Shares the screen instead of the camera; call the returned function to go back. */
+  shareScreen(): Promise<() => Promise<void>>;
   /** Sends an end-to-end encrypted chat message to everyone; resolves with how many peers got it. */
   sendChat(text: string): Promise<number>;
   exportKeysForTesting(): Promise<{ sender: string; receive: string[] }>;

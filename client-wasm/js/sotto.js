@@ -201,6 +201,66 @@ export class Call extends EventTarget {
     return this.#rpc('exportKeysForTesting');
   }
 
+  /** Mutes or unmutes this participant's microphone ('audio') or camera ('video'). */
+  setMuted(kind, muted) {
+    const tracks = this.localStream?.getTracks().filter((t) => t.kind === kind) ?? [];
+    if (tracks.length === 0) throw new SottoError('no-track', `there is no local ${kind} track`);
+    for (const track of tracks) track.enabled = !muted;
+    this.dispatchEvent(new CustomEvent('mute-changed', { detail: { kind, muted } }));
+  }
+
+  /** Whether the local `kind` track is muted (true when there is none). */
+  isMuted(kind) {
+    return !(this.localStream?.getTracks().some((t) => t.kind === kind && t.enabled) ?? false);
+  }
+
+  /**
+   * Sends `track` instead of the current local track of its kind, to every peer (a new
+   * camera or microphone, or a screen). The frame transforms stay attached, so the new
+   * track is encrypted like the old one. Returns the track it replaced (not stopped).
+   */
+  async replaceTrack(track) {
+    if (!(track instanceof MediaStreamTrack)) throw new SottoError('bad-argument', 'replaceTrack needs a MediaStreamTrack');
+    const old = this.localStream?.getTracks().find((t) => t.kind === track.kind) ?? null;
+    for (const peer of this.#peers.values()) {
+      for (const transceiver of peer.pc?.getTransceivers() ?? []) {
+        if (transceiver.sender.track === old || (transceiver.receiver.track.kind === track.kind && !transceiver.sender.track)) {
+          await transceiver.sender.replaceTrack(track);
+        }
+      }
+    }
+    if (this.localStream) {
+      if (old) this.localStream.removeTrack(old);
+      this.localStream.addTrack(track);
+    }
+    this.dispatchEvent(new CustomEvent('local-track-replaced', { detail: { kind: track.kind, track, previous: old } }));
+    return old;
+  }
+
+  /** Switches to another camera or microphone by device id; stops the previous track. */
+  async switchDevice(kind, deviceId) {
+    const stream = await navigator.mediaDevices.getUserMedia({ [kind]: { deviceId: { exact: deviceId } } });
+    const [track] = stream.getTracks();
+    const old = await this.replaceTrack(track);
+    old?.stop();
+    return track;
+  }
+
+  /** Shares the screen instead of the camera until the returned function is called (or the
+   *  browser's own stop button is pressed); then the camera comes back. */
+  async shareScreen() {
+    const screen = await navigator.mediaDevices.getDisplayMedia({ video: true });
+    const [track] = screen.getVideoTracks();
+    const camera = await this.replaceTrack(track);
+    const stop = async () => {
+      track.onended = null;
+      track.stop();
+      if (camera && !this.#closed) await this.replaceTrack(camera);
+    };
+    track.onended = () => { stop(); };
+    return stop;
+  }
+
   /** Test support: plays an attacker on this participant's outgoing ciphertext. */
   testAttack(options) {
     return this.#rpc('testAttack', options);
