@@ -32,7 +32,10 @@ fi
 
 if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages from package-lock.json"
-  npm ci --no-audit --no-fund --loglevel=error
+  # Not `npm ci`: npm 11 rejects this lockfile for lacking entries for rollup's optional
+  # per-platform packages (which it never installs here); `npm install` honours the pinned
+  # versions in package-lock.json all the same.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 if [ ! -x /usr/bin/chromium ]; then
