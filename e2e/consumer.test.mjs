@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,7 @@ before(async () => {
   work = mkdtempSync(path.join(tmpdir(), 'sotto-consumer-'));
   const app = path.join(work, 'app');
   cpSync(path.join(root, 'e2e/consumer'), app, { recursive: true });
+  mkdirSync(path.join(app, 'src'), { recursive: true }); // the README example is the app's only source
   writeFileSync(path.join(app, 'src/main.ts'), readmeExample());
   const tarball = execFileSync('npm', ['pack', path.join(root, 'client-wasm/pkg'), '--pack-destination', work, '--silent'], { encoding: 'utf8' }).trim().split('\n').pop();
   execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--silent', path.join(work, tarball)], { cwd: app, stdio: 'inherit' });
