@@ -1,9 +1,11 @@
-// The client API beyond joining: mute, replacing the sent track (device switch, screen), and
-// close() leaving nothing behind. Real Chromium, real worker.
+// The client API beyond joining: mute, replacing the sent track, switching camera, sharing
+// the screen, AbortSignal, and close() leaving nothing behind (checked by instrumenting the
+// page's RTCPeerConnections, WebSockets, Workers and the module's timers). Real Chromium
+// (with two fake cameras and a fake screen), real worker.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWorker } from './lib/worker.mjs';
-import { launchChromium, openParticipant, waitInPage } from './lib/browser.mjs';
+import { INSTRUMENT_RESOURCES, launchChromium, openParticipant, waitInPage } from './lib/browser.mjs';
 import { dumpOnFailure, firstRemote, mediaStats, remotePixels } from './lib/probes.mjs';
 
 let worker;
@@ -23,8 +25,15 @@ async function pixelsSettle(page, predicate, timeoutMs = 10_000) {
   return waitInPage(page, remotePixels, (p) => p && predicate(p), { timeoutMs, intervalMs: 250 });
 }
 
-test('mute, a replaced (encrypted) track, and close() leaving nothing behind', async () => {
-  const a = await openParticipant(browser, `${worker.origin}/?testing=1`, { label: 'A' });
+// Shape of the remote picture at B: 4:3 for the fake cameras, 16:9 for the fake screen.
+const remoteShape = () => {
+  const video = document.querySelector('video.remote-video');
+  if (!video || video.videoWidth === 0) return null;
+  return { width: video.videoWidth, height: video.videoHeight, aspect: Math.round((video.videoWidth / video.videoHeight) * 100) / 100 };
+};
+
+test('mute, replaced track, camera switch, screen share, and close() leaving nothing behind', async () => {
+  const a = await openParticipant(browser, `${worker.origin}/?testing=1`, { label: 'A', initScripts: [INSTRUMENT_RESOURCES] });
   const b = await openParticipant(browser, a.page.url(), { label: 'B' });
   await dumpOnFailure([a, b], async () => {
     await waitInPage(b.page, mediaStats, (s) => firstRemote(s).framesDecoded >= 20, { timeoutMs: 30_000 });
@@ -71,8 +80,47 @@ test('mute, a replaced (encrypted) track, and close() leaving nothing behind', a
     const afterReplace = await a.page.evaluate(() => window.sotto.call.cryptoStats());
     assert.ok(afterReplace.frames.encrypt.video > before.frames.encrypt.video, 'the new track is encrypted by the same transform');
 
+    // switchDevice: the second fake camera replaces the canvas; the old track is stopped.
+    const switched = await a.page.evaluate(async () => {
+      clearInterval(window.paintTimer);
+      const call = window.sotto.call;
+      const previous = call.localStream.getVideoTracks()[0];
+      const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
+      const used = new Set(call.localStream.getVideoTracks().map((t) => t.getSettings().deviceId));
+      const other = cameras.find((d) => !used.has(d.deviceId));
+      const track = await call.switchDevice('video', other.deviceId);
+      return { cameras: cameras.length, wanted: other.deviceId, got: track.getSettings().deviceId, previousState: previous.readyState, sent: call.localStream.getVideoTracks()[0] === track };
+    });
+    assert.ok(switched.cameras >= 2, `two fake cameras (${switched.cameras})`);
+    assert.equal(switched.got, switched.wanted, 'the new track comes from the chosen camera');
+    assert.equal(switched.previousState, 'ended', 'the previous track was stopped');
+    assert.ok(switched.sent, 'the new track is the local video track');
+    const camera = await waitInPage(b.page, remoteShape, (p) => p && p.aspect === 1.33, { timeoutMs: 10_000 });
+    assert.equal(camera?.aspect, 1.33, `B sees a 4:3 camera again (${JSON.stringify(camera)})`);
+    const cameraPixels = await pixelsSettle(b.page, (p) => p.stddev > 5);
+    assert.ok(cameraPixels.stddev > 5, 'B sees the second camera\'s picture, not the red canvas');
+
+    // shareScreen: B sees the 16:9 fake screen; stopping brings the 4:3 camera back.
+    const encryptedBeforeShare = (await a.page.evaluate(() => window.sotto.call.cryptoStats())).frames.encrypt.video;
+    await a.page.evaluate(async () => {
+      window.shareEvents = [];
+      window.sotto.call.addEventListener('screen-share', ({ detail }) => window.shareEvents.push(detail.active));
+      window.stopSharing = await window.sotto.call.shareScreen();
+    });
+    const screen = await waitInPage(b.page, remoteShape, (p) => p && p.aspect > 1.7, { timeoutMs: 15_000 });
+    assert.ok(screen?.aspect > 1.7, `B sees the 16:9 screen (${JSON.stringify(screen)})`);
+    const encryptedDuringShare = (await a.page.evaluate(() => window.sotto.call.cryptoStats())).frames.encrypt.video;
+    assert.ok(encryptedDuringShare > encryptedBeforeShare, 'the screen is encrypted by the same transform');
+    await a.page.evaluate(() => window.stopSharing());
+    const cameraBack = await waitInPage(b.page, remoteShape, (p) => p && p.aspect === 1.33, { timeoutMs: 15_000 });
+    assert.equal(cameraBack?.aspect, 1.33, `the camera comes back after sharing (${JSON.stringify(cameraBack)})`);
+    assert.deepEqual(await a.page.evaluate(() => window.shareEvents), [true, false], 'screen-share events: started, stopped');
+
     // close(): the other side sees the leave at once; the closed call refuses further use.
     const leftBefore = await b.page.evaluate(() => window.sotto.events.filter((e) => e.type === 'participant-left').length);
+    const running = await a.page.evaluate(() => window.__leftRunning());
+    assert.ok(running.peerConnections === 1 && running.sockets === 1 && running.workers === 1 && running.timers.includes('setInterval(15000)'),
+      `before close() the instrumentation sees the live call, keepalive timer included: ${JSON.stringify(running)}`);
     await a.page.evaluate(() => window.sotto.call.close());
     const left = await waitInPage(b.page, () => window.sotto.events.filter((e) => e.type === 'participant-left').length, (n) => n > leftBefore, { timeoutMs: 5000 });
     assert.ok(left > leftBefore, 'B saw A leave');
@@ -81,8 +129,60 @@ test('mute, a replaced (encrypted) track, and close() leaving nothing behind', a
       const refused = await call.cryptoStats().then(() => null, (e) => e.code);
       return { refused, participants: call.participants.size };
     });
-    assert.deepEqual(afterClose, { refused: 'closed', participants: 0 }, 'nothing left running in the closed call');
-    console.log(`client api: mute (stddev ${live.stddev.toFixed(1)} -> ${muted.stddev.toFixed(1)} -> ${back.stddev.toFixed(1)}), replaced track decoded at B (${JSON.stringify(red)}), close() seen by B`);
+    assert.deepEqual(afterClose, { refused: 'closed', participants: 0 }, 'the closed call refuses further use');
+    const leftRunning = await a.page.evaluate(() => window.__leftRunning());
+    assert.ok(leftRunning.created.peerConnections >= 1 && leftRunning.created.sockets >= 1 && leftRunning.created.workers >= 1, `the instrumentation saw the call's resources: ${JSON.stringify(leftRunning.created)}`);
+    assert.deepEqual({ ...leftRunning, created: undefined }, { peerConnections: 0, sockets: 0, workers: 0, timers: [], created: undefined }, 'nothing left running after close()');
+    console.log(`client api: mute (stddev ${live.stddev.toFixed(1)} -> ${muted.stddev.toFixed(1)} -> ${back.stddev.toFixed(1)}), replaced track decoded at B, camera switched (${camera.width}x${camera.height}), screen ${screen.width}x${screen.height} then camera ${cameraBack.width}x${cameraBack.height}, close() seen by B and left nothing running (${JSON.stringify(leftRunning.created)} created)`);
+  });
+  await a.context.close();
+  await b.context.close();
+});
+
+// Joins from the page's own code with an AbortSignal, as an application would.
+async function joinWithSignal(page, { abortAt }) {
+  return page.evaluate(async (when) => {
+    const { joinCall } = await import('/pkg/sotto.js');
+    const controller = new AbortController();
+    const roomSecret = location.hash.slice(1);
+    const localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
+    const joining = joinCall({ roomSecret, localStream, signal: controller.signal });
+    if (when === 'during-join') {
+      controller.abort();
+      const code = await joining.then(() => 'joined', (e) => e.code);
+      await new Promise((r) => setTimeout(r, 300));
+      return { code, left: window.__leftRunning() };
+    }
+    const call = await joining;
+    window.joined = { call, controller };
+    return { peerId: call.peerId };
+  }, abortAt);
+}
+
+test('AbortSignal: aborting a join leaves nothing running; aborting after the join closes the call', async () => {
+  const b = await openParticipant(browser, `${worker.origin}/?testing=1`, { label: 'B' });
+  const a = await openParticipant(browser, b.page.url(), { label: 'A', initScripts: [INSTRUMENT_RESOURCES], join: false });
+  await dumpOnFailure([a, b], async () => {
+    const early = await joinWithSignal(a.page, { abortAt: 'during-join' });
+    assert.equal(early.code, 'aborted', 'an aborted join rejects with code "aborted"');
+    assert.deepEqual({ ...early.left, created: undefined }, { peerConnections: 0, sockets: 0, workers: 0, timers: [], created: undefined }, `an aborted join leaves nothing running (${JSON.stringify(early.left)})`);
+    assert.ok(early.left.created.workers >= 1, 'the aborted join had started its worker');
+
+    const { peerId } = await joinWithSignal(a.page, { abortAt: 'after-join' });
+    await waitInPage(b.page, (id) => window.sotto.call.participants.get(id)?.connectionState, (s) => s === 'connected', { timeoutMs: 20_000, arg: peerId });
+    const closed = await a.page.evaluate(async () => {
+      const { call, controller } = window.joined;
+      const closedEvent = new Promise((r) => call.addEventListener('closed', () => r(true), { once: true }));
+      controller.abort();
+      const result = await Promise.race([closedEvent, new Promise((r) => setTimeout(() => r(false), 2000))]);
+      await new Promise((r) => setTimeout(r, 300));
+      return { closedEvent: result, left: window.__leftRunning() };
+    });
+    assert.equal(closed.closedEvent, true, 'abort() after the join closes the call');
+    assert.deepEqual({ ...closed.left, created: undefined }, { peerConnections: 0, sockets: 0, workers: 0, timers: [], created: undefined }, `nothing left running (${JSON.stringify(closed.left)})`);
+    const left = await waitInPage(b.page, (id) => window.sotto.events.find((e) => e.type === 'participant-left' && e.detail.peer === id)?.detail ?? null, (d) => d !== null, { timeoutMs: 5000, arg: peerId });
+    assert.deepEqual(left, { peer: peerId, reason: 'left' }, 'B saw A leave');
+    console.log(`abort signal: join aborted with "${early.code}" and nothing running; abort after joining closed the call and B saw the leave`);
   });
   await a.context.close();
   await b.context.close();

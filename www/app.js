@@ -28,22 +28,31 @@ window.sotto = { get call() { return call; }, events };
 $('join').onclick = async () => {
   $('join').disabled = true;
   status('Starting camera and microphone…');
+  // Joining starts while the camera prompt is open; media is sent once the stream is there.
+  const localStream = navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+  localStream.then((stream) => { $('local-video').srcObject = stream; status('Joining…'); }, () => {});
   try {
-    // Joining starts while the camera prompt is open; media is sent once the stream is there.
-    const localStream = navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
-    localStream.then((stream) => { $('local-video').srcObject = stream; status('Joining…'); }, () => {});
-    call = await joinCall({ roomSecret: secret, localStream, testing: params.has('testing'), e2ee: params.get('e2ee') !== 'off' });
+    call = await joinCall({ roomSecret: secret, localStream, e2ee: params.get('e2ee') !== 'off', ...testingOptions() });
     if (!call.encrypted) showError(Object.assign(new Error('This call is NOT end-to-end encrypted (e2ee=off in the link).'), { code: 'unencrypted' }));
     wire(call);
     $('lobby').hidden = true;
     $('call').hidden = false;
     status(`In the call. Waiting for others to join with the same link.`);
   } catch (error) {
+    // Nothing keeps running after a refused join: not even the camera.
+    localStream.then((stream) => stream.getTracks().forEach((track) => track.stop()), () => {});
     $('join').disabled = false;
     status('');
     showError(error);
   }
 };
+
+// `?testing` enables the test hooks; the end-to-end tests also shorten the recovery timers.
+function testingOptions() {
+  if (!params.has('testing')) return {};
+  const number = (name) => (params.has(name) ? Number(params.get(name)) : undefined);
+  return { testing: true, peerTimeoutMs: number('peerTimeoutMs'), iceRestartDelayMs: number('iceRestartDelayMs') };
+}
 
 // Ready: the button was disabled until the handler above existed.
 $('join').disabled = false;
@@ -60,7 +69,7 @@ function addChatLine(text) {
 }
 
 function wire(call) {
-  for (const type of ['participant-joined', 'participant-left', 'connection-state', 'key-epoch', 'signaling-state', 'error', 'chat']) {
+  for (const type of ['participant-joined', 'participant-left', 'connection-state', 'ice-restart', 'key-epoch', 'signaling-state', 'error', 'chat']) {
     call.addEventListener(type, ({ detail }) => events.push({ type, at: performance.now(), detail: type === 'error' ? { code: detail.code } : detail }));
   }
   call.addEventListener('track', ({ detail }) => {
@@ -95,6 +104,7 @@ function wire(call) {
   });
   call.addEventListener('chat', ({ detail }) => addChatLine(`${detail.from.slice(0, 6)}: ${detail.text}`));
   call.addEventListener('error', ({ detail }) => showError(detail));
+  wireControls(call);
   $('chat-form').onsubmit = async (event) => {
     event.preventDefault();
     const text = $('chat-input').value;
@@ -107,4 +117,41 @@ function wire(call) {
       showError(error);
     }
   };
+}
+
+function wireControls(call) {
+  const toggle = (button, kind, offLabel, onLabel) => {
+    button.onclick = () => {
+      try {
+        const muted = !call.isMuted(kind);
+        call.setMuted(kind, muted);
+        button.setAttribute('aria-pressed', String(muted));
+        button.textContent = muted ? onLabel : offLabel;
+      } catch (error) {
+        showError(error);
+      }
+    };
+  };
+  toggle($('toggle-mic'), 'audio', 'Mute microphone', 'Unmute microphone');
+  toggle($('toggle-camera'), 'video', 'Turn camera off', 'Turn camera on');
+  let stopSharing = null;
+  $('share-screen').onclick = async () => {
+    try {
+      if (stopSharing) {
+        await stopSharing();
+      } else {
+        stopSharing = await call.shareScreen();
+        $('share-screen').setAttribute('aria-pressed', 'true');
+        $('share-screen').textContent = 'Stop sharing';
+      }
+    } catch (error) {
+      showError(error);
+    }
+  };
+  call.addEventListener('screen-share', ({ detail }) => {
+    if (detail.active) return;
+    stopSharing = null;
+    $('share-screen').setAttribute('aria-pressed', 'false');
+    $('share-screen').textContent = 'Share screen';
+  });
 }

@@ -23,7 +23,7 @@ export interface JoinOptions {
   iceServers?: RTCIceServer[];
   /** URL of sotto-worker.js when a bundler moved it. */
   workerUrl?: string | URL;
-  /** Aborts joining. */
+  /** Aborts joining; once joined, aborting closes the call (same as `close()`). */
   signal?: AbortSignal;
   /** false sends media WITHOUT end-to-end encryption (benchmarks, diagnostics); default true. */
   e2ee?: boolean;
@@ -31,8 +31,10 @@ export interface JoinOptions {
   reconnect?: { baseMs: number; maxMs: number };
   /** Ping interval on the signaling socket (default 15 s). */
   keepaliveMs?: number;
-  /** A peer whose connection stays failed or disconnected this long is removed (default 15 s). */
+  /** A peer whose media path stays down this long (from the first loss) is removed and keys rotate (default 15 s). */
   peerTimeoutMs?: number;
+  /** How long a 'disconnected' path may last before the offering side restarts ICE (default 2 s; 'failed' restarts at once). */
+  iceRestartDelayMs?: number;
   /** After a signaling rejoin, how long a still-connected peer may take to rejoin (default 10 s). */
   rejoinGraceMs?: number;
   /** Allows exportKeysForTesting (end-to-end tests only). */
@@ -72,9 +74,14 @@ export interface CryptoStats {
   lastError: { encrypt: string | null; decrypt: string | null };
 }
 
+/** left: the server said so; vanished: media path down past peerTimeoutMs; replaced: same id,
+ *  new identity key; rejected: the announced identity key is unusable. */
+export type ParticipantLeftReason = 'left' | 'vanished' | 'replaced' | 'rejected';
+
 export interface CallEventMap {
   'participant-joined': CustomEvent<{ peer: string }>;
-  'participant-left': CustomEvent<{ peer: string }>;
+  'participant-left': CustomEvent<{ peer: string; reason: ParticipantLeftReason }>;
+  'ice-restart': CustomEvent<{ peer: string; attempt: number }>;
   track: CustomEvent<{ peer: string; track: MediaStreamTrack; stream: MediaStream }>;
   'connection-state': CustomEvent<{ peer: string; state: RTCPeerConnectionState }>;
   'key-epoch': CustomEvent<{ peer: string; epoch: number }>;
@@ -83,6 +90,7 @@ export interface CallEventMap {
   error: CustomEvent<SottoError>;
   chat: CustomEvent<{ from: string; text: string }>;
   'mute-changed': CustomEvent<{ kind: 'audio' | 'video'; muted: boolean }>;
+  'screen-share': CustomEvent<{ active: boolean; track: MediaStreamTrack }>;
   'local-track-replaced': CustomEvent<{ kind: string; track: MediaStreamTrack; previous: MediaStreamTrack | null }>;
   closed: CustomEvent<void>;
 }
@@ -91,6 +99,8 @@ export declare class Call extends EventTarget {
   readonly peerId: string;
   /** false only when the application opted out of end-to-end encryption. */
   readonly encrypted: boolean;
+  /** How frames reach the crypto worker; 'none' only with `e2ee: false`. */
+  readonly frameTransform: 'script-transform' | 'insertable-streams' | 'none';
   /** This participant's current sender-key epoch. */
   readonly epoch: number | null;
   readonly roomId: string | null;

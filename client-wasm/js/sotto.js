@@ -65,13 +65,20 @@ function defaultSignalingUrl() {
  * @param {MediaStream} [options.localStream] camera/microphone to send
  * @param {string} [options.signalingUrl] ws(s)://host of the signaling worker (default: this origin)
  * @param {RTCIceServer[]} [options.iceServers]
- * @param {AbortSignal} [options.signal] aborts the join
+ * @param {AbortSignal} [options.signal] aborts the join, and closes the call once joined
  * @param {boolean} [options.testing] allows key export for end-to-end tests
  * @returns {Promise<Call>}
  */
 export async function joinCall(options) {
   const call = new Call(options);
-  await call.start(options.signal);
+  try {
+    await call.start(options.signal);
+  } catch (error) {
+    call.close(); // a failed or aborted join leaves nothing running
+    throw error;
+  }
+  // After the join the same signal ends the call: abort() is close().
+  options.signal?.addEventListener('abort', () => call.close(), { once: true });
   return call;
 }
 
@@ -101,6 +108,8 @@ export class Call extends EventTarget {
     if (!this.#mode) {
       throw new SottoError('e2ee-unsupported', 'this browser cannot encrypt media frames end to end; refusing to send media');
     }
+    /** How frames reach the crypto worker: 'script-transform', 'insertable-streams' or 'none'. */
+    this.frameTransform = this.#mode;
     this.peerId = randomPeerId();
     this.roomId = null;
     this.identity = null;
@@ -122,7 +131,7 @@ export class Call extends EventTarget {
   }
 
   async start(signal) {
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     // Written out in one expression so that bundlers recognise and bundle the worker.
     this.#worker = this.#options.workerUrl
       ? new Worker(this.#options.workerUrl, { type: 'module', name: 'sotto-crypto' })
@@ -134,10 +143,15 @@ export class Call extends EventTarget {
     });
     this.roomId = roomId;
     this.identity = identity;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     // Server messages wait in the queue until the local media is ready.
     this.#enqueue(async () => { this.localStream = await this.#localStreamReady; });
-    await Promise.all([this.#connectSignaling(signal), this.#localStreamReady]);
+    const aborted = new Promise((_, reject) => {
+      signal?.addEventListener('abort', () => reject(new SottoError('aborted', 'join aborted', { cause: signal.reason })), { once: true });
+    });
+    aborted.catch(() => {}); // only raced below
+    await Promise.race([Promise.all([this.#connectSignaling(signal), this.#localStreamReady]), aborted]);
+    throwIfAborted(signal);
     this.#startKeepalive();
   }
 
@@ -247,17 +261,23 @@ export class Call extends EventTarget {
   }
 
   /** Shares the screen instead of the camera until the returned function is called (or the
-   *  browser's own stop button is pressed); then the camera comes back. */
+   *  browser's own stop button is pressed); then the camera comes back. Emits 'screen-share'. */
   async shareScreen() {
+    if (this.#closed) throw new SottoError('closed', 'the call was closed');
     const screen = await navigator.mediaDevices.getDisplayMedia({ video: true });
     const [track] = screen.getVideoTracks();
     const camera = await this.replaceTrack(track);
+    this.dispatchEvent(new CustomEvent('screen-share', { detail: { active: true, track } }));
+    let stopped = false;
     const stop = async () => {
+      if (stopped) return;
+      stopped = true;
       track.onended = null;
       track.stop();
       if (camera && !this.#closed) await this.replaceTrack(camera);
+      this.dispatchEvent(new CustomEvent('screen-share', { detail: { active: false, track } }));
     };
-    track.onended = () => { stop(); };
+    track.onended = () => { stop().catch((error) => this.#emitError(error)); };
     return stop;
   }
 
@@ -291,8 +311,7 @@ export class Call extends EventTarget {
     clearInterval(this.#keepaliveTimer);
     for (const peer of this.#peers.values()) {
       peer.pc?.close();
-      clearTimeout(peer.vanishTimer);
-      clearTimeout(peer.rejoinTimer);
+      clearPeerTimers(peer);
     }
     this.#peers.clear();
     for (const { reject } of this.#pending.values()) reject(new SottoError('closed', 'the call was closed'));
@@ -328,7 +347,7 @@ export class Call extends EventTarget {
   #connectSignaling(signal) {
     return new Promise((resolve, reject) => {
       let settled = false;
-      const abort = () => { this.#socket?.close(); reject(new SottoError('aborted', 'join aborted')); };
+      const abort = () => { this.#socket?.close(); reject(new SottoError('aborted', 'join aborted', { cause: signal.reason })); };
       signal?.addEventListener('abort', abort, { once: true });
       this.#openSocket({
         onWelcome: () => {
@@ -438,7 +457,7 @@ export class Call extends EventTarget {
               await this.#rekey();
             }), this.#options.rejoinGraceMs ?? 10_000);
           } else if (present.get(peerId) !== peer.identity) {
-            this.#dropPeer(peerId);
+            this.#dropPeer(peerId, present.has(peerId) ? 'replaced' : 'left');
             changed = true;
           }
         }
@@ -461,7 +480,7 @@ export class Call extends EventTarget {
           clearTimeout(known.rejoinTimer);
           break;
         }
-        if (known) this.#dropPeer(peerId);
+        if (known) this.#dropPeer(peerId, 'replaced');
         this.#peers.set(peerId, { identity, pc: null, epoch: null });
         this.dispatchEvent(new CustomEvent('participant-joined', { detail: { peer: peerId } }));
         await this.#rekey();
@@ -486,14 +505,15 @@ export class Call extends EventTarget {
 
   #epochAnnounced = false;
 
-  #dropPeer(peerId) {
+  // reason: 'left' (the server says so), 'vanished' (media path down past the timeout),
+  // 'replaced' (same id, new identity), 'rejected' (unusable identity key).
+  #dropPeer(peerId, reason = 'left') {
     const peer = this.#peers.get(peerId);
     if (!peer) return;
     peer.pc?.close();
-    clearTimeout(peer.vanishTimer);
-    clearTimeout(peer.rejoinTimer);
+    clearPeerTimers(peer);
     this.#peers.delete(peerId);
-    this.dispatchEvent(new CustomEvent('participant-left', { detail: { peer: peerId } }));
+    this.dispatchEvent(new CustomEvent('participant-left', { detail: { peer: peerId, reason } }));
   }
 
   // A roster change: new sender key, sealed to every remaining peer.
@@ -505,7 +525,7 @@ export class Call extends EventTarget {
     for (const peerId of rejected) {
       // An identity that is not a usable public key: never connect to that participant.
       this.#emitError(new SottoError('bad-identity', 'a participant announced an invalid identity key; ignoring them'));
-      this.#dropPeer(peerId);
+      this.#dropPeer(peerId, 'rejected');
     }
     for (const { to, key } of messages) this.#sendToPeer(to, { type: 'sender-key', key });
     this.dispatchEvent(new CustomEvent('key-epoch', { detail: { peer: this.peerId, epoch } }));
@@ -573,23 +593,57 @@ export class Call extends EventTarget {
     chat.binaryType = 'arraybuffer';
     chat.onmessage = (event) => this.#enqueue(() => this.#onChat(peerId, event.data));
     peer.chat = chat;
-    pc.onconnectionstatechange = () => {
-      const state = pc.connectionState;
-      this.dispatchEvent(new CustomEvent('connection-state', { detail: { peer: peerId, state } }));
-      clearTimeout(peer.vanishTimer);
-      if (state === 'failed' && peer.role === 'offerer') {
-        this.#enqueue(() => this.#restartIce(peerId));
-      }
-      if (state === 'failed' || state === 'disconnected') {
-        // A peer whose media path stays down is removed locally after a timeout, and keys rotate.
-        peer.vanishTimer = setTimeout(() => this.#enqueue(async () => {
-          if (this.#peers.get(peerId)?.pc !== pc || pc.connectionState === 'connected') return;
-          this.#dropPeer(peerId);
-          await this.#rekey();
-        }), this.#options.peerTimeoutMs ?? 15_000);
-      }
-    };
+    pc.onconnectionstatechange = () => this.#onConnectionState(peerId, pc);
     return pc;
+  }
+
+  // Recovery of the media path to one peer. 'connected' clears everything. Otherwise the
+  // offerer restarts ICE at once on 'failed', or after `iceRestartDelayMs` of 'disconnected',
+  // and again with backoff while the path stays down; both sides drop the peer (and rotate
+  // keys) when the path has been down for `peerTimeoutMs`, counted from the first loss.
+  #onConnectionState(peerId, pc) {
+    const peer = this.#peers.get(peerId);
+    if (!peer || peer.pc !== pc) return;
+    const state = pc.connectionState;
+    this.dispatchEvent(new CustomEvent('connection-state', { detail: { peer: peerId, state } }));
+    if (state === 'connected') {
+      clearPeerTimers(peer, { keepRejoin: true });
+      peer.iceRestarts = 0;
+      return;
+    }
+    if (state !== 'failed' && state !== 'disconnected') return;
+    peer.vanishTimer ??= setTimeout(() => this.#enqueue(async () => {
+      if (this.#peers.get(peerId)?.pc !== pc || pc.connectionState === 'connected') return;
+      this.#dropPeer(peerId, 'vanished');
+      await this.#rekey();
+    }), this.#options.peerTimeoutMs ?? 15_000);
+    if (peer.role !== 'offerer') return; // one side restarts, so offers never cross
+    const delay = state === 'failed' ? 0 : (this.#options.iceRestartDelayMs ?? 2_000);
+    if (peer.restartTimer && state !== 'failed') return;
+    clearTimeout(peer.restartTimer);
+    peer.restartTimer = setTimeout(() => this.#enqueue(() => this.#restartIce(peerId, pc)), delay);
+  }
+
+  async #restartIce(peerId, pc) {
+    const peer = this.#peers.get(peerId);
+    if (!peer || peer.pc !== pc || this.#closed || pc.connectionState === 'connected' || pc.connectionState === 'closed') {
+      if (peer) peer.restartTimer = null;
+      return;
+    }
+    // An earlier restart offer that was never answered (the peer is unreachable) is taken back.
+    if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' });
+    if (pc.signalingState !== 'stable') {
+      peer.restartTimer = null;
+      return;
+    }
+    peer.iceRestarts = (peer.iceRestarts ?? 0) + 1;
+    this.dispatchEvent(new CustomEvent('ice-restart', { detail: { peer: peerId, attempt: peer.iceRestarts } }));
+    const offer = await pc.createOffer({ iceRestart: true });
+    await pc.setLocalDescription(offer);
+    this.#sendToPeer(peerId, { type: 'offer', sdp: offer.sdp });
+    // If the path is still down after a while, try again (2 s, 4 s, 8 s ... capped at 8 s).
+    const retryMs = Math.min(8_000, (this.#options.iceRestartDelayMs ?? 2_000) * 2 ** (peer.iceRestarts - 1));
+    peer.restartTimer = setTimeout(() => this.#enqueue(() => this.#restartIce(peerId, pc)), retryMs);
   }
 
   // Transforms must be attached before negotiation, or the browser silently skips them.
@@ -608,14 +662,6 @@ export class Call extends EventTarget {
       const { readable, writable } = senderOrReceiver.createEncodedStreams();
       this.#rpc('stream', { options, readable, writable }, [readable, writable]);
     }
-  }
-
-  async #restartIce(peerId) {
-    const peer = this.#peers.get(peerId);
-    if (!peer?.pc || peer.pc.connectionState !== 'failed') return;
-    const offer = await peer.pc.createOffer({ iceRestart: true });
-    await peer.pc.setLocalDescription(offer);
-    this.#sendToPeer(peerId, { type: 'offer', sdp: offer.sdp });
   }
 
   async #offerTo(peerId) {
@@ -695,6 +741,18 @@ export class Call extends EventTarget {
     this.#emitError(error);
     this.close();
   }
+}
+
+function throwIfAborted(signal) {
+  if (signal?.aborted) throw new SottoError('aborted', 'join aborted', { cause: signal.reason });
+}
+
+function clearPeerTimers(peer, { keepRejoin = false } = {}) {
+  clearTimeout(peer.vanishTimer);
+  clearTimeout(peer.restartTimer);
+  peer.vanishTimer = null;
+  peer.restartTimer = null;
+  if (!keepRejoin) clearTimeout(peer.rejoinTimer);
 }
 
 function iceFromPayload(payload) {

@@ -1,0 +1,129 @@
+// Recovery of the media path, in real Chromium against the real local worker: ICE restarts
+// when loopback UDP is blackholed and comes back, and a participant whose browser freezes
+// (SIGSTOP: nothing is closed, packets simply stop) is removed after the timeout, with keys
+// rotated. Runs only inside its own network namespace (the Makefile's `unshare -n`).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWorker } from './lib/worker.mjs';
+import { INSTRUMENT_RESOURCES, launchChromium, launchChromiumProcess, openParticipant, waitInPage } from './lib/browser.mjs';
+import { dumpOnFailure, mediaStats } from './lib/probes.mjs';
+import { blockUdp, netfaultUnavailable, resetNetfault, unblockUdp } from './lib/netfault.mjs';
+
+const unavailable = netfaultUnavailable();
+let worker;
+let browser;
+
+before(async () => {
+  if (unavailable) return;
+  worker = await startWorker();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  resetNetfault();
+  await browser?.close();
+  await worker?.stop();
+});
+
+const eventsOf = (page, type) => page.evaluate((t) => window.sotto.events.filter((e) => e.type === t).map((e) => e.detail), type);
+const decodedFrom = (page, peer) => page.evaluate(async (id) => (await window.sotto.call.mediaStats())[id]?.framesDecoded ?? 0, peer);
+const peerIdOf = (p) => p.page.evaluate(() => window.sotto.call.peerId);
+
+async function decodingGrows(page, peer, label, timeoutMs = 15_000) {
+  const start = await decodedFrom(page, peer);
+  const end = await waitInPage(page, async (id) => (await window.sotto.call.mediaStats())[id]?.framesDecoded ?? 0, (n) => n >= start + 15, { timeoutMs, arg: peer });
+  assert.ok(end >= start + 15, `${label}: decoded frames grow (${start} -> ${end})`);
+  return end - start;
+}
+
+test('ICE restart: UDP blackholed, then back; the call recovers without leaving or rekeying', { skip: unavailable ?? false }, async () => {
+  const query = '?testing=1&iceRestartDelayMs=1000&peerTimeoutMs=60000';
+  const a = await openParticipant(browser, `${worker.origin}/${query}`, { label: 'A', initScripts: [INSTRUMENT_RESOURCES] });
+  const b = await openParticipant(browser, a.page.url(), { label: 'B' });
+  // The ICE credentials A's connection uses on both ends: an ICE restart changes them.
+  const iceUfrags = () => a.page.evaluate(() => {
+    const pc = window.__resources.pcs.at(-1);
+    const ufrag = (sdp) => sdp?.match(/a=ice-ufrag:(\S+)/)?.[1] ?? null;
+    return { local: ufrag(pc.localDescription?.sdp), remote: ufrag(pc.remoteDescription?.sdp) };
+  });
+  await dumpOnFailure([a, b], async () => {
+    const [idA, idB] = [await peerIdOf(a), await peerIdOf(b)];
+    await waitInPage(a.page, mediaStats, (s) => (s[idB]?.framesDecoded ?? 0) >= 20, { timeoutMs: 30_000 });
+    await waitInPage(b.page, mediaStats, (s) => (s[idA]?.framesDecoded ?? 0) >= 20, { timeoutMs: 30_000 });
+    const epochsBefore = [await a.page.evaluate(() => window.sotto.call.epoch), await b.page.evaluate(() => window.sotto.call.epoch)];
+    const ufragsBefore = await iceUfrags();
+
+    const blockedAt = Date.now();
+    blockUdp();
+    // B joined last, so B offered and B restarts; both see the path go down first.
+    const restarts = await waitInPage(b.page, () => window.sotto.events.filter((e) => e.type === 'ice-restart').length, (n) => n >= 1, { timeoutMs: 20_000 });
+    const restartAfterMs = Date.now() - blockedAt;
+    assert.ok(restarts >= 1, `B restarted ICE while UDP was blocked (${restarts} restarts)`);
+    const downStates = (await eventsOf(a.page, 'connection-state')).map((d) => d.state);
+    assert.ok(downStates.includes('disconnected') || downStates.includes('failed'), `A saw the path go down: ${downStates.join(',')}`);
+    const stalled = await decodedFrom(a.page, idB);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.ok(await decodedFrom(a.page, idB) - stalled < 5, 'no media while UDP is blackholed (the fault is real)');
+
+    unblockUdp();
+    const unblockedAt = Date.now();
+    await waitInPage(a.page, () => window.sotto.events.filter((e) => e.type === 'connection-state').at(-1)?.detail.state, (s) => s === 'connected', { timeoutMs: 30_000 });
+    const grownA = await decodingGrows(a.page, idB, 'A after recovery');
+    const grownB = await decodingGrows(b.page, idA, 'B after recovery');
+    const recoveredMs = Date.now() - unblockedAt;
+    const ufragsAfter = await iceUfrags();
+    assert.ok(ufragsAfter.local !== ufragsBefore.local && ufragsAfter.remote !== ufragsBefore.remote,
+      `the same connection was renegotiated with new ICE credentials on both ends: ${JSON.stringify({ ufragsBefore, ufragsAfter })}`);
+    assert.equal(await a.page.evaluate(() => window.__resources.pcs.length), 1, 'A kept its one peer connection (a restart, not a new call)');
+
+    assert.deepEqual(await eventsOf(a.page, 'participant-left'), [], 'nobody left A\'s call');
+    assert.deepEqual(await eventsOf(b.page, 'participant-left'), [], 'nobody left B\'s call');
+    const epochsAfter = [await a.page.evaluate(() => window.sotto.call.epoch), await b.page.evaluate(() => window.sotto.call.epoch)];
+    assert.deepEqual(epochsAfter, epochsBefore, 'an ICE restart is not a membership change: no new epoch');
+    const restartsTotal = (await eventsOf(b.page, 'ice-restart')).length;
+    console.log(`ice restart: first restart ${restartAfterMs} ms after UDP was blocked (${restartsTotal} attempts), media back ${recoveredMs} ms after unblocking (+${grownA}/+${grownB} frames), same epochs ${epochsAfter.join('/')}`);
+  });
+  await a.context.close();
+  await b.context.close();
+});
+
+test('a participant whose browser freezes is removed after the timeout and keys rotate', { skip: unavailable ?? false }, async () => {
+  const peerTimeoutMs = 6000;
+  const query = `?testing=1&iceRestartDelayMs=1000&peerTimeoutMs=${peerTimeoutMs}`;
+  const frozenBrowser = await launchChromiumProcess();
+  const a = await openParticipant(browser, `${worker.origin}/${query}`, { label: 'A' });
+  const b = await openParticipant(browser, a.page.url(), { label: 'B' });
+  const c = await openParticipant(frozenBrowser.browser, a.page.url(), { label: 'C' });
+  try {
+    await dumpOnFailure([a, b], async () => {
+      const [idA, idB, idC] = [await peerIdOf(a), await peerIdOf(b), await peerIdOf(c)];
+      for (const [page, from] of [[a.page, idC], [b.page, idC], [a.page, idB]]) {
+        await waitInPage(page, mediaStats, (s) => (s[from]?.framesDecoded ?? 0) >= 15, { timeoutMs: 30_000 });
+      }
+      const epochA = await a.page.evaluate(() => window.sotto.call.epoch);
+
+      frozenBrowser.freeze();
+      const frozenAt = Date.now();
+      const left = await waitInPage(a.page, (id) => window.sotto.events.find((e) => e.type === 'participant-left' && e.detail.peer === id)?.detail ?? null, (d) => d !== null, { timeoutMs: peerTimeoutMs + 20_000, arg: idC });
+      const removedAfterMs = Date.now() - frozenAt;
+      assert.deepEqual(left, { peer: idC, reason: 'vanished' }, 'A removed the frozen participant as vanished');
+      const leftAtB = await waitInPage(b.page, (id) => window.sotto.events.find((e) => e.type === 'participant-left' && e.detail.peer === id)?.detail ?? null, (d) => d !== null, { timeoutMs: 10_000, arg: idC });
+      assert.deepEqual(leftAtB, { peer: idC, reason: 'vanished' }, 'B removed the frozen participant as vanished');
+      assert.ok(removedAfterMs >= peerTimeoutMs, `not removed before the timeout (${removedAfterMs} ms)`);
+
+      const epochAfter = await a.page.evaluate(() => window.sotto.call.epoch);
+      assert.ok(epochAfter > epochA, `A rotated its sender key (${epochA} -> ${epochAfter})`);
+      const participants = await a.page.evaluate(() => [...window.sotto.call.participants.keys()]);
+      assert.deepEqual(participants, [idB], 'only B is left in A\'s call');
+      // The new key reached B: B keeps decoding A under the new epoch.
+      await waitInPage(b.page, (id) => window.sotto.call.participants.get(id)?.epoch, (e) => e === epochAfter, { timeoutMs: 10_000, arg: idA });
+      const grown = await decodingGrows(b.page, idA, 'B decodes A after the rotation');
+      const errorsA = (await eventsOf(a.page, 'error')).map((e) => e.code);
+      console.log(`vanished peer: frozen participant removed ${removedAfterMs} ms after SIGSTOP (timeout ${peerTimeoutMs} ms), A rotated ${epochA} -> ${epochAfter}, B decodes A (+${grown} frames), errors at A: [${errorsA.join(',')}]`);
+    });
+  } finally {
+    await frozenBrowser.kill();
+    await a.context.close();
+    await b.context.close();
+  }
+});
