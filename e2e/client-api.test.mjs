@@ -187,3 +187,32 @@ test('AbortSignal: aborting a join leaves nothing running; aborting after the jo
   await a.context.close();
   await b.context.close();
 });
+
+test('room links: created with a fresh secret in the fragment, parsed back, bad links refused', async () => {
+  const page = await openParticipant(browser, `${worker.origin}/`, { label: 'links', join: false });
+  await dumpOnFailure([page], async () => {
+    const result = await page.page.evaluate(async () => {
+      const { createRoomLink, roomSecretFromLink, joinCall, roomIdFor } = await import('/pkg/sotto.js');
+      const one = await createRoomLink('https://example.test/call?lang=en');
+      const two = await createRoomLink('https://example.test/call?lang=en');
+      const secret = roomSecretFromLink(one);
+      const codeOf = async (fn) => { try { await fn(); return 'no error'; } catch (e) { return e.code; } };
+      return {
+        secret, differ: one !== two,
+        keepsBase: one.startsWith('https://example.test/call?lang=en#'),
+        roomId: await roomIdFor(secret),
+        noFragment: await codeOf(() => roomSecretFromLink('https://example.test/call')),
+        shortFragment: await codeOf(() => roomSecretFromLink('https://example.test/#abc')),
+        notUrl: await codeOf(() => roomSecretFromLink('not a url')),
+        joinBadLink: await codeOf(() => joinCall({ link: 'https://example.test/#nope' })),
+      };
+    });
+    assert.match(result.secret, /^[A-Za-z0-9_-]{43}$/, 'the fragment is a 32-byte secret');
+    assert.ok(result.differ, 'each new link has its own secret');
+    assert.ok(result.keepsBase, 'the link keeps the page address and query');
+    assert.ok(!result.roomId.includes(result.secret), 'the room id is not the secret');
+    assert.deepEqual([result.noFragment, result.shortFragment, result.notUrl, result.joinBadLink], ['bad-room-link', 'bad-room-link', 'bad-room-link', 'bad-room-link']);
+    console.log('room links: fresh 43-character secrets in the fragment, page address kept, 4 bad links refused with bad-room-link');
+  });
+  await page.context.close();
+});

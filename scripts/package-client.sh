@@ -13,6 +13,7 @@ node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-t
 cp client-wasm/js/*.js "$out/"
 [ -f client-wasm/js/sotto.d.ts ] && cp client-wasm/js/*.d.ts "$out/"
 [ -f client-wasm/package.json ] && cp client-wasm/package.json "$out/"
+cp client-wasm/README.md "$out/"
 rm -rf www/pkg
 cp -r "$out" www/pkg
 echo "client package: $out ($(wc -c < "$out/sotto_client_wasm_bg.wasm") bytes of wasm)"

@@ -8,14 +8,16 @@ export declare class SottoError extends Error {
 
 /** Makes a new room secret (32 random bytes, base64url). Keep it in a URL fragment only. */
 export declare function generateRoomSecret(): Promise<string>;
+/** A link to a new room: `base` (default: this page) with a fresh secret as its fragment. */
+export declare function createRoomLink(base?: string | URL): Promise<string>;
+/** The room secret in a link's fragment; throws SottoError `bad-room-link` if there is none. */
+export declare function roomSecretFromLink(link: string | URL): string;
 /** The room id the server sees for a secret. */
 export declare function roomIdFor(secret: string): Promise<string>;
 /** Which frame-transform API this browser offers, or null if it cannot encrypt frames. */
 export declare function e2eeSupport(): 'script-transform' | 'insertable-streams' | null;
 
-export interface JoinOptions {
-  /** base64url room secret from the URL fragment. */
-  roomSecret: string;
+export interface JoinOptionsBase {
   /** Camera and microphone to send; a promise of them lets joining start during the camera prompt. */
   localStream?: MediaStream | Promise<MediaStream>;
   /** ws(s)://host of the signaling worker; default: this page's origin. */
@@ -40,6 +42,11 @@ export interface JoinOptions {
   /** Allows exportKeysForTesting (end-to-end tests only). */
   testing?: boolean;
 }
+
+/** Join with the room secret, or with a whole room link (the secret is its fragment). */
+export type JoinOptions =
+  | (JoinOptionsBase & { /** base64url room secret from the URL fragment. */ roomSecret: string; link?: undefined })
+  | (JoinOptionsBase & { /** a room link such as `location.href`; its fragment is the secret. */ link: string; roomSecret?: undefined });
 
 export interface SafetyCode {
   /** At least 80 bits as digits, in groups. */

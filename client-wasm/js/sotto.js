@@ -35,6 +35,30 @@ export async function generateRoomSecret() {
   return wasmGenerateRoomSecret();
 }
 
+const SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * A link to a new room: `base` (default: this page) with a fresh secret as its fragment.
+ * Share the whole link; browsers never send the fragment to any server.
+ */
+export async function createRoomLink(base = globalThis.location?.href) {
+  const url = new URL(base);
+  url.hash = await generateRoomSecret();
+  return url.href;
+}
+
+/** The room secret in a link's fragment; throws `bad-room-link` if there is none. */
+export function roomSecretFromLink(link) {
+  let fragment;
+  try {
+    fragment = new URL(link).hash.slice(1);
+  } catch {
+    throw new SottoError('bad-room-link', 'not a URL');
+  }
+  if (!SECRET_PATTERN.test(fragment)) throw new SottoError('bad-room-link', 'the link has no room secret in its fragment (#...)');
+  return fragment;
+}
+
 /** The room id the server will see for a secret (useful for diagnostics). */
 export async function roomIdFor(secret) {
   await loadWasm();
@@ -61,7 +85,8 @@ function defaultSignalingUrl() {
 /**
  * Joins (or starts) the call for `roomSecret`.
  * @param {object} options
- * @param {string} options.roomSecret base64url secret from the URL fragment
+ * @param {string} [options.roomSecret] base64url secret from the URL fragment
+ * @param {string} [options.link] a room link (its fragment is the secret), instead of roomSecret
  * @param {MediaStream} [options.localStream] camera/microphone to send
  * @param {string} [options.signalingUrl] ws(s)://host of the signaling worker (default: this origin)
  * @param {RTCIceServer[]} [options.iceServers]
@@ -99,7 +124,8 @@ export class Call extends EventTarget {
 
   constructor(options) {
     super();
-    if (!options?.roomSecret) throw new SottoError('bad-argument', 'roomSecret is required');
+    if (options?.link && !options.roomSecret) options = { ...options, roomSecret: roomSecretFromLink(options.link) };
+    if (!options?.roomSecret) throw new SottoError('bad-argument', 'roomSecret (or a link with one) is required');
     this.#options = options;
     // Sending without end-to-end encryption happens only when the application asks for it
     // (`e2ee: false`), and the call then says so: `call.encrypted === false`.
