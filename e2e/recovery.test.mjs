@@ -1,7 +1,8 @@
 // Recovery of the media path, in real Chromium against the real local worker: ICE restarts
 // when loopback UDP is blackholed and comes back, and a participant whose browser freezes
 // (SIGSTOP: nothing is closed, packets simply stop) is removed after the timeout, with keys
-// rotated. Runs only inside its own network namespace (the Makefile's `unshare -n`).
+// rotated, and comes back into the call when it thaws. Runs only inside its own network
+// namespace (the Makefile's `unshare -n`).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWorker } from './lib/worker.mjs';
@@ -87,7 +88,7 @@ test('ICE restart: UDP blackholed, then back; the call recovers without leaving 
   await b.context.close();
 });
 
-test('a participant whose browser freezes is removed after the timeout and keys rotate', { skip: unavailable ?? false }, async () => {
+test('a participant whose browser freezes is removed after the timeout, keys rotate, and it rejoins when it thaws', { skip: unavailable ?? false }, async () => {
   const peerTimeoutMs = 6000;
   const query = `?testing=1&iceRestartDelayMs=1000&peerTimeoutMs=${peerTimeoutMs}`;
   const frozenBrowser = await launchChromiumProcess();
@@ -95,7 +96,7 @@ test('a participant whose browser freezes is removed after the timeout and keys 
   const b = await openParticipant(browser, a.page.url(), { label: 'B' });
   const c = await openParticipant(frozenBrowser.browser, a.page.url(), { label: 'C' });
   try {
-    await dumpOnFailure([a, b], async () => {
+    await dumpOnFailure([a, b, c], async () => {
       const [idA, idB, idC] = [await peerIdOf(a), await peerIdOf(b), await peerIdOf(c)];
       for (const [page, from] of [[a.page, idC], [b.page, idC], [a.page, idB]]) {
         await waitInPage(page, mediaStats, (s) => (s[from]?.framesDecoded ?? 0) >= 15, { timeoutMs: 30_000 });
@@ -119,7 +120,21 @@ test('a participant whose browser freezes is removed after the timeout and keys 
       await waitInPage(b.page, (id) => window.sotto.call.participants.get(id)?.epoch, (e) => e === epochAfter, { timeoutMs: 10_000, arg: idA });
       const grown = await decodingGrows(b.page, idA, 'B decodes A after the rotation');
       const errorsA = (await eventsOf(a.page, 'error')).map((e) => e.code);
-      console.log(`vanished peer: frozen participant removed ${removedAfterMs} ms after SIGSTOP (timeout ${peerTimeoutMs} ms), A rotated ${epochA} -> ${epochAfter}, B decodes A (+${grown} frames), errors at A: [${errorsA.join(',')}]`);
+
+      // C wakes up (the server still lists it: its socket never closed). C finds everyone
+      // gone, rejoins signaling, and A and B take it back as a newcomer with fresh keys.
+      const joinedBefore = (await eventsOf(a.page, 'participant-joined')).filter((d) => d.peer === idC).length;
+      frozenBrowser.thaw();
+      const thawedAt = Date.now();
+      await waitInPage(a.page, (id) => window.sotto.events.filter((e) => e.type === 'participant-joined' && e.detail.peer === id).length, (n) => n > joinedBefore, { timeoutMs: peerTimeoutMs + 30_000, arg: idC });
+      const resynced = (await c.page.evaluate(() => window.sotto.events.filter((e) => e.type === 'signaling-state').map((e) => e.detail.state)));
+      assert.ok(resynced.includes('resyncing'), `C rejoined signaling on purpose: ${resynced.join(',')}`);
+      await waitInPage(a.page, mediaStats, (s) => (s[idC]?.framesDecoded ?? 0) >= 15, { timeoutMs: 30_000 });
+      await waitInPage(c.page, mediaStats, (s) => (s[idA]?.framesDecoded ?? 0) >= 15 && (s[idB]?.framesDecoded ?? 0) >= 15, { timeoutMs: 30_000 });
+      const healedMs = Date.now() - thawedAt;
+      const codes = await Promise.all([a, b, c].map((p) => p.page.evaluate(() => window.sotto.call.safetyCode().then((x) => x.digits))));
+      assert.ok(codes[0] === codes[1] && codes[1] === codes[2], 'all three agree on the safety code again');
+      console.log(`vanished peer: frozen participant removed ${removedAfterMs} ms after SIGSTOP (timeout ${peerTimeoutMs} ms), A rotated ${epochA} -> ${epochAfter}, B decodes A (+${grown} frames), errors at A: [${errorsA.join(',')}]; after SIGCONT it rejoined and media flowed all ways in ${healedMs} ms`);
     });
   } finally {
     await frozenBrowser.kill();

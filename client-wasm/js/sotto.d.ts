@@ -93,7 +93,8 @@ export interface CallEventMap {
   'connection-state': CustomEvent<{ peer: string; state: RTCPeerConnectionState }>;
   'key-epoch': CustomEvent<{ peer: string; epoch: number }>;
   'safety-code': CustomEvent<SafetyCode>;
-  'signaling-state': CustomEvent<{ state: string; code?: number }>;
+  /** 'reconnecting' (socket lost), 'resyncing' (rejoining on purpose after every peer vanished), 'connected'. */
+  'signaling-state': CustomEvent<{ state: 'reconnecting' | 'resyncing' | 'connected'; code?: number }>;
   error: CustomEvent<SottoError>;
   chat: CustomEvent<{ from: string; text: string }>;
   'mute-changed': CustomEvent<{ kind: 'audio' | 'video'; muted: boolean }>;

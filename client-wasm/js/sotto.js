@@ -442,6 +442,12 @@ export class Call extends EventTarget {
     this.#reconnectTimer = setTimeout(() => { if (!this.#closed) this.#openSocket(null); }, delay);
   }
 
+  #resyncSignaling() {
+    if (this.#closed || this.#socket?.readyState !== WebSocket.OPEN) return;
+    this.dispatchEvent(new CustomEvent('signaling-state', { detail: { state: 'resyncing' } }));
+    this.#socket.close(1000, 'resync'); // onclose reconnects with the usual backoff
+  }
+
   #startKeepalive() {
     clearInterval(this.#keepaliveTimer);
     this.#keepaliveTimer = setInterval(() => {
@@ -485,11 +491,16 @@ export class Call extends EventTarget {
           } else if (present.get(peerId) !== peer.identity) {
             this.#dropPeer(peerId, present.has(peerId) ? 'replaced' : 'left');
             changed = true;
+          } else if (peer.pc && ['failed', 'closed'].includes(peer.pc.connectionState)) {
+            // Still in the room but our path to it is dead: start over with a fresh connection.
+            this.#dropPeer(peerId, 'vanished');
+            changed = true;
           }
         }
         for (const [peerId, identity] of present) {
           if (!this.#peers.has(peerId)) {
             this.#peers.set(peerId, { identity, pc: null, epoch: null });
+            this.dispatchEvent(new CustomEvent('participant-joined', { detail: { peer: peerId } }));
             changed = true;
           }
         }
@@ -642,6 +653,10 @@ export class Call extends EventTarget {
       if (this.#peers.get(peerId)?.pc !== pc || pc.connectionState === 'connected') return;
       this.#dropPeer(peerId, 'vanished');
       await this.#rekey();
+      // Everyone vanished at once: more likely this participant was the one cut off (a frozen
+      // tab, a laptop lid) while the server still lists the others. Rejoining signaling gets
+      // a fresh roster, and the others see a newcomer and rekey, so the call heals.
+      if (this.#peers.size === 0) this.#resyncSignaling();
     }), this.#options.peerTimeoutMs ?? 15_000);
     if (peer.role !== 'offerer') return; // one side restarts, so offers never cross
     const delay = state === 'failed' ? 0 : (this.#options.iceRestartDelayMs ?? 2_000);

@@ -28,6 +28,7 @@ export async function launchChromiumProcess() {
   return {
     browser,
     freeze: () => signal('SIGSTOP'),
+    thaw: () => signal('SIGCONT'),
     async kill() {
       signal('SIGKILL');
       await server.close().catch(() => {});
