@@ -124,6 +124,8 @@ test('mute, replaced track, camera switch, screen share, and close() leaving not
     await a.page.evaluate(() => window.sotto.call.close());
     const left = await waitInPage(b.page, () => window.sotto.events.filter((e) => e.type === 'participant-left').length, (n) => n > leftBefore, { timeoutMs: 5000 });
     assert.ok(left > leftBefore, 'B saw A leave');
+    const removedKinds = await b.page.evaluate(() => window.sotto.events.filter((e) => e.type === 'track-removed').map((e) => e.detail.track.kind).sort());
+    assert.deepEqual(removedKinds, ['audio', 'video'], 'B was told A\'s audio and video tracks are gone');
     const afterClose = await a.page.evaluate(async () => {
       const call = window.sotto.call;
       const refused = await call.cryptoStats().then(() => null, (e) => e.code);

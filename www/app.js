@@ -69,7 +69,7 @@ function addChatLine(text) {
 }
 
 function wire(call) {
-  for (const type of ['participant-joined', 'participant-left', 'connection-state', 'ice-restart', 'key-epoch', 'signaling-state', 'error', 'chat']) {
+  for (const type of ['participant-joined', 'participant-left', 'track-removed', 'connection-state', 'ice-restart', 'key-epoch', 'signaling-state', 'error', 'chat']) {
     call.addEventListener(type, ({ detail }) => events.push({ type, at: performance.now(), detail: type === 'error' ? { code: detail.code } : detail }));
   }
   call.addEventListener('track', ({ detail }) => {

@@ -90,6 +90,8 @@ export interface CallEventMap {
   'participant-left': CustomEvent<{ peer: string; reason: ParticipantLeftReason }>;
   'ice-restart': CustomEvent<{ peer: string; attempt: number }>;
   track: CustomEvent<{ peer: string; track: MediaStreamTrack; stream: MediaStream }>;
+  /** A remote track is gone (its participant left or vanished). */
+  'track-removed': CustomEvent<{ peer: string; track: MediaStreamTrack; stream: MediaStream }>;
   'connection-state': CustomEvent<{ peer: string; state: RTCPeerConnectionState }>;
   'key-epoch': CustomEvent<{ peer: string; epoch: number }>;
   'safety-code': CustomEvent<SafetyCode>;

@@ -107,8 +107,9 @@ export async function joinCall(options) {
   return call;
 }
 
-/** A call in one room. Events: participant-joined, participant-left, track, connection-state,
- *  key-epoch, safety-code, error, closed. */
+/** A call in one room. Events: participant-joined, participant-left, track, track-removed,
+ *  connection-state, ice-restart, key-epoch, safety-code, signaling-state, chat, error,
+ *  closed (and mute-changed, local-track-replaced, screen-share for local media). */
 export class Call extends EventTarget {
   #options;
   #worker;
@@ -550,6 +551,9 @@ export class Call extends EventTarget {
     peer.pc?.close();
     clearPeerTimers(peer);
     this.#peers.delete(peerId);
+    for (const track of peer.stream?.getTracks() ?? []) {
+      this.dispatchEvent(new CustomEvent('track-removed', { detail: { peer: peerId, track, stream: peer.stream } }));
+    }
     this.dispatchEvent(new CustomEvent('participant-left', { detail: { peer: peerId, reason } }));
   }
 
