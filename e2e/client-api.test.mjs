@@ -218,3 +218,48 @@ test('room links: created with a fresh secret in the fragment, parsed back, bad 
   });
   await page.context.close();
 });
+
+test('chat: every message reaches everyone, in order per sender; too large or empty is refused', async () => {
+  const a = await openParticipant(browser, `${worker.origin}/?testing=1`, { label: 'A' });
+  const b = await openParticipant(browser, a.page.url(), { label: 'B' });
+  const c = await openParticipant(browser, a.page.url(), { label: 'C' });
+  await dumpOnFailure([a, b, c], async () => {
+    const everyoneOpen = () => window.sotto.call.participants.size === 2
+      && [...window.sotto.call.participants.values()].every((p) => p.connectionState === 'connected');
+    for (const p of [a, b, c]) await waitInPage(p.page, everyoneOpen, Boolean, { timeoutMs: 30_000 });
+    const count = 25;
+    // A and B send at the same time, as fast as they can.
+    const sent = await Promise.all([a, b].map((p) => p.page.evaluate(async ({ n, label }) => {
+      const delivered = [];
+      for (let i = 0; i < n; i += 1) {
+        // The chat channels may still be opening right after the connection: retry briefly.
+        for (let attempt = 0; ; attempt += 1) {
+          try {
+            delivered.push(await window.sotto.call.sendChat(`${label}-${i}`));
+            break;
+          } catch (error) {
+            if (error.code !== 'no-peers' || attempt > 50) throw error;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      }
+      return delivered;
+    }, { n: count, label: p.label })));
+    for (const delivered of sent) assert.ok(delivered.every((n) => n === 2), `each message was handed to both others: ${delivered}`);
+    const textsAt = (p) => p.page.evaluate(() => window.sotto.events.filter((e) => e.type === 'chat').map((e) => e.detail.text));
+    for (const [receiver, senders] of [[a, ['B']], [b, ['A']], [c, ['A', 'B']]]) {
+      const texts = await waitInPage(receiver.page, () => window.sotto.events.filter((e) => e.type === 'chat').length, (n) => n >= senders.length * count, { timeoutMs: 10_000 }).then(() => textsAt(receiver));
+      for (const sender of senders) {
+        const fromSender = texts.filter((t) => t.startsWith(`${sender}-`));
+        assert.deepEqual(fromSender, Array.from({ length: count }, (_, i) => `${sender}-${i}`), `${receiver.label} got ${sender}'s messages, all and in order`);
+      }
+    }
+    const refused = await a.page.evaluate(async () => {
+      const codeOf = (text) => window.sotto.call.sendChat(text).then(() => 'sent', (e) => e.code);
+      return [await codeOf(''), await codeOf('x'.repeat(16 * 1024 + 1))];
+    });
+    assert.deepEqual(refused, ['bad-argument', 'chat-too-large'], 'empty and oversized messages are refused with their codes');
+    console.log(`chat: ${count} messages each from A and B, sent concurrently, reached everyone in order; empty and oversized refused`);
+  });
+  for (const p of [a, b, c]) await p.context.close();
+});
