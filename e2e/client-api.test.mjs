@@ -2,24 +2,13 @@
 // the screen, AbortSignal, and close() leaving nothing behind (checked by instrumenting the
 // page's RTCPeerConnections, WebSockets, Workers and the module's timers). Real Chromium
 // (with two fake cameras and a fake screen), real worker.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker } from './lib/worker.mjs';
-import { INSTRUMENT_RESOURCES, launchChromium, openParticipant, waitInPage } from './lib/browser.mjs';
+import { INSTRUMENT_RESOURCES, openParticipant, waitInPage } from './lib/browser.mjs';
+import { workerAndChromium } from './lib/fixture.mjs';
 import { dumpOnFailure, firstRemote, mediaStats, remotePixels } from './lib/probes.mjs';
 
-let worker;
-let browser;
-
-before(async () => {
-  worker = await startWorker();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await worker?.stop();
-});
+const env = workerAndChromium();
 
 async function pixelsSettle(page, predicate, timeoutMs = 10_000) {
   return waitInPage(page, remotePixels, (p) => p && predicate(p), { timeoutMs, intervalMs: 250 });
@@ -33,8 +22,8 @@ const remoteShape = () => {
 };
 
 test('mute, replaced track, camera switch, screen share, and close() leaving nothing behind', async () => {
-  const a = await openParticipant(browser, `${worker.origin}/?testing=1`, { label: 'A', initScripts: [INSTRUMENT_RESOURCES] });
-  const b = await openParticipant(browser, a.page.url(), { label: 'B' });
+  const a = await openParticipant(env.browser, `${env.worker.origin}/?testing=1`, { label: 'A', initScripts: [INSTRUMENT_RESOURCES] });
+  const b = await openParticipant(env.browser, a.page.url(), { label: 'B' });
   await dumpOnFailure([a, b], async () => {
     await waitInPage(b.page, mediaStats, (s) => firstRemote(s).framesDecoded >= 20, { timeoutMs: 30_000 });
     const live = await pixelsSettle(b.page, (p) => p.stddev > 5);
@@ -162,8 +151,8 @@ async function joinWithSignal(page, { abortAt }) {
 }
 
 test('AbortSignal: aborting a join leaves nothing running; aborting after the join closes the call', async () => {
-  const b = await openParticipant(browser, `${worker.origin}/?testing=1`, { label: 'B' });
-  const a = await openParticipant(browser, b.page.url(), { label: 'A', initScripts: [INSTRUMENT_RESOURCES], join: false });
+  const b = await openParticipant(env.browser, `${env.worker.origin}/?testing=1`, { label: 'B' });
+  const a = await openParticipant(env.browser, b.page.url(), { label: 'A', initScripts: [INSTRUMENT_RESOURCES], join: false });
   await dumpOnFailure([a, b], async () => {
     const early = await joinWithSignal(a.page, { abortAt: 'during-join' });
     assert.equal(early.code, 'aborted', 'an aborted join rejects with code "aborted"');
@@ -191,7 +180,7 @@ test('AbortSignal: aborting a join leaves nothing running; aborting after the jo
 });
 
 test('room links: created with a fresh secret in the fragment, parsed back, bad links refused', async () => {
-  const page = await openParticipant(browser, `${worker.origin}/`, { label: 'links', join: false });
+  const page = await openParticipant(env.browser, `${env.worker.origin}/`, { label: 'links', join: false });
   await dumpOnFailure([page], async () => {
     const result = await page.page.evaluate(async () => {
       const { createRoomLink, roomSecretFromLink, joinCall, roomIdFor } = await import('/pkg/sotto.js');
@@ -220,9 +209,9 @@ test('room links: created with a fresh secret in the fragment, parsed back, bad 
 });
 
 test('chat: every message reaches everyone, in order per sender; too large or empty is refused', async () => {
-  const a = await openParticipant(browser, `${worker.origin}/?testing=1`, { label: 'A' });
-  const b = await openParticipant(browser, a.page.url(), { label: 'B' });
-  const c = await openParticipant(browser, a.page.url(), { label: 'C' });
+  const a = await openParticipant(env.browser, `${env.worker.origin}/?testing=1`, { label: 'A' });
+  const b = await openParticipant(env.browser, a.page.url(), { label: 'B' });
+  const c = await openParticipant(env.browser, a.page.url(), { label: 'C' });
   await dumpOnFailure([a, b, c], async () => {
     const everyoneOpen = () => window.sotto.call.participants.size === 2
       && [...window.sotto.call.participants.values()].every((p) => p.connectionState === 'connected');

@@ -2,24 +2,13 @@
 // fallback (RTCRtpScriptTransform hidden from the page) interoperates with a peer that uses
 // RTCRtpScriptTransform, and a browser with neither refuses to send media unless the
 // application opted out of end-to-end encryption, which it then shows.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker } from './lib/worker.mjs';
-import { launchChromium, openParticipant, waitInPage } from './lib/browser.mjs';
+import { openParticipant, waitInPage } from './lib/browser.mjs';
+import { workerAndChromium } from './lib/fixture.mjs';
 import { cryptoStats, dumpOnFailure, firstRemote, mediaStats } from './lib/probes.mjs';
 
-let worker;
-let browser;
-
-before(async () => {
-  worker = await startWorker();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await worker?.stop();
-});
+const env = workerAndChromium();
 
 const HIDE_SCRIPT_TRANSFORM = () => { delete window.RTCRtpScriptTransform; };
 const HIDE_BOTH = () => {
@@ -29,8 +18,8 @@ const HIDE_BOTH = () => {
 };
 
 test('insertable-streams fallback: encrypted both ways with a RTCRtpScriptTransform peer', async () => {
-  const a = await openParticipant(browser, `${worker.origin}/?testing=1`, { label: 'A(streams)', initScripts: [HIDE_SCRIPT_TRANSFORM] });
-  const b = await openParticipant(browser, a.page.url(), { label: 'B(script)' });
+  const a = await openParticipant(env.browser, `${env.worker.origin}/?testing=1`, { label: 'A(streams)', initScripts: [HIDE_SCRIPT_TRANSFORM] });
+  const b = await openParticipant(env.browser, a.page.url(), { label: 'B(script)' });
   await dumpOnFailure([a, b], async () => {
     assert.equal(await a.page.evaluate(() => window.sotto.call.frameTransform), 'insertable-streams');
     assert.equal(await b.page.evaluate(() => window.sotto.call.frameTransform), 'script-transform');
@@ -55,7 +44,7 @@ test('insertable-streams fallback: encrypted both ways with a RTCRtpScriptTransf
 });
 
 test('no frame-transform API: joining is refused; an explicit opt-out is shown as unencrypted', async () => {
-  const refused = await openParticipant(browser, `${worker.origin}/`, { label: 'none', initScripts: [HIDE_BOTH] });
+  const refused = await openParticipant(env.browser, `${env.worker.origin}/`, { label: 'none', initScripts: [HIDE_BOTH] });
   await dumpOnFailure([refused], async () => {
     const state = await refused.page.evaluate(() => ({
       code: document.querySelector('#error').dataset.code,
@@ -65,7 +54,7 @@ test('no frame-transform API: joining is refused; an explicit opt-out is shown a
     assert.equal(state.code, 'e2ee-unsupported', `the page shows why: ${state.text}`);
     assert.equal(state.call, false, 'no call was created');
 
-    const optOut = await openParticipant(browser, `${worker.origin}/?e2ee=off${new URL(refused.page.url()).hash}`, { label: 'opt-out', initScripts: [HIDE_BOTH] });
+    const optOut = await openParticipant(env.browser, `${env.worker.origin}/?e2ee=off${new URL(refused.page.url()).hash}`, { label: 'opt-out', initScripts: [HIDE_BOTH] });
     const shown = await optOut.page.evaluate(() => ({
       encrypted: window.sotto.call?.encrypted,
       transform: window.sotto.call?.frameTransform,

@@ -4,25 +4,14 @@
 // 56 encoders and 56 decoders within a 2-core machine: with audio on as well, the eight
 // pages of one headless browser saturated both cores and the last connections timed out
 // (audio is encrypted in every other test).
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker } from './lib/worker.mjs';
-import { launchChromium, openParticipant, waitInPage } from './lib/browser.mjs';
+import { openParticipant, waitInPage } from './lib/browser.mjs';
+import { workerAndChromium } from './lib/fixture.mjs';
 import { dumpOnFailure } from './lib/probes.mjs';
 
 const ROOM_LIMIT = 8;
-let worker;
-let browser;
-
-before(async () => {
-  worker = await startWorker();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await worker?.stop();
-});
+const env = workerAndChromium();
 
 // Joins from the page's own code with a small camera picture; resolves with the peer id or
 // the error code.
@@ -44,11 +33,11 @@ const joinSmall = (page) => page.evaluate(async () => {
 
 
 test(`group mesh: ${ROOM_LIMIT} participants decode each other; the next one is refused`, async () => {
-  const first = await openParticipant(browser, `${worker.origin}/`, { label: 'P1', join: false });
+  const first = await openParticipant(env.browser, `${env.worker.origin}/`, { label: 'P1', join: false });
   await first.page.waitForFunction(() => location.hash.length > 40);
   const link = first.page.url();
   const people = [first];
-  for (let i = 2; i <= ROOM_LIMIT; i += 1) people.push(await openParticipant(browser, link, { label: `P${i}`, join: false }));
+  for (let i = 2; i <= ROOM_LIMIT; i += 1) people.push(await openParticipant(env.browser, link, { label: `P${i}`, join: false }));
   await dumpOnFailure(people, async () => {
     const started = Date.now();
     const ids = [];
@@ -82,7 +71,7 @@ test(`group mesh: ${ROOM_LIMIT} participants decode each other; the next one is 
     assert.equal(new Set(codes).size, 1, 'one safety code for all eight');
 
     // The ninth is refused by the worker, and nobody inside notices.
-    const ninth = await openParticipant(browser, link, { label: 'P9', join: false });
+    const ninth = await openParticipant(env.browser, link, { label: 'P9', join: false });
     const refused = await joinSmall(ninth.page);
     assert.deepEqual(refused, { code: 'room-full' }, 'the ninth participant is refused with room-full');
     const sizes = await Promise.all(people.map((p) => p.page.evaluate(() => window.call.participants.size)));

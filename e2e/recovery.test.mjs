@@ -3,28 +3,16 @@
 // (SIGSTOP: nothing is closed, packets simply stop) is removed after the timeout, with keys
 // rotated, and comes back into the call when it thaws. Runs only inside its own network
 // namespace (the Makefile's `unshare -n`).
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker } from './lib/worker.mjs';
-import { INSTRUMENT_RESOURCES, launchChromium, launchChromiumProcess, openParticipant, waitInPage } from './lib/browser.mjs';
+import { INSTRUMENT_RESOURCES, launchChromiumProcess, openParticipant, waitInPage } from './lib/browser.mjs';
+import { workerAndChromium } from './lib/fixture.mjs';
 import { dumpOnFailure, mediaStats } from './lib/probes.mjs';
 import { blockUdp, netfaultUnavailable, resetNetfault, unblockUdp } from './lib/netfault.mjs';
 
 const unavailable = netfaultUnavailable();
-let worker;
-let browser;
-
-before(async () => {
-  if (unavailable) return;
-  worker = await startWorker();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  resetNetfault();
-  await browser?.close();
-  await worker?.stop();
-});
+const env = workerAndChromium({ skip: Boolean(unavailable) });
+after(() => resetNetfault());
 
 const eventsOf = (page, type) => page.evaluate((t) => window.sotto.events.filter((e) => e.type === t).map((e) => e.detail), type);
 const decodedFrom = (page, peer) => page.evaluate(async (id) => (await window.sotto.call.mediaStats())[id]?.framesDecoded ?? 0, peer);
@@ -39,8 +27,8 @@ async function decodingGrows(page, peer, label, timeoutMs = 15_000) {
 
 test('ICE restart: UDP blackholed, then back; the call recovers without leaving or rekeying', { skip: unavailable ?? false }, async () => {
   const query = '?testing=1&iceRestartDelayMs=1000&peerTimeoutMs=60000';
-  const a = await openParticipant(browser, `${worker.origin}/${query}`, { label: 'A', initScripts: [INSTRUMENT_RESOURCES] });
-  const b = await openParticipant(browser, a.page.url(), { label: 'B' });
+  const a = await openParticipant(env.browser, `${env.worker.origin}/${query}`, { label: 'A', initScripts: [INSTRUMENT_RESOURCES] });
+  const b = await openParticipant(env.browser, a.page.url(), { label: 'B' });
   // The ICE credentials A's connection uses on both ends: an ICE restart changes them.
   const iceUfrags = () => a.page.evaluate(() => {
     const pc = window.__resources.pcs.at(-1);
@@ -92,8 +80,8 @@ test('a participant whose browser freezes is removed after the timeout, keys rot
   const peerTimeoutMs = 6000;
   const query = `?testing=1&iceRestartDelayMs=1000&peerTimeoutMs=${peerTimeoutMs}`;
   const frozenBrowser = await launchChromiumProcess();
-  const a = await openParticipant(browser, `${worker.origin}/${query}`, { label: 'A' });
-  const b = await openParticipant(browser, a.page.url(), { label: 'B' });
+  const a = await openParticipant(env.browser, `${env.worker.origin}/${query}`, { label: 'A' });
+  const b = await openParticipant(env.browser, a.page.url(), { label: 'B' });
   const c = await openParticipant(frozenBrowser.browser, a.page.url(), { label: 'C' });
   try {
     await dumpOnFailure([a, b, c], async () => {
