@@ -51,7 +51,7 @@ $('join').onclick = async () => {
 function testingOptions() {
   if (!params.has('testing')) return {};
   const number = (name) => (params.has(name) ? Number(params.get(name)) : undefined);
-  return { testing: true, peerTimeoutMs: number('peerTimeoutMs'), iceRestartDelayMs: number('iceRestartDelayMs') };
+  return { testing: true, peerTimeoutMs: number('peerTimeoutMs'), iceRestartDelayMs: number('iceRestartDelayMs'), videoCodec: params.get('codec') ?? undefined };
 }
 
 // Ready: the button was disabled until the handler above existed.

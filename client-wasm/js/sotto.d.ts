@@ -27,6 +27,9 @@ export interface JoinOptionsBase {
   workerUrl?: string | URL;
   /** Aborts joining; once joined, aborting closes the call (same as `close()`). */
   signal?: AbortSignal;
+  /** Preferred video codec (default 'VP8'); each is encrypted codec-aware. AV1 is refused
+   *  (`unsupported-codec`) and never negotiated until its encryption is OBU-aware. */
+  videoCodec?: 'VP8' | 'H264' | 'VP9';
   /** false sends media WITHOUT end-to-end encryption (benchmarks, diagnostics); default true. */
   e2ee?: boolean;
   /** Reconnect backoff for the signaling socket (default 250 ms doubling to 4 s, with jitter). */
@@ -69,6 +72,8 @@ export interface MediaStatsEntry {
   videoPacketsReceived: number;
   audioPacketsReceived: number;
   bytesReceived: number;
+  /** Negotiated codec of the received video, e.g. 'video/VP8'. */
+  videoCodec: string | null;
 }
 
 export interface CryptoStats {

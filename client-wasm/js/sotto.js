@@ -127,6 +127,12 @@ export class Call extends EventTarget {
     super();
     if (options?.link && !options.roomSecret) options = { ...options, roomSecret: roomSecretFromLink(options.link) };
     if (!options?.roomSecret) throw new SottoError('bad-argument', 'roomSecret (or a link with one) is required');
+    if (options.videoCodec === 'AV1') {
+      throw new SottoError('unsupported-codec', 'AV1 is not available with end-to-end encryption yet: the browser packetizes AV1 by its OBU headers, which SFrame would have to keep in the clear');
+    }
+    if (options.videoCodec !== undefined && !VIDEO_CODECS.includes(options.videoCodec)) {
+      throw new SottoError('bad-argument', `videoCodec must be one of ${VIDEO_CODECS.join(', ')}`);
+    }
     this.#options = options;
     // Sending without end-to-end encryption happens only when the application asks for it
     // (`e2ee: false`), and the call then says so: `call.encrypted === false`.
@@ -196,7 +202,7 @@ export class Call extends EventTarget {
   async mediaStats() {
     const out = {};
     for (const [id, peer] of this.#peers) {
-      const entry = { framesReceived: 0, framesDecoded: 0, videoPacketsReceived: 0, audioPacketsReceived: 0, framesEncoded: 0, bytesReceived: 0 };
+      const entry = { framesReceived: 0, framesDecoded: 0, videoPacketsReceived: 0, audioPacketsReceived: 0, framesEncoded: 0, bytesReceived: 0, videoCodec: null };
       if (peer.pc) {
         const report = await peer.pc.getStats();
         for (const s of report.values()) {
@@ -205,6 +211,7 @@ export class Call extends EventTarget {
             entry.framesReceived += s.framesReceived ?? 0;
             entry.framesDecoded += s.framesDecoded ?? 0;
             entry.videoPacketsReceived += s.packetsReceived ?? 0;
+            entry.videoCodec = report.get(s.codecId)?.mimeType ?? entry.videoCodec;
           } else if (s.type === 'inbound-rtp' && s.kind === 'audio') {
             entry.audioPacketsReceived += s.packetsReceived ?? 0;
           } else if (s.type === 'outbound-rtp' && s.kind === 'video') {
@@ -717,7 +724,7 @@ export class Call extends EventTarget {
       const transceiver = track
         ? pc.addTransceiver(track, { direction: 'sendrecv', streams: [this.localStream] })
         : pc.addTransceiver(kind, { direction: 'recvonly' });
-      preferCodec(transceiver, kind);
+      preferCodec(transceiver, kind, this.#options.videoCodec);
       this.#protect(transceiver, peerId, kind);
     }
     const offer = await pc.createOffer();
@@ -804,14 +811,21 @@ function iceFromPayload(payload) {
   return { candidate: payload.candidate, sdpMid: payload.sdp_mid, sdpMLineIndex: payload.sdp_m_line_index };
 }
 
-// The skeleton speaks VP8 and Opus: codec-aware encryption knows their headers.
-function preferCodec(transceiver, kind) {
-  const wanted = kind === 'video' ? 'video/VP8' : 'audio/opus';
+// Opus for audio; for video the application's choice (VP8 by default). The crypto worker
+// reads each frame's negotiated codec and keeps the codec's own headers in the clear.
+// AV1 is never offered: Chromium's AV1 packetizer parses OBU headers, and a whole-frame
+// SFrame ciphertext has none, so the receiver cannot reassemble frames (seen in e2e: packets
+// arrive, zero frames). Supporting it means OBU-aware encryption, like H.264's NAL-aware one.
+const VIDEO_CODECS = ['VP8', 'H264', 'VP9'];
+const NEVER_NEGOTIATED = /^video\/AV1$/i;
+
+function preferCodec(transceiver, kind, videoCodec = 'VP8') {
+  const wanted = kind === 'video' ? `video/${videoCodec}` : 'audio/opus';
   const capabilities = RTCRtpReceiver.getCapabilities?.(kind);
   if (!capabilities || typeof transceiver.setCodecPreferences !== 'function') return;
   const codecs = capabilities.codecs;
   const preferred = codecs.filter((c) => c.mimeType.toLowerCase() === wanted.toLowerCase());
-  const rest = codecs.filter((c) => c.mimeType.toLowerCase() !== wanted.toLowerCase() && !/rtx|red|ulpfec|flexfec/i.test(c.mimeType));
+  const rest = codecs.filter((c) => c.mimeType.toLowerCase() !== wanted.toLowerCase() && !/rtx|red|ulpfec|flexfec/i.test(c.mimeType) && !NEVER_NEGOTIATED.test(c.mimeType));
   const helpers = codecs.filter((c) => /rtx|red|ulpfec|flexfec/i.test(c.mimeType));
   if (preferred.length) transceiver.setCodecPreferences([...preferred, ...rest, ...helpers]);
 }
