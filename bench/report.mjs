@@ -26,6 +26,12 @@ export function renderMarkdown(r) {
     lines.push(`| E2EE on | E2EE off | ratio | target |`, '|---|---|---|---|');
     lines.push(`| ${f(r.cpu.e2eeOnPercent)}% of a core | ${f(r.cpu.e2eeOffPercent)}% | ${f(r.cpu.ratio, 2)} | ≤ 1.10: ${verdict(r.cpu.ratio <= 1.1)} |`, '');
     lines.push(`Median of ${r.cpu.rounds} alternating windows of ${r.cpu.seconds} s each (on: ${r.cpu.onAll.map((x) => f(x)).join(', ')}; off: ${r.cpu.offAll.map((x) => f(x)).join(', ')}).`, '');
+    if (r.cpu.bare) {
+      lines.push('Where the cost comes from: the same windows on a bare call (SDP passed directly), with a frame transform that only copies each frame out and back (everything Sotto\'s transform does but the crypto) and without any transform:', '');
+      lines.push('| bare + pass-through transform | bare, no transform | ratio |', '|---|---|---|');
+      lines.push(`| ${f(r.cpu.bare.passthroughPercent)}% | ${f(r.cpu.bare.plainPercent)}% | ${f(r.cpu.bare.ratio, 2)} |`, '');
+      lines.push(`(pass-through: ${r.cpu.bare.passthroughAll.map((x) => f(x)).join(', ')}; none: ${r.cpu.bare.plainAll.map((x) => f(x)).join(', ')}).`, '');
+    }
   }
   if (r.callSetup) {
     lines.push('## 3. Call setup: join to first decrypted and decoded remote frame', '');

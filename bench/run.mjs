@@ -213,15 +213,43 @@ async function cpuOfCall(browser, worker, e2ee, seconds) {
   return { cpuPercentOfOneCore: (used / seconds) * 100, framesDecodedAtB: decoded };
 }
 
-async function cpu(browser, worker, rounds = 3, seconds = 8) {
+// The same measurement on a bare call (SDP passed directly), with and without a copying
+// pass-through transform: how much of E2EE's cost is the transform machinery, not the crypto.
+async function cpuOfBareCall(browser, pages, transform, seconds) {
+  const ctxA = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  const ctxB = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  const a = await ctxA.newPage();
+  const b = await ctxB.newPage();
+  const url = `${pages.origin}/bare.html${transform ? '?transform=passthrough' : ''}`;
+  await a.goto(url);
+  await b.goto(url);
+  const offer = await b.evaluate(() => window.offer());
+  const answer = await a.evaluate((sdp) => window.answer(sdp), offer);
+  await b.evaluate((sdp) => window.accept(sdp), answer);
+  await b.evaluate(async () => { while ((await window.framesDecoded()) < 30) await new Promise((r) => setTimeout(r, 50)); });
+  const before = chromiumTicks();
+  await sleep(seconds * 1000);
+  const used = (chromiumTicks() - before) / 100;
+  await ctxA.close();
+  await ctxB.close();
+  return (used / seconds) * 100;
+}
+
+async function cpu(browser, worker, pages, rounds = 3, seconds = 8) {
   const on = [];
   const off = [];
+  const barePassthrough = [];
+  const bare = [];
   for (let i = 0; i < rounds; i += 1) {
     on.push((await cpuOfCall(browser, worker, true, seconds)).cpuPercentOfOneCore);
     off.push((await cpuOfCall(browser, worker, false, seconds)).cpuPercentOfOneCore);
+    barePassthrough.push(await cpuOfBareCall(browser, pages, true, seconds));
+    bare.push(await cpuOfBareCall(browser, pages, false, seconds));
   }
   const row = { rounds, seconds, e2eeOnPercent: median(on), e2eeOffPercent: median(off), onAll: on, offAll: off };
   row.ratio = row.e2eeOnPercent / row.e2eeOffPercent;
+  row.bare = { passthroughPercent: median(barePassthrough), plainPercent: median(bare), passthroughAll: barePassthrough, plainAll: bare };
+  row.bare.ratio = row.bare.passthroughPercent / row.bare.plainPercent;
   return row;
 }
 
@@ -239,7 +267,10 @@ results.machine.chromium = browser.version();
 try {
   if (wanted('sizes')) { results.sizes = sizes(); log(`sizes ${JSON.stringify(results.sizes)}`); }
   if (wanted('setup')) { results.callSetup = await callSetup(browser, worker, pages); log(`setup: sotto ${results.callSetup.sottoMs.toFixed(0)} ms, bare ${results.callSetup.bareMs.toFixed(0)} ms, ratio ${results.callSetup.ratio.toFixed(2)}`); }
-  if (wanted('cpu')) { results.cpu = await cpu(browser, worker); log(`cpu: on ${results.cpu.e2eeOnPercent.toFixed(1)}%, off ${results.cpu.e2eeOffPercent.toFixed(1)}%, ratio ${results.cpu.ratio.toFixed(2)}`); }
+  if (wanted('cpu')) {
+    results.cpu = await cpu(browser, worker, pages);
+    log(`cpu: on ${results.cpu.e2eeOnPercent.toFixed(1)}%, off ${results.cpu.e2eeOffPercent.toFixed(1)}%, ratio ${results.cpu.ratio.toFixed(2)}; bare call with a pass-through transform ${results.cpu.bare.passthroughPercent.toFixed(1)}% vs none ${results.cpu.bare.plainPercent.toFixed(1)}%, ratio ${results.cpu.bare.ratio.toFixed(2)}`);
+  }
   if (wanted('signaling')) results.signaling = await signaling(worker);
   if (wanted('frame-crypto')) {
     results.frameCrypto = await frameCrypto(browser, pages);
