@@ -27,9 +27,9 @@ export interface JoinOptionsBase {
   workerUrl?: string | URL;
   /** Aborts joining; once joined, aborting closes the call (same as `close()`). */
   signal?: AbortSignal;
-  /** Preferred video codec (default 'VP8'); each is encrypted codec-aware. AV1 is refused
-   *  (`unsupported-codec`) and never negotiated until its encryption is OBU-aware. */
-  videoCodec?: 'VP8' | 'H264' | 'VP9';
+  /** Preferred video codec (default 'VP8'); each is encrypted codec-aware (H.264 NAL by NAL,
+   *  AV1 OBU by OBU). */
+  videoCodec?: 'VP8' | 'H264' | 'VP9' | 'AV1';
   /** false sends media WITHOUT end-to-end encryption (benchmarks, diagnostics); default true. */
   e2ee?: boolean;
   /** Reconnect backoff for the signaling socket (default 250 ms doubling to 4 s, with jitter). */

@@ -127,9 +127,6 @@ export class Call extends EventTarget {
     super();
     if (options?.link && !options.roomSecret) options = { ...options, roomSecret: roomSecretFromLink(options.link) };
     if (!options?.roomSecret) throw new SottoError('bad-argument', 'roomSecret (or a link with one) is required');
-    if (options.videoCodec === 'AV1') {
-      throw new SottoError('unsupported-codec', 'AV1 is not available with end-to-end encryption yet: the browser packetizes AV1 by its OBU headers, which SFrame would have to keep in the clear');
-    }
     if (options.videoCodec !== undefined && !VIDEO_CODECS.includes(options.videoCodec)) {
       throw new SottoError('bad-argument', `videoCodec must be one of ${VIDEO_CODECS.join(', ')}`);
     }
@@ -813,11 +810,7 @@ function iceFromPayload(payload) {
 
 // Opus for audio; for video the application's choice (VP8 by default). The crypto worker
 // reads each frame's negotiated codec and keeps the codec's own headers in the clear.
-// AV1 is never offered: Chromium's AV1 packetizer parses OBU headers, and a whole-frame
-// SFrame ciphertext has none, so the receiver cannot reassemble frames (seen in e2e: packets
-// arrive, zero frames). Supporting it means OBU-aware encryption, like H.264's NAL-aware one.
-const VIDEO_CODECS = ['VP8', 'H264', 'VP9'];
-const NEVER_NEGOTIATED = /^video\/AV1$/i;
+const VIDEO_CODECS = ['VP8', 'H264', 'VP9', 'AV1'];
 
 function preferCodec(transceiver, kind, videoCodec = 'VP8') {
   const wanted = kind === 'video' ? `video/${videoCodec}` : 'audio/opus';
@@ -825,7 +818,7 @@ function preferCodec(transceiver, kind, videoCodec = 'VP8') {
   if (!capabilities || typeof transceiver.setCodecPreferences !== 'function') return;
   const codecs = capabilities.codecs;
   const preferred = codecs.filter((c) => c.mimeType.toLowerCase() === wanted.toLowerCase());
-  const rest = codecs.filter((c) => c.mimeType.toLowerCase() !== wanted.toLowerCase() && !/rtx|red|ulpfec|flexfec/i.test(c.mimeType) && !NEVER_NEGOTIATED.test(c.mimeType));
+  const rest = codecs.filter((c) => c.mimeType.toLowerCase() !== wanted.toLowerCase() && !/rtx|red|ulpfec|flexfec/i.test(c.mimeType));
   const helpers = codecs.filter((c) => /rtx|red|ulpfec|flexfec/i.test(c.mimeType));
   if (preferred.length) transceiver.setCodecPreferences([...preferred, ...rest, ...helpers]);
 }

@@ -8,8 +8,9 @@
 //! |             | (bit 0 of byte 0, 0 = key frame), so the receiver reads the same bit   |
 //! |             | from the clear bytes                                                  |
 //! | H.264       | NAL-aware, see [`crate::h264`]                                        |
-//! | VP9, AV1,   | none: the whole frame is encrypted (documented fallback; their RTP     |
-//! | other       | payload descriptors do not need to read the frame)                    |
+//! | AV1         | OBU-aware, see [`crate::av1`] (the packetizer reads OBU headers)      |
+//! | VP9, other  | none: the whole frame is encrypted (the VP9 RTP payload descriptor     |
+//! |             | does not need to read the frame)                                      |
 //!
 //! **Short frames.** A frame shorter than its codec's clear prefix (or, for H.264, one that is
 //! not an Annex B stream with a slice) is not a valid frame of that codec. It is still never sent
@@ -28,7 +29,7 @@ pub enum Codec {
     H264,
     /// VP9 video (whole frame encrypted).
     Vp9,
-    /// AV1 video (whole frame encrypted).
+    /// AV1 video (OBU-aware layout).
     Av1,
     /// Anything else (whole frame encrypted).
     Other,
@@ -63,8 +64,8 @@ impl Codec {
                     3
                 }
             }
-            Codec::Vp9 | Codec::Av1 | Codec::Other => 0,
-            Codec::H264 => return None,
+            Codec::Vp9 | Codec::Other => 0,
+            Codec::H264 | Codec::Av1 => return None,
         };
         (frame.len() >= want).then_some(want)
     }
@@ -94,6 +95,6 @@ mod tests {
         assert_eq!(Codec::Vp8.clear_prefix_len(&[]), None);
         assert_eq!(Codec::Opus.clear_prefix_len(&[]), None);
         assert_eq!(Codec::Opus.clear_prefix_len(&[1]), Some(1));
-        assert_eq!(Codec::Av1.clear_prefix_len(&[]), Some(0));
+        assert_eq!(Codec::Av1.clear_prefix_len(&[]), None);
     }
 }

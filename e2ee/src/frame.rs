@@ -19,7 +19,7 @@
 //! clear prefix cannot be changed without failing the tag. Per-frame overhead = header + 16:
 //! 17..20 bytes for the first 2^24 frames of a key (CTR fits in 3 bytes).
 //!
-//! H.264 uses a NAL-aware layout, see [`crate::h264`]. Frames too short for their clear prefix
+//! H.264 uses a NAL-aware layout, see [`crate::h264`], and AV1 an OBU-aware one, see [`crate::av1`]. Frames too short for their clear prefix
 //! are encrypted whole (see [`crate::codec`]).
 //!
 //! The counter starts at 0 for each sender key and strictly increases; the receiver drops
@@ -34,7 +34,7 @@ use sframe::CipherSuite;
 use crate::codec::Codec;
 use crate::replay::{ReplayVerdict, ReplayWindow};
 use crate::sender_key::SenderKey;
-use crate::{h264, E2eeError};
+use crate::{av1, h264, E2eeError};
 
 /// The SFrame cipher suite used for media.
 pub const CIPHER_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
@@ -110,6 +110,11 @@ impl FrameSender {
         }
         let out = if codec == Codec::H264 {
             match h264::protect(frame, |meta, payload| self.seal(meta, payload))? {
+                Some(out) => out,
+                None => self.seal(&[], frame)?,
+            }
+        } else if codec == Codec::Av1 {
+            match av1::protect(frame, |meta, payload| self.seal(meta, payload))? {
                 Some(out) => out,
                 None => self.seal(&[], frame)?,
             }
@@ -231,6 +236,8 @@ enum Layout<'a> {
     Prefix { clear: &'a [u8], sframe: &'a [u8] },
     /// NAL-aware H.264.
     H264(h264::Received<'a>),
+    /// OBU-aware AV1.
+    Av1(av1::Received<'a>),
 }
 
 impl Layout<'_> {
@@ -238,6 +245,7 @@ impl Layout<'_> {
         match self {
             Layout::Prefix { clear, .. } => clear,
             Layout::H264(r) => r.meta(),
+            Layout::Av1(r) => r.meta(),
         }
     }
 
@@ -245,6 +253,7 @@ impl Layout<'_> {
         match self {
             Layout::Prefix { sframe, .. } => sframe,
             Layout::H264(r) => r.sframe(),
+            Layout::Av1(r) => r.sframe(),
         }
     }
 
@@ -257,6 +266,7 @@ impl Layout<'_> {
                 Ok(out)
             }
             Layout::H264(r) => r.rebuild(plain),
+            Layout::Av1(r) => r.rebuild(plain),
         }
     }
 }
@@ -268,6 +278,11 @@ fn layouts(codec: Codec, frame: &[u8]) -> Vec<Layout<'_>> {
         Codec::H264 => {
             if let Some(r) = h264::Received::parse(frame) {
                 out.push(Layout::H264(r));
+            }
+        }
+        Codec::Av1 => {
+            if let Some(r) = av1::Received::parse(frame) {
+                out.push(Layout::Av1(r));
             }
         }
         _ => {

@@ -20,6 +20,7 @@
 //! Randomness is always passed in (`&mut impl rand_core::CryptoRng`) except in functions named
 //! `*_from_os`; time is passed in as `now_ms`. See `KEY-SCHEDULE.md` for the whole key schedule.
 
+pub mod av1;
 pub mod chat;
 pub mod codec;
 mod encoding;

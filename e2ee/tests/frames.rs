@@ -82,12 +82,20 @@ fn round_trip_every_codec_and_size() {
         for len in [0usize, 1, 2, 3, 9, 10, 11, 100, 1000, 10_000] {
             for frame in [vp8_key_frame(len), vp8_delta_frame(len)] {
                 let enc = tx.encrypt(codec, &frame).unwrap();
-                assert_eq!(rx.decrypt(codec, &enc).unwrap(), frame, "{codec:?} {len}");
+                assert_eq!(
+                    rx.decrypt(codec, &enc).unwrap(),
+                    decrypted_form(codec, &frame),
+                    "{codec:?} {len}"
+                );
             }
         }
         let h = h264_frame();
         let enc = tx.encrypt(codec, &h).unwrap();
-        assert_eq!(rx.decrypt(codec, &enc).unwrap(), h, "{codec:?} h264 sample");
+        assert_eq!(
+            rx.decrypt(codec, &enc).unwrap(),
+            decrypted_form(codec, &h),
+            "{codec:?} h264 sample"
+        );
     }
 }
 
@@ -162,6 +170,121 @@ fn h264_start_codes_may_be_rewritten_by_the_transport() {
     assert_eq!(rx.decrypt(Codec::H264, &rewritten).unwrap(), expected);
 }
 
+/// One OBU with a size field (minimal leb128, or padded to `size_bytes` like some writers).
+fn av1_obu(obu_type: u8, extension: Option<u8>, payload: &[u8], size_bytes: usize) -> Vec<u8> {
+    let mut out = vec![(obu_type << 3) | 0x02];
+    if let Some(x) = extension {
+        out[0] |= 0x04;
+        out.push(x);
+    }
+    let mut n = payload.len();
+    for i in 0..size_bytes {
+        let more = i + 1 < size_bytes;
+        out.push((n & 0x7f) as u8 | if more { 0x80 } else { 0 });
+        n >>= 7;
+    }
+    assert_eq!(n, 0, "size fits");
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A temporal unit as libaom emits it: temporal delimiter, sequence header, a frame OBU with
+/// an extension byte, and a last OBU without a size field.
+fn av1_frame() -> Vec<u8> {
+    let mut f = av1_obu(2, None, &[], 1); // temporal delimiter
+    f.extend(av1_obu(1, None, &[0x00, 0x00, 0x00, 0x0a, 0x0b, 0x2c], 1)); // sequence header
+    f.extend(av1_obu(
+        6,
+        Some(0x10),
+        &(0..400u32).map(|i| (i * 7 % 256) as u8).collect::<Vec<_>>(),
+        2,
+    )); // frame
+    f.push(4 << 3); // tile group without a size field: runs to the end
+    f.extend((0..120u32).map(|i| (i * 13 % 256) as u8));
+    f
+}
+
+/// The OBUs of a frame: (header byte, extension, payload), every OBU with a size field.
+fn av1_obus(frame: &[u8]) -> Vec<(u8, Option<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < frame.len() {
+        let h = frame[i];
+        i += 1;
+        let x = (h & 0x04 != 0).then(|| {
+            i += 1;
+            frame[i - 1]
+        });
+        assert!(h & 0x02 != 0, "every OBU has a size field");
+        let (mut size, mut shift) = (0usize, 0);
+        loop {
+            let b = frame[i];
+            i += 1;
+            size |= usize::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        out.push((h, x, frame[i..i + size].to_vec()));
+        i += size;
+    }
+    out
+}
+
+#[test]
+fn av1_keeps_obu_headers_and_sequence_header_clear() {
+    let (mut tx, mut rx) = pair(4);
+    let frame = av1_frame();
+    let enc = tx.encrypt(Codec::Av1, &frame).unwrap();
+    let obus = av1_obus(&enc);
+    // the temporal delimiter is gone (the packetizer drops it); three OBUs remain, in order
+    let types: Vec<u8> = obus.iter().map(|(h, _, _)| h >> 3 & 0x0f).collect();
+    assert_eq!(types, vec![1, 6, 4]);
+    assert_eq!(
+        obus[0].2,
+        [0x00, 0x00, 0x00, 0x0a, 0x0b, 0x2c],
+        "sequence header in the clear"
+    );
+    assert_eq!(obus[1].1, Some(0x10), "extension byte kept");
+    let plain_frame: Vec<u8> = (0..400u32).map(|i| (i * 7 % 256) as u8).collect();
+    assert_eq!(obus[1].2.len(), plain_frame.len(), "frame OBU: same length");
+    assert_ne!(obus[1].2[..32], plain_frame[..32], "frame OBU encrypted");
+    // the last OBU carries the SFrame header and the tag
+    assert!(obus[2].2.len() >= 120 + 1 + 16);
+    let expected = sotto_e2ee::av1::canonical_form(&frame).unwrap();
+    assert_eq!(rx.decrypt(Codec::Av1, &enc).unwrap(), expected);
+    assert_eq!(av1_obus(&expected).len(), 3);
+}
+
+#[test]
+fn av1_size_fields_may_be_rewritten_by_the_transport() {
+    // A depacketizer writes the size fields again, here with 2-byte leb128: still decrypts.
+    let (mut tx, mut rx) = pair(6);
+    let frame = av1_frame();
+    let enc = tx.encrypt(Codec::Av1, &frame).unwrap();
+    let mut rewritten = Vec::new();
+    for (h, x, payload) in av1_obus(&enc) {
+        rewritten.extend(av1_obu(h >> 3 & 0x0f, x, &payload, 3));
+    }
+    assert_ne!(rewritten, enc);
+    let expected = sotto_e2ee::av1::canonical_form(&frame).unwrap();
+    assert_eq!(rx.decrypt(Codec::Av1, &rewritten).unwrap(), expected);
+    // but dropping, reordering or changing an OBU's type is caught
+    let obus = av1_obus(&enc);
+    let mut swapped = Vec::new();
+    for (h, x, payload) in [&obus[1], &obus[0], &obus[2]] {
+        swapped.extend(av1_obu(h >> 3 & 0x0f, *x, payload, 3));
+    }
+    assert!(rx.decrypt(Codec::Av1, &swapped).is_err());
+    let mut retyped = Vec::new();
+    for (i, (h, x, payload)) in obus.iter().enumerate() {
+        let t = if i == 1 { 3 } else { h >> 3 & 0x0f };
+        retyped.extend(av1_obu(t, *x, payload, 3));
+    }
+    assert!(rx.decrypt(Codec::Av1, &retyped).is_err());
+}
+
 #[test]
 fn tampering_any_single_byte_fails() {
     for (codec, frame) in [
@@ -170,6 +293,7 @@ fn tampering_any_single_byte_fails() {
         (Codec::Vp8, vp8_delta_frame(64)),
         (Codec::H264, h264_frame()),
         (Codec::Av1, vp8_key_frame(40)),
+        (Codec::Av1, av1_frame()),
         (Codec::Vp8, vp8_key_frame(5)), // short: whole-frame layout
     ] {
         let (mut tx, mut rx) = pair(2);
@@ -190,7 +314,10 @@ fn tampering_any_single_byte_fails() {
         longer.push(7);
         assert!(rx.decrypt(codec, &longer).is_err());
         // the genuine one still decrypts afterwards (failures did not move the window)
-        assert_eq!(rx.decrypt(codec, &enc).unwrap(), frame);
+        assert_eq!(
+            rx.decrypt(codec, &enc).unwrap(),
+            decrypted_form(codec, &frame)
+        );
     }
 }
 

@@ -20,7 +20,11 @@ fn run(a: &mut sotto_e2ee::GroupKeys, b: &mut sotto_e2ee::GroupKeys, data: &[u8]
         // encrypt the input, flip one byte chosen by the input, decrypt
         if let Ok(mut enc) = a.encrypt_frame(codec, rest) {
             let ok = b.decrypt_frame("alice", codec, &enc, 0);
-            assert_eq!(ok.as_deref().ok(), Some(rest));
+            let expected = match codec {
+                Codec::Av1 => sotto_e2ee::av1::canonical_form(rest).unwrap_or_else(|| rest.to_vec()),
+                _ => rest.to_vec(),
+            };
+            assert_eq!(ok.ok(), Some(expected));
             if !enc.is_empty() {
                 let i = usize::from(sel) * 31 % enc.len();
                 enc[i] ^= 1 | (sel & 0x7f);

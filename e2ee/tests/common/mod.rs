@@ -100,3 +100,15 @@ pub fn vp8_delta_frame(len: usize) -> Vec<u8> {
     }
     f
 }
+
+/// What `frame` decrypts to under `codec`: itself, except AV1 frames that take the OBU-aware
+/// layout, which come back in their canonical form (as a depacketizer delivers them).
+#[allow(dead_code)]
+pub fn decrypted_form(codec: sotto_e2ee::Codec, frame: &[u8]) -> Vec<u8> {
+    match codec {
+        sotto_e2ee::Codec::Av1 => {
+            sotto_e2ee::av1::canonical_form(frame).unwrap_or_else(|| frame.to_vec())
+        }
+        _ => frame.to_vec(),
+    }
+}
