@@ -202,3 +202,58 @@ pub fn var_u64(env: &worker::Env, name: &str) -> Option<u64> {
         .ok()
         .and_then(|v| v.to_string().trim().parse().ok())
 }
+
+/// Declares a Durable Object `$name` that hands every event to an [`Adapter`] over the
+/// state machine `$machine`: the Room and Presence objects differ only in their machine.
+macro_rules! durable_object_over {
+    ($(#[$doc:meta])* $name:ident, $machine:ty) => {
+        $(#[$doc])*
+        #[worker::durable_object]
+        pub struct $name {
+            inner: $crate::adapter::Adapter<$machine>,
+        }
+
+        impl worker::DurableObject for $name {
+            fn new(state: worker::State, env: worker::Env) -> Self {
+                Self {
+                    inner: $crate::adapter::Adapter::new(state, env),
+                }
+            }
+
+            async fn fetch(&self, _req: worker::Request) -> worker::Result<worker::Response> {
+                self.inner.accept().await
+            }
+
+            async fn websocket_message(
+                &self,
+                ws: worker::WebSocket,
+                message: worker::WebSocketIncomingMessage,
+            ) -> worker::Result<()> {
+                self.inner.message(ws, message).await
+            }
+
+            async fn websocket_close(
+                &self,
+                ws: worker::WebSocket,
+                _code: usize,
+                _reason: String,
+                _was_clean: bool,
+            ) -> worker::Result<()> {
+                self.inner.closed(ws).await
+            }
+
+            async fn websocket_error(
+                &self,
+                ws: worker::WebSocket,
+                _error: worker::Error,
+            ) -> worker::Result<()> {
+                self.inner.closed(ws).await
+            }
+
+            async fn alarm(&self) -> worker::Result<worker::Response> {
+                self.inner.alarm().await
+            }
+        }
+    };
+}
+pub(crate) use durable_object_over;

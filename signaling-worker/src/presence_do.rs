@@ -3,12 +3,9 @@
 use sotto_protocol::presence::PresenceServerMessage;
 use sotto_protocol::ProtocolError;
 use sotto_signaling::{Action, ConnId, Frame, PresenceHub, PresenceRecord};
-use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage,
-};
+use worker::Env;
 
-use crate::adapter::{Adapter, Machine};
+use crate::adapter::{durable_object_over, Machine};
 
 impl Machine for PresenceHub {
     type Msg = PresenceServerMessage;
@@ -54,45 +51,8 @@ impl Machine for PresenceHub {
     }
 }
 
-#[durable_object]
-pub struct Presence {
-    inner: Adapter<PresenceHub>,
-}
-
-impl DurableObject for Presence {
-    fn new(state: State, env: Env) -> Self {
-        Self {
-            inner: Adapter::new(state, env),
-        }
-    }
-
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        self.inner.accept().await
-    }
-
-    async fn websocket_message(
-        &self,
-        ws: WebSocket,
-        message: WebSocketIncomingMessage,
-    ) -> Result<()> {
-        self.inner.message(ws, message).await
-    }
-
-    async fn websocket_close(
-        &self,
-        ws: WebSocket,
-        _code: usize,
-        _reason: String,
-        _was_clean: bool,
-    ) -> Result<()> {
-        self.inner.closed(ws).await
-    }
-
-    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
-        self.inner.closed(ws).await
-    }
-
-    async fn alarm(&self) -> Result<Response> {
-        self.inner.alarm().await
-    }
-}
+durable_object_over!(
+    /// Every presence socket and channel subscription.
+    Presence,
+    PresenceHub
+);

@@ -2,12 +2,9 @@
 use sotto_protocol::room::ServerMessage;
 use sotto_protocol::ProtocolError;
 use sotto_signaling::{Action, ConnId, Frame, Limits, RoomRecord, RoomRoster};
-use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage,
-};
+use worker::Env;
 
-use crate::adapter::{var_u64, Adapter, Machine};
+use crate::adapter::{durable_object_over, var_u64, Machine};
 
 /// Limits from vars (MAX_PEERS, RATE_PER_SEC, RATE_BURST, JOIN_TIMEOUT_MS, IDLE_TIMEOUT_MS),
 /// defaults otherwise.
@@ -68,45 +65,8 @@ impl Machine for RoomRoster {
     }
 }
 
-#[durable_object]
-pub struct Room {
-    inner: Adapter<RoomRoster>,
-}
-
-impl DurableObject for Room {
-    fn new(state: State, env: Env) -> Self {
-        Self {
-            inner: Adapter::new(state, env),
-        }
-    }
-
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        self.inner.accept().await
-    }
-
-    async fn websocket_message(
-        &self,
-        ws: WebSocket,
-        message: WebSocketIncomingMessage,
-    ) -> Result<()> {
-        self.inner.message(ws, message).await
-    }
-
-    async fn websocket_close(
-        &self,
-        ws: WebSocket,
-        _code: usize,
-        _reason: String,
-        _was_clean: bool,
-    ) -> Result<()> {
-        self.inner.closed(ws).await
-    }
-
-    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
-        self.inner.closed(ws).await
-    }
-
-    async fn alarm(&self) -> Result<Response> {
-        self.inner.alarm().await
-    }
-}
+durable_object_over!(
+    /// One room: its roster and the relay between its peers.
+    Room,
+    RoomRoster
+);
