@@ -36,6 +36,16 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// Every codec, for tests and fuzzing that must cover each layout.
+    pub const ALL: [Codec; 6] = [
+        Codec::Opus,
+        Codec::Vp8,
+        Codec::H264,
+        Codec::Vp9,
+        Codec::Av1,
+        Codec::Other,
+    ];
+
     /// From a MIME type as WebRTC reports it (`audio/opus`, `video/VP8`, `video/H264`, ...),
     /// case-insensitive. Unknown types map to [`Codec::Other`].
     pub fn from_mime(mime: &str) -> Self {

@@ -70,14 +70,7 @@ fn nal_bodies(frame: &[u8]) -> Vec<&[u8]> {
 
 #[test]
 fn round_trip_every_codec_and_size() {
-    for codec in [
-        Codec::Opus,
-        Codec::Vp8,
-        Codec::H264,
-        Codec::Vp9,
-        Codec::Av1,
-        Codec::Other,
-    ] {
+    for codec in Codec::ALL {
         let (mut tx, mut rx) = pair(3);
         for len in [0usize, 1, 2, 3, 9, 10, 11, 100, 1000, 10_000] {
             for frame in [vp8_key_frame(len), vp8_delta_frame(len)] {

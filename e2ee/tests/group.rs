@@ -21,14 +21,7 @@ fn two_party_frames_and_chat_flow_both_ways() {
     assert_eq!(a.sender_epoch(), 1);
     assert_eq!(b.receive_epochs("alice"), vec![1]);
 
-    for codec in [
-        Codec::Opus,
-        Codec::Vp8,
-        Codec::H264,
-        Codec::Vp9,
-        Codec::Av1,
-        Codec::Other,
-    ] {
+    for codec in Codec::ALL {
         let frame = vp8_key_frame(300);
         let enc = a.encrypt_frame(codec, &frame).unwrap();
         assert_ne!(enc, frame);

@@ -18,14 +18,7 @@ use sotto_e2ee::{
 };
 
 fn codec() -> impl Strategy<Value = Codec> {
-    prop_oneof![
-        Just(Codec::Opus),
-        Just(Codec::Vp8),
-        Just(Codec::H264),
-        Just(Codec::Vp9),
-        Just(Codec::Av1),
-        Just(Codec::Other)
-    ]
+    proptest::sample::select(Codec::ALL.to_vec())
 }
 
 /// Frames that look like H.264 often enough: start codes and zero runs mixed into random bytes.
