@@ -30,7 +30,7 @@
 
 use core::ops::Range;
 
-use crate::frame::TAG_LEN;
+use crate::frame::{put_u32, split_sealed, SealedParts, TAG_LEN};
 use crate::E2eeError;
 
 const OBU_HAS_SIZE_FIELD: u8 = 0x02;
@@ -126,10 +126,6 @@ fn split(data: &[u8]) -> Option<Vec<Obu>> {
     (!obus.is_empty()).then_some(obus)
 }
 
-fn put_u32(out: &mut Vec<u8>, n: usize) {
-    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
-}
-
 /// The OBU header as authenticated: with `obu_has_size_field` cleared (transport framing).
 fn push_normalized_header(out: &mut Vec<u8>, header: &[u8]) {
     if let Some((&first, rest)) = header.split_first() {
@@ -216,10 +212,7 @@ pub(crate) fn protect(
     }
 
     let sealed = seal(&meta, &plain)?;
-    let sf = sealed.get(meta.len()..).ok_or(E2eeError::Internal)?;
-    let hdr_len = crate::frame::parse_header(sf)?.len();
-    let (hdr, rest) = sf.split_at(hdr_len);
-    let (ct, tag) = rest.split_at(rest.len().checked_sub(TAG_LEN).ok_or(E2eeError::Internal)?);
+    let SealedParts { hdr, ct, tag } = split_sealed(&sealed, meta.len())?;
 
     let mut out = Vec::with_capacity(sealed.len() + kept.len() * 4);
     let mut offset = 0;

@@ -68,6 +68,28 @@ pub fn parse_header(sframe: &[u8]) -> Result<SframeHeader, E2eeError> {
     Ok(header)
 }
 
+/// What a codec layout's `seal(meta, payload)` returned (`meta || hdr || ct || tag`), split.
+pub(crate) struct SealedParts<'a> {
+    pub(crate) hdr: &'a [u8],
+    pub(crate) ct: &'a [u8],
+    pub(crate) tag: &'a [u8],
+}
+
+/// Splits a layout's sealed output after its `meta_len` bytes of metadata.
+pub(crate) fn split_sealed(sealed: &[u8], meta_len: usize) -> Result<SealedParts<'_>, E2eeError> {
+    let sf = sealed.get(meta_len..).ok_or(E2eeError::Internal)?;
+    let hdr_len = parse_header(sf)?.len();
+    let (hdr, rest) = sf.split_at(hdr_len);
+    let ct_len = rest.len().checked_sub(TAG_LEN).ok_or(E2eeError::Internal)?;
+    let (ct, tag) = rest.split_at(ct_len);
+    Ok(SealedParts { hdr, ct, tag })
+}
+
+/// Appends a length as 4 big-endian bytes (the codec layouts' metadata encoding).
+pub(crate) fn put_u32(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
+}
+
 /// Encrypts frames with one sender key (one epoch).
 pub struct FrameSender {
     key: EncryptionKey,

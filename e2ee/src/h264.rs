@@ -38,7 +38,7 @@
 
 use core::ops::Range;
 
-use crate::frame::TAG_LEN;
+use crate::frame::{put_u32, split_sealed, SealedParts, TAG_LEN};
 use crate::E2eeError;
 
 /// Stop byte that ends every protected part.
@@ -143,10 +143,6 @@ fn unescape(bytes: &[u8], mut zeros: usize) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn put_u32(out: &mut Vec<u8>, n: usize) {
-    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
-}
-
 fn clear_len(data: &[u8], nal: &Nal) -> usize {
     let body = &data[nal.body.clone()];
     match clear_rule(body[0] & 0x1f) {
@@ -183,10 +179,7 @@ pub(crate) fn protect(
     }
 
     let sealed = seal(&meta, &plain)?;
-    let sf = sealed.get(meta.len()..).ok_or(E2eeError::Internal)?;
-    let hdr_len = crate::frame::parse_header(sf)?.len();
-    let (hdr, rest) = sf.split_at(hdr_len);
-    let (ct, tag) = rest.split_at(rest.len().checked_sub(TAG_LEN).ok_or(E2eeError::Internal)?);
+    let SealedParts { hdr, ct, tag } = split_sealed(&sealed, meta.len())?;
 
     let mut out = Vec::with_capacity(frame.len() + frame.len() / 64 + nals.len() + 32);
     let mut offset = 0;
