@@ -177,7 +177,7 @@ export class Call extends EventTarget {
     // Server messages wait in the queue until the local media is ready.
     this.#enqueue(async () => { this.localStream = await this.#localStreamReady; });
     const aborted = new Promise((_, reject) => {
-      signal?.addEventListener('abort', () => reject(new SottoError('aborted', 'join aborted', { cause: signal.reason })), { once: true });
+      signal?.addEventListener('abort', () => reject(abortError(signal)), { once: true });
     });
     aborted.catch(() => {}); // only raced below
     await Promise.race([Promise.all([this.#connectSignaling(signal), this.#localStreamReady]), aborted]);
@@ -378,7 +378,7 @@ export class Call extends EventTarget {
   #connectSignaling(signal) {
     return new Promise((resolve, reject) => {
       let settled = false;
-      const abort = () => { this.#socket?.close(); reject(new SottoError('aborted', 'join aborted', { cause: signal.reason })); };
+      const abort = () => { this.#socket?.close(); reject(abortError(signal)); };
       signal?.addEventListener('abort', abort, { once: true });
       this.#openSocket({
         onWelcome: () => {
@@ -792,8 +792,12 @@ export class Call extends EventTarget {
   }
 }
 
+function abortError(signal) {
+  return new SottoError('aborted', 'join aborted', { cause: signal.reason });
+}
+
 function throwIfAborted(signal) {
-  if (signal?.aborted) throw new SottoError('aborted', 'join aborted', { cause: signal.reason });
+  if (signal?.aborted) throw abortError(signal);
 }
 
 function clearPeerTimers(peer, { keepRejoin = false } = {}) {
