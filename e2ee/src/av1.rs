@@ -127,6 +127,20 @@ fn split(data: &[u8]) -> Option<Vec<Obu>> {
 }
 
 /// The OBU header as authenticated: with `obu_has_size_field` cleared (transport framing).
+/// The OBUs of a frame that travel (all but those the packetizer drops), and the index among
+/// them of the carrier: the last OBU with an encrypted part. `None` if the frame is not a
+/// sequence of OBUs or has nothing to encrypt.
+fn kept_and_carrier(data: &[u8]) -> Option<(Vec<Obu>, usize)> {
+    let kept: Vec<Obu> = split(data)?
+        .into_iter()
+        .filter(|o| !dropped_by_packetizer(data[o.header.start]))
+        .collect();
+    let carrier = kept
+        .iter()
+        .rposition(|o| !whole_clear(data[o.header.start]) && !o.payload.is_empty())?;
+    Some((kept, carrier))
+}
+
 fn push_normalized_header(out: &mut Vec<u8>, header: &[u8]) {
     if let Some((&first, rest)) = header.split_first() {
         out.push(first & !OBU_HAS_SIZE_FIELD);
@@ -151,19 +165,9 @@ fn push_obu(out: &mut Vec<u8>, header: &[u8], payload: &[&[u8]]) {
 /// `None` when the frame does not take the OBU-aware layout; it is then encrypted whole and
 /// comes back byte for byte.
 pub fn canonical_form(frame: &[u8]) -> Option<Vec<u8>> {
-    let obus = split(frame)?;
-    let kept: Vec<&Obu> = obus
-        .iter()
-        .filter(|o| !dropped_by_packetizer(frame[o.header.start]))
-        .collect();
-    if !kept
-        .iter()
-        .any(|o| !whole_clear(frame[o.header.start]) && !o.payload.is_empty())
-    {
-        return None;
-    }
+    let (kept, _) = kept_and_carrier(frame)?;
     let mut out = Vec::with_capacity(frame.len());
-    for o in kept {
+    for o in &kept {
         push_obu(
             &mut out,
             &frame[o.header.clone()],
@@ -179,15 +183,7 @@ pub(crate) fn protect(
     frame: &[u8],
     seal: impl FnOnce(&[u8], &[u8]) -> Result<Vec<u8>, E2eeError>,
 ) -> Result<Option<Vec<u8>>, E2eeError> {
-    let Some(obus) = split(frame) else {
-        return Ok(None);
-    };
-    let kept: Vec<&Obu> = obus
-        .iter()
-        .filter(|o| !dropped_by_packetizer(frame[o.header.start]))
-        .collect();
-    let encrypted = |o: &Obu| !whole_clear(frame[o.header.start]) && !o.payload.is_empty();
-    let Some(k) = kept.iter().rposition(|o| encrypted(o)) else {
+    let Some((kept, k)) = kept_and_carrier(frame) else {
         return Ok(None);
     };
 
@@ -255,14 +251,7 @@ pub(crate) struct Received<'a> {
 impl<'a> Received<'a> {
     /// Parses a protected AV1 frame; `None` if it does not have the OBU-aware layout.
     pub(crate) fn parse(data: &'a [u8]) -> Option<Self> {
-        let obus = split(data)?;
-        let kept: Vec<&Obu> = obus
-            .iter()
-            .filter(|o| !dropped_by_packetizer(data[o.header.start]))
-            .collect();
-        let k = kept
-            .iter()
-            .rposition(|o| !whole_clear(data[o.header.start]) && !o.payload.is_empty())?;
+        let (kept, k) = kept_and_carrier(data)?;
         let carrier = &data[kept[k].payload.clone()];
         let hdr_len = crate::frame::parse_header(carrier).ok()?.len();
         let carrier_ct = carrier.len().checked_sub(hdr_len + TAG_LEN)?;
