@@ -22,8 +22,9 @@ setup:
 
 ## Builds ---------------------------------------------------------------
 
+# The npm package and the demo's copy (production: no test hooks), and the test build the
+# e2e suite serves (target/pkg-testing, target/www-testing).
 client: setup
-	cargo build -p sotto-client-wasm --target wasm32-unknown-unknown --release
 	scripts/package-client.sh
 
 worker: setup
@@ -68,4 +69,4 @@ bench: wasm
 
 clean:
 	cargo clean
-	rm -rf signaling-worker/build www/pkg client-wasm/pkg
+	rm -rf signaling-worker/build www/pkg client-wasm/pkg target/pkg-testing target/www-testing

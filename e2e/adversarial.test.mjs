@@ -61,7 +61,7 @@ test('malicious server substituting identity keys: nobody decrypts, clients repo
     if (message.type === 'peer-joined') message.peer.identity = attackerKey;
     return JSON.stringify(message);
   };
-  const a = await participant(`${proxy.origin}/?testing=1`, 'A');
+  const a = await participant(`${proxy.origin}/`, 'A');
   const b = await participant(a.page.url(), 'B');
   await dumpOnFailure([a, b], async () => {
     for (const p of [a, b]) {
@@ -86,7 +86,7 @@ test('malicious server substituting identity keys: nobody decrypts, clients repo
 
 test('a recording server sees no key, no room secret, no chat text and no media in a three-party call', async () => {
   proxy.clear();
-  const a = await participant(`${proxy.origin}/?testing=1`, 'A');
+  const a = await participant(`${proxy.origin}/`, 'A');
   const link = a.page.url();
   const b = await participant(link, 'B');
   const c = await participant(link, 'C');
@@ -124,7 +124,7 @@ test('a recording server sees no key, no room secret, no chat text and no media 
 });
 
 test('tampered and replayed frames are dropped and counted; the call goes on', async () => {
-  const a = await participant(`${proxy.origin}/?testing=1`, 'A');
+  const a = await participant(`${proxy.origin}/`, 'A');
   const b = await participant(a.page.url(), 'B');
   await dumpOnFailure([a, b], async () => {
     await decodingFrom(b, 1);
@@ -135,7 +135,7 @@ test('tampered and replayed frames are dropped and counted; the call goes on', a
     await b.page.waitForTimeout(1500);
     const decodedAfter = totalDecoded(await b.page.evaluate(mediaStats));
     const after = await b.page.evaluate(cryptoStats);
-    const attack = (await a.page.evaluate(cryptoStats)).attack;
+    const attack = await a.page.evaluate(() => window.sotto.call.testAttackStats());
     assert.ok(attack.flipped > 0 && attack.replayed > 0, `the attacker tampered (${JSON.stringify(attack)})`);
     const authDrops = after.crypto.dropped_auth - before.crypto.dropped_auth;
     const replayDrops = after.crypto.dropped_replay - before.crypto.dropped_replay;
@@ -148,7 +148,7 @@ test('tampered and replayed frames are dropped and counted; the call goes on', a
 });
 
 test('membership: a leaver cannot decrypt what follows, a joiner cannot decrypt what came before', async () => {
-  const a = await participant(`${proxy.origin}/?testing=1`, 'A');
+  const a = await participant(`${proxy.origin}/`, 'A');
   const link = a.page.url();
   const b = await participant(link, 'B');
   const c = await participant(link, 'C');
@@ -187,7 +187,7 @@ test('membership: a leaver cannot decrypt what follows, a joiner cannot decrypt 
 });
 
 test('faults: a worker restart does not stop the call; clients rejoin within 5 s and a newcomer can join', async () => {
-  const a = await participant(`${proxy.origin}/?testing=1`, 'A');
+  const a = await participant(`${proxy.origin}/`, 'A');
   const link = a.page.url();
   const b = await participant(link, 'B');
   await dumpOnFailure([a, b], async () => {
@@ -215,7 +215,7 @@ test('faults: a worker restart does not stop the call; clients rejoin within 5 s
 });
 
 test('a hostile client sending malformed signaling does not disturb a running call', async () => {
-  const a = await participant(`${proxy.origin}/?testing=1`, 'A');
+  const a = await participant(`${proxy.origin}/`, 'A');
   const b = await participant(a.page.url(), 'B');
   await dumpOnFailure([a, b], async () => {
     await decodingFrom(b, 1);

@@ -30,7 +30,7 @@ after(async () => {
 });
 
 test('two participants get an end-to-end encrypted video call through the local worker', async () => {
-  const a = await openParticipant(browser, `${proxy.origin}/?testing=1`, { label: 'A' });
+  const a = await openParticipant(browser, `${proxy.origin}/`, { label: 'A' });
   const link = a.page.url();
   const secret = new URL(link).hash.slice(1);
   assert.match(secret, /^[A-Za-z0-9_-]{43}$/, 'the page put a fresh room secret in the fragment');

@@ -22,7 +22,7 @@ const remoteShape = () => {
 };
 
 test('mute, replaced track, camera switch, screen share, and close() leaving nothing behind', async () => {
-  const a = await openParticipant(env.browser, `${env.worker.origin}/?testing=1`, { label: 'A', initScripts: [INSTRUMENT_RESOURCES] });
+  const a = await openParticipant(env.browser, `${env.worker.origin}/`, { label: 'A', initScripts: [INSTRUMENT_RESOURCES] });
   const b = await openParticipant(env.browser, a.page.url(), { label: 'B' });
   await dumpOnFailure([a, b], async () => {
     await waitInPage(b.page, mediaStats, (s) => firstRemote(s).framesDecoded >= 20, { timeoutMs: 30_000 });
@@ -151,7 +151,7 @@ async function joinWithSignal(page, { abortAt }) {
 }
 
 test('AbortSignal: aborting a join leaves nothing running; aborting after the join closes the call', async () => {
-  const b = await openParticipant(env.browser, `${env.worker.origin}/?testing=1`, { label: 'B' });
+  const b = await openParticipant(env.browser, `${env.worker.origin}/`, { label: 'B' });
   const a = await openParticipant(env.browser, b.page.url(), { label: 'A', initScripts: [INSTRUMENT_RESOURCES], join: false });
   await dumpOnFailure([a, b], async () => {
     const early = await joinWithSignal(a.page, { abortAt: 'during-join' });
@@ -209,7 +209,7 @@ test('room links: created with a fresh secret in the fragment, parsed back, bad 
 });
 
 test('chat: every message reaches everyone, in order per sender; too large or empty is refused', async () => {
-  const a = await openParticipant(env.browser, `${env.worker.origin}/?testing=1`, { label: 'A' });
+  const a = await openParticipant(env.browser, `${env.worker.origin}/`, { label: 'A' });
   const b = await openParticipant(env.browser, a.page.url(), { label: 'B' });
   const c = await openParticipant(env.browser, a.page.url(), { label: 'C' });
   await dumpOnFailure([a, b, c], async () => {

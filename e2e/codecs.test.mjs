@@ -13,8 +13,9 @@ const env = workerAndChromium();
 
 for (const codec of ['H264', 'VP9', 'AV1']) {
   test(`${codec}: encrypted video decodes both ways`, async () => {
-    const a = await openParticipant(env.browser, `${env.worker.origin}/?testing=1&codec=${codec}`, { label: `A(${codec})` });
-    const b = await openParticipant(env.browser, a.page.url(), { label: `B(${codec})` });
+    const options = { videoCodec: codec };
+    const a = await openParticipant(env.browser, `${env.worker.origin}/`, { label: `A(${codec})`, options });
+    const b = await openParticipant(env.browser, a.page.url(), { label: `B(${codec})`, options });
     await dumpOnFailure([a, b], async () => {
       const results = [];
       for (const p of [a, b]) {

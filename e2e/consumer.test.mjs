@@ -1,10 +1,11 @@
 // An application developer's path: `npm pack` the client package, install the tarball into a
 // tiny app, type-check it with tsc, build it with Vite, and make a call with it in Chromium.
 // The app's code is the README's usage example, so the README cannot drift from the package.
+// The tarball is also searched for the test build's hooks: none may ship.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,12 @@ let work;
 let worker;
 let proxy;
 let browser;
+let tarballPath;
+
+// Test hooks of the wasm bridge and of the JavaScript (see scripts/package-client.sh).
+const TEST_HOOK_NAMES = ['exportKeysForTesting', 'installSenderKeyForTesting', 'testDecryptWith', 'testAttack', 'testCapture', 'testCaptured', 'testAudioSizes', 'sottoTestOptions', 'testUnsafeTransformOrder'];
+// Handling of a runtime `testing` flag: an option, a parameter, a property or a check.
+const TESTING_FLAG = /\btesting\s*[:=,)]|\.testing\b|\(\s*testing\b|requireTesting|testing-disabled|testBuild/;
 
 function readmeExample() {
   const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -35,7 +42,8 @@ before(async () => {
   mkdirSync(path.join(app, 'src'), { recursive: true }); // the README example is the app's only source
   writeFileSync(path.join(app, 'src/main.ts'), readmeExample());
   const tarball = execFileSync('npm', ['pack', path.join(root, 'client-wasm/pkg'), '--pack-destination', work, '--silent'], { encoding: 'utf8' }).trim().split('\n').pop();
-  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--silent', path.join(work, tarball)], { cwd: app, stdio: 'inherit' });
+  tarballPath = path.join(work, tarball);
+  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--silent', tarballPath], { cwd: app, stdio: 'inherit' });
   execFileSync(bin('tsc'), ['-p', path.join(app, 'tsconfig.json')], { stdio: 'inherit' });
   execFileSync(bin('vite'), ['build', app, '--outDir', path.join(app, 'dist'), '--logLevel', 'warn'], { cwd: app, stdio: 'inherit' });
   worker = await startWorker();
@@ -48,6 +56,28 @@ after(async () => {
   await proxy?.stop();
   await worker?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test('the packed npm package holds no test hook: not in its wasm, not in its JavaScript', () => {
+  const unpacked = path.join(work, 'unpacked');
+  mkdirSync(unpacked, { recursive: true });
+  execFileSync('tar', ['-xzf', tarballPath, '-C', unpacked]);
+  const dir = path.join(unpacked, 'package');
+  const files = readdirSync(dir).filter((f) => /\.(js|wasm)$/.test(f));
+  assert.ok(files.includes('sotto_client_wasm_bg.wasm') && files.includes('sotto.js') && files.includes('sotto-worker.js'), `the tarball has the wasm and the JavaScript: ${files}`);
+  const found = [];
+  for (const file of files) {
+    const text = readFileSync(path.join(dir, file)).toString('latin1');
+    const lower = text.toLowerCase();
+    for (const name of TEST_HOOK_NAMES) if (lower.includes(name.toLowerCase())) found.push(`${file}: ${name}`);
+    if (file.endsWith('.js') && TESTING_FLAG.test(text)) found.push(`${file}: testing flag (${text.match(TESTING_FLAG)[0]})`);
+  }
+  assert.deepEqual(found, [], 'test hooks in the production package');
+  // The search can find them: the test build has them all.
+  const testBuild = ['sotto.js', 'sotto-worker.js', 'sotto_client_wasm_bg.wasm'].map((f) => readFileSync(path.join(root, 'target/pkg-testing', f)).toString('latin1')).join('\n');
+  const inTestBuild = ['exportKeysForTesting', 'testDecryptWith', 'testAttack', 'testCaptured', 'sottoTestOptions'].filter((n) => testBuild.includes(n));
+  assert.equal(inTestBuild.length, 5, `the same search finds the hooks in the test build (${inTestBuild})`);
+  console.log(`consumer: ${files.length} shipped files searched for ${TEST_HOOK_NAMES.length} hook names and a testing flag: none; the test build has them`);
 });
 
 test('the packed npm package, built with Vite and checked by tsc, makes a call', async () => {

@@ -26,9 +26,9 @@ async function decodingGrows(page, peer, label, timeoutMs = 15_000) {
 }
 
 test('ICE restart: UDP blackholed, then back; the call recovers without leaving or rekeying', { skip: unavailable ?? false }, async () => {
-  const query = '?testing=1&iceRestartDelayMs=1000&peerTimeoutMs=60000';
-  const a = await openParticipant(env.browser, `${env.worker.origin}/${query}`, { label: 'A', initScripts: [INSTRUMENT_RESOURCES] });
-  const b = await openParticipant(env.browser, a.page.url(), { label: 'B' });
+  const options = { iceRestartDelayMs: 1000, peerTimeoutMs: 60_000 };
+  const a = await openParticipant(env.browser, `${env.worker.origin}/`, { label: 'A', initScripts: [INSTRUMENT_RESOURCES], options });
+  const b = await openParticipant(env.browser, a.page.url(), { label: 'B', options });
   // The ICE credentials A's connection uses on both ends: an ICE restart changes them.
   const iceUfrags = () => a.page.evaluate(() => {
     const pc = window.__resources.pcs.at(-1);
@@ -78,11 +78,11 @@ test('ICE restart: UDP blackholed, then back; the call recovers without leaving 
 
 test('a participant whose browser freezes is removed after the timeout, keys rotate, and it rejoins when it thaws', { skip: unavailable ?? false }, async () => {
   const peerTimeoutMs = 6000;
-  const query = `?testing=1&iceRestartDelayMs=1000&peerTimeoutMs=${peerTimeoutMs}`;
+  const options = { iceRestartDelayMs: 1000, peerTimeoutMs };
   const frozenBrowser = await launchChromiumProcess();
-  const a = await openParticipant(env.browser, `${env.worker.origin}/${query}`, { label: 'A' });
-  const b = await openParticipant(env.browser, a.page.url(), { label: 'B' });
-  const c = await openParticipant(frozenBrowser.browser, a.page.url(), { label: 'C' });
+  const a = await openParticipant(env.browser, `${env.worker.origin}/`, { label: 'A', options });
+  const b = await openParticipant(env.browser, a.page.url(), { label: 'B', options });
+  const c = await openParticipant(frozenBrowser.browser, a.page.url(), { label: 'C', options });
   try {
     await dumpOnFailure([a, b, c], async () => {
       const [idA, idB, idC] = [await peerIdOf(a), await peerIdOf(b), await peerIdOf(c)];

@@ -1,19 +1,85 @@
 #!/usr/bin/env bash
-# Turns the compiled client wasm into the npm package folder client-wasm/pkg and copies it
-# into the demo's www/pkg. Run after `cargo build -p sotto-client-wasm --target wasm32-unknown-unknown --release`.
+# Builds the client twice:
+#   production  wasm without the `testing` cargo feature, JavaScript with every
+#               `// #if testing` ... `// #endif` block removed -> client-wasm/pkg (the npm
+#               package) and www/pkg (the demo's copy);
+#   test build  wasm with `--features testing`, JavaScript as written -> target/pkg-testing,
+#               and a copy of the demo using it -> target/www-testing (what the e2e suite serves).
+# The production JavaScript is checked for test hooks before it is written out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-wasm="target/wasm32-unknown-unknown/release/sotto_client_wasm.wasm"
+
+target_wasm="${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/sotto_client_wasm.wasm"
+cargo_build=(cargo build -p sotto-client-wasm --target wasm32-unknown-unknown --release)
+
+# Names that exist only for tests; none may reach the production package.
+test_only_names='exportKeysForTesting|installSenderKeyForTesting|testAttack|testCapture|testCaptured|testDecryptWith|testAudioSizes|sottoTestOptions|testUnsafe'
+
+# The crate has a `testing` feature once the wasm bridge gates its test hooks behind it.
+has_testing_feature() {
+  awk '/^\[features\]/{f=1; next} /^\[/{f=0} f && /^[[:space:]]*testing[[:space:]]*=/{found=1} END{exit !found}' client-wasm/Cargo.toml
+}
+
+# Copies one JavaScript file, removing `// #if testing` ... `// #endif` blocks (whole lines).
+# Unbalanced or nested markers fail the build.
+strip_testing() {
+  awk -v file="$1" '
+    /^[[:space:]]*\/\/ #if testing[[:space:]]*$/ { if (skip) { print file ": nested #if testing at line " NR > "/dev/stderr"; exit 2 } skip = 1; next }
+    /^[[:space:]]*\/\/ #endif[[:space:]]*$/ { if (!skip) { print file ": #endif without #if at line " NR > "/dev/stderr"; exit 2 } skip = 0; next }
+    !skip { print }
+    END { if (skip) { print file ": #if testing never closed" > "/dev/stderr"; exit 2 } }
+  ' "$1" > "$2"
+}
+
+bindgen_and_optimise() { # <wasm> <out dir>
+  wasm-bindgen --target web --out-dir "$2" "$1"
+  node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals "$2/sotto_client_wasm_bg.wasm" -o "$2/sotto_client_wasm_bg.wasm"
+}
+
+copy_package_files() { # <out dir>
+  [ -f client-wasm/js/sotto.d.ts ] && cp client-wasm/js/*.d.ts "$1/"
+  [ -f client-wasm/package.json ] && cp client-wasm/package.json "$1/"
+  cp client-wasm/README.md "$1/"
+}
+
+# ── production ─────────────────────────────────────────────────────────────
+"${cargo_build[@]}"
 out="client-wasm/pkg"
 rm -rf "$out"
 mkdir -p "$out"
-wasm-bindgen --target web --out-dir "$out" "$wasm"
-node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-  --enable-mutable-globals "$out/sotto_client_wasm_bg.wasm" -o "$out/sotto_client_wasm_bg.wasm"
-cp client-wasm/js/*.js "$out/"
-[ -f client-wasm/js/sotto.d.ts ] && cp client-wasm/js/*.d.ts "$out/"
-[ -f client-wasm/package.json ] && cp client-wasm/package.json "$out/"
-cp client-wasm/README.md "$out/"
+bindgen_and_optimise "$target_wasm" "$out"
+for js in client-wasm/js/*.js; do strip_testing "$js" "$out/$(basename "$js")"; done
+if grep -nE "$test_only_names" "$out"/sotto.js "$out"/sotto-worker.js; then
+  echo "package-client: test hooks left in the production JavaScript (above)" >&2
+  exit 1
+fi
+if has_testing_feature && grep -qaE "$test_only_names" "$out/sotto_client_wasm_bg.wasm" "$out/sotto_client_wasm.js"; then
+  echo "package-client: test hooks left in the production wasm" >&2
+  exit 1
+fi
+copy_package_files "$out"
 rm -rf www/pkg
 cp -r "$out" www/pkg
 echo "client package: $out ($(wc -c < "$out/sotto_client_wasm_bg.wasm") bytes of wasm)"
+
+# ── test build ─────────────────────────────────────────────────────────────
+testing_out="target/pkg-testing"
+features=()
+if has_testing_feature; then
+  features=(--features testing)
+else
+  echo "package-client: client-wasm has no 'testing' feature yet; the test build uses the default wasm" >&2
+fi
+"${cargo_build[@]}" "${features[@]}"
+rm -rf "$testing_out"
+mkdir -p "$testing_out"
+bindgen_and_optimise "$target_wasm" "$testing_out"
+cp client-wasm/js/*.js "$testing_out/"
+copy_package_files "$testing_out"
+www_testing="target/www-testing"
+rm -rf "$www_testing"
+mkdir -p "$www_testing"
+for entry in www/*; do [ "$(basename "$entry")" = pkg ] || cp -r "$entry" "$www_testing/"; done
+cp -r "$testing_out" "$www_testing/pkg"
+echo "test build: $testing_out and $www_testing (wasm features: ${features[*]:-none})"

@@ -10,12 +10,13 @@ const showError = (error) => {
   box.dataset.code = error?.code ?? 'internal';
 };
 
+// The page reads nothing but the room secret from its URL: no option, no switch, so a link
+// someone edited cannot weaken a call.
 const SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
-const params = new URLSearchParams(location.search);
 let secret = location.hash.slice(1);
 if (!SECRET_PATTERN.test(secret)) {
   secret = await generateRoomSecret();
-  history.replaceState(null, '', `${location.pathname}${location.search}#${secret}`);
+  history.replaceState(null, '', `${location.pathname}#${secret}`);
 }
 $('room-link').value = location.href;
 $('copy-link').onclick = () => navigator.clipboard?.writeText(location.href);
@@ -32,8 +33,8 @@ $('join').onclick = async () => {
   const localStream = navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
   localStream.then((stream) => { $('local-video').srcObject = stream; status('Joining…'); }, () => {});
   try {
-    call = await joinCall({ roomSecret: secret, localStream, e2ee: params.get('e2ee') !== 'off', ...testingOptions() });
-    if (!call.encrypted) showError(Object.assign(new Error('This call is NOT end-to-end encrypted (e2ee=off in the link).'), { code: 'unencrypted' }));
+    call = await joinCall({ roomSecret: secret, localStream });
+    if (!call.encrypted) showError(Object.assign(new Error('This call is NOT end-to-end encrypted.'), { code: 'unencrypted' }));
     wire(call);
     $('lobby').hidden = true;
     $('call').hidden = false;
@@ -46,13 +47,6 @@ $('join').onclick = async () => {
     showError(error);
   }
 };
-
-// `?testing` enables the test hooks; the end-to-end tests also shorten the recovery timers.
-function testingOptions() {
-  if (!params.has('testing')) return {};
-  const number = (name) => (params.has(name) ? Number(params.get(name)) : undefined);
-  return { testing: true, peerTimeoutMs: number('peerTimeoutMs'), iceRestartDelayMs: number('iceRestartDelayMs'), videoCodec: params.get('codec') ?? undefined };
-}
 
 // Ready: the button was disabled until the handler above existed.
 $('join').disabled = false;

@@ -1,7 +1,9 @@
 // Sotto's crypto worker: holds every key of the call inside WebAssembly and runs the
 // per-frame SFrame transforms (RTCRtpScriptTransform, or transferred insertable streams).
-// The page talks to it only through the small RPC below; no key ever leaves this worker
-// (except through exportKeysForTesting, which the wasm refuses unless built for a test run).
+// The page talks to it only through the small RPC below; no key ever leaves this worker.
+// Blocks between `// #if testing` and `// #endif` exist only in the test build (the e2e
+// suite's); scripts/package-client.sh removes them from the production package, whose wasm
+// is built without the `testing` cargo feature and so has no key export at all.
 import initWasm, { CallCrypto } from './sotto_client_wasm.js';
 
 // The glue finds the .wasm beside itself (a URL bundlers such as Vite rewrite).
@@ -18,18 +20,14 @@ const frameCounts = {
 };
 const lastError = { encrypt: null, decrypt: null };
 
-// Adversarial-test hooks, usable only after init({testing: true}): they play an attacker on
-// the media path (bit flips, replays) and capture ciphertext, after encryption.
-let testing = false;
-const attack = { flipEvery: 0, replayEvery: 0, sent: 0, flipped: 0, replayed: 0, history: [] };
-const capture = { remaining: 0, frames: [] };
+// Set by the test build only.
+let testBuild = false;
 
 const operations = {
-  async init({ secret, peerId, testing }) {
+  async init({ secret, peerId }) {
     await wasmReady;
     crypto?.free();
-    crypto = new CallCrypto(secret, peerId, Boolean(testing));
-    testingEnabled(Boolean(testing));
+    crypto = new CallCrypto(secret, peerId, testBuild);
     clearInterval(expiryTimer);
     expiryTimer = setInterval(() => crypto?.expire(performance.now()), 500);
     return { roomId: crypto.roomId, identity: crypto.identity, epoch: crypto.senderEpoch };
@@ -52,29 +50,7 @@ const operations = {
     return new TextDecoder('utf-8', { fatal: true }).decode(plain);
   },
   stats() {
-    return { crypto: crypto ? crypto.stats() : null, frames: frameCounts, lastError, attack: { ...attack, history: undefined } };
-  },
-  exportKeysForTesting() {
-    return requireCrypto().exportKeysForTesting();
-  },
-  testAttack({ flipEvery = 0, replayEvery = 0 }) {
-    requireTesting();
-    Object.assign(attack, { flipEvery, replayEvery });
-    return { ...attack, history: undefined };
-  },
-  testCapture({ count }) {
-    requireTesting();
-    capture.remaining = count;
-    capture.frames = [];
-    return true;
-  },
-  testDecryptWith({ keys, from, frames }) {
-    requireTesting();
-    return requireCrypto().testDecryptWith(keys, from, frames);
-  },
-  testCaptured() {
-    requireTesting();
-    return capture.frames;
+    return { crypto: crypto ? crypto.stats() : null, frames: frameCounts, lastError };
   },
   close() {
     clearInterval(expiryTimer);
@@ -89,20 +65,48 @@ const operations = {
   },
 };
 
-function testingEnabled(value) {
-  testing = value;
-}
+// #if testing
+// Test-build hooks: they play an attacker on the media path (bit flips, replays), capture
+// ciphertext after encryption, and export keys, so e2e tests can prove what is on the wire.
+testBuild = true;
+const attack = { flipEvery: 0, replayEvery: 0, sent: 0, flipped: 0, replayed: 0, history: [] };
+const capture = { remaining: 0, frames: [] };
 
-function requireTesting() {
-  if (!testing) {
-    const error = new Error('test hooks are disabled');
-    error.code = 'testing-disabled';
-    throw error;
+Object.assign(operations, {
+  exportKeysForTesting() {
+    return requireCrypto().exportKeysForTesting();
+  },
+  testAttack({ flipEvery = 0, replayEvery = 0 }) {
+    Object.assign(attack, { flipEvery, replayEvery });
+    return { ...attack, history: undefined };
+  },
+  testAttackStats() {
+    return { ...attack, history: undefined };
+  },
+  testCapture({ count }) {
+    capture.remaining = count;
+    capture.frames = [];
+    return true;
+  },
+  testDecryptWith({ keys, from, frames }) {
+    return requireCrypto().testDecryptWith(keys, from, frames);
+  },
+  testCaptured() {
+    return capture.frames;
+  },
+});
+
+// Runs on every encrypted frame before it leaves: capture, then the attacker.
+function testOnEncrypted(kind, mime, data) {
+  if (capture.remaining > 0 && kind === 'video') {
+    capture.remaining -= 1;
+    capture.frames.push({ mime, data: data.slice() });
   }
+  return attackOutgoing(kind, data);
 }
 
-// Plays the attacker on outgoing ciphertext: flips a bit in every n-th video frame and
-// replaces every m-th with an earlier frame's bytes (a replay of an old SFrame counter).
+// Flips a bit in every n-th video frame and replaces every m-th with an earlier frame's bytes
+// (a replay of an old SFrame counter).
 function attackOutgoing(kind, data) {
   if (kind !== 'video') return data;
   attack.sent += 1;
@@ -120,6 +124,7 @@ function attackOutgoing(kind, data) {
   }
   return data;
 }
+// #endif
 
 function requireCrypto() {
   if (!crypto) {
@@ -176,13 +181,9 @@ function runTransform(options, readable, writable) {
         let output = role === 'encrypt'
           ? crypto.encryptFrame(mime, input)
           : crypto.decryptFrame(peer, mime, input, performance.now());
-        if (testing && role === 'encrypt') {
-          if (capture.remaining > 0 && kind === 'video') {
-            capture.remaining -= 1;
-            capture.frames.push({ mime, data: output.slice() });
-          }
-          output = attackOutgoing(kind, output);
-        }
+        // #if testing
+        if (role === 'encrypt') output = testOnEncrypted(kind, mime, output);
+        // #endif
         frame.data = output.buffer;
         controller.enqueue(frame);
       } catch (error) {

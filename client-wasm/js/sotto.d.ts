@@ -42,8 +42,6 @@ export interface JoinOptionsBase {
   iceRestartDelayMs?: number;
   /** After a signaling rejoin, how long a still-connected peer may take to rejoin (default 10 s). */
   rejoinGraceMs?: number;
-  /** Allows exportKeysForTesting (end-to-end tests only). */
-  testing?: boolean;
 }
 
 /** Join with the room secret, or with a whole room link (the secret is its fragment). */
@@ -138,7 +136,6 @@ export declare class Call extends EventTarget {
   shareScreen(): Promise<() => Promise<void>>;
   /** Sends an end-to-end encrypted chat message to everyone; resolves with how many peers got it. */
   sendChat(text: string): Promise<number>;
-  exportKeysForTesting(): Promise<{ sender: string; receive: string[] }>;
   close(): void;
   addEventListener<K extends keyof CallEventMap>(type: K, listener: (event: CallEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;

@@ -91,7 +91,6 @@ function defaultSignalingUrl() {
  * @param {string} [options.signalingUrl] ws(s)://host of the signaling worker (default: this origin)
  * @param {RTCIceServer[]} [options.iceServers]
  * @param {AbortSignal} [options.signal] aborts the join, and closes the call once joined
- * @param {boolean} [options.testing] allows key export for end-to-end tests
  * @returns {Promise<Call>}
  */
 export async function joinCall(options) {
@@ -125,6 +124,11 @@ export class Call extends EventTarget {
 
   constructor(options) {
     super();
+    // #if testing
+    // The test build takes extra options from the page (a Playwright init script sets them):
+    // the demo itself reads no option from anywhere.
+    if (globalThis.sottoTestOptions) options = { ...options, ...globalThis.sottoTestOptions };
+    // #endif
     if (options?.link && !options.roomSecret) options = { ...options, roomSecret: roomSecretFromLink(options.link) };
     if (!options?.roomSecret) throw new SottoError('bad-argument', 'roomSecret (or a link with one) is required');
     if (options.videoCodec !== undefined && !VIDEO_CODECS.includes(options.videoCodec)) {
@@ -168,9 +172,7 @@ export class Call extends EventTarget {
       : new Worker(new URL('./sotto-worker.js', import.meta.url), { type: 'module', name: 'sotto-crypto' });
     this.#worker.onmessage = (event) => this.#onWorkerMessage(event.data);
     this.#worker.onerror = (event) => this.#fail(new SottoError('worker-failed', `crypto worker failed: ${event.message}`));
-    const { roomId, identity } = await this.#rpc('init', {
-      secret: this.#options.roomSecret, peerId: this.peerId, testing: this.#options.testing,
-    });
+    const { roomId, identity } = await this.#rpc('init', { secret: this.#options.roomSecret, peerId: this.peerId });
     this.roomId = roomId;
     this.identity = identity;
     throwIfAborted(signal);
@@ -241,11 +243,6 @@ export class Call extends EventTarget {
     return delivered;
   }
 
-  /** Test support: the keys this participant holds (refused unless `testing` was set). */
-  exportKeysForTesting() {
-    return this.#rpc('exportKeysForTesting');
-  }
-
   /** Mutes or unmutes this participant's microphone ('audio') or camera ('video'). */
   setMuted(kind, muted) {
     const tracks = this.localStream?.getTracks().filter((t) => t.kind === kind) ?? [];
@@ -312,9 +309,22 @@ export class Call extends EventTarget {
     return stop;
   }
 
-  /** Test support: plays an attacker on this participant's outgoing ciphertext. */
+  // #if testing
+  // Test build only (see scripts/package-client.sh): hooks for the e2e suite.
+
+  /** The keys this participant holds. */
+  exportKeysForTesting() {
+    return this.#rpc('exportKeysForTesting');
+  }
+
+  /** Plays an attacker on this participant's outgoing ciphertext. */
   testAttack(options) {
     return this.#rpc('testAttack', options);
+  }
+
+  /** What the attacker did so far. */
+  testAttackStats() {
+    return this.#rpc('testAttackStats');
   }
 
   /** Test support: keeps the next `count` encrypted video frames this participant sends. */
@@ -331,6 +341,7 @@ export class Call extends EventTarget {
   testCaptured() {
     return this.#rpc('testCaptured');
   }
+  // #endif
 
   /** Leaves the call and releases everything: sockets, peer connections, the worker. */
   close() {

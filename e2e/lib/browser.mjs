@@ -79,10 +79,13 @@ export const INSTRUMENT_RESOURCES = () => {
 
 /**
  * Opens the demo at `url` in a fresh context, clicks Join, and waits until the call is up
- * (or the page shows an error). `initScripts` run in the page before its own scripts.
+ * (or the page shows an error). `initScripts` run in the page before its own scripts;
+ * `options` are extra `joinCall` options, which the test build of the client reads from
+ * `window.sottoTestOptions` (the demo reads none from its URL).
  */
-export async function openParticipant(browser, url, { label, initScripts = [], join = true } = {}) {
+export async function openParticipant(browser, url, { label, initScripts = [], join = true, options } = {}) {
   const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  if (options) await context.addInitScript((o) => { window.sottoTestOptions = o; }, options);
   for (const script of initScripts) await context.addInitScript(script);
   const page = await context.newPage();
   const console = [];

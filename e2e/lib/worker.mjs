@@ -1,20 +1,25 @@
-// Starts the real signaling worker on local workerd (`wrangler dev`) and stops it again.
+// Starts the real signaling worker on local workerd (`wrangler dev`) and stops it again. It
+// serves the test build of the demo (target/www-testing, made by scripts/package-client.sh:
+// the same pages with the client's test hooks kept) instead of www/.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const TEST_ASSETS = path.join(root, 'target/www-testing');
 
-/** `vars` overrides wrangler.toml [vars] for this run, e.g. { RATE_PER_SEC: '1000' }. */
-export async function startWorker({ port, readyTimeoutMs = 60_000, vars = {} } = {}) {
+/** `vars` overrides wrangler.toml [vars] for this run, e.g. { RATE_PER_SEC: '1000' };
+ *  `assets` is the folder of static files served (default: the test build of the demo). */
+export async function startWorker({ port, readyTimeoutMs = 60_000, vars = {}, assets = TEST_ASSETS } = {}) {
+  if (!existsSync(path.join(assets, 'pkg/sotto.js'))) throw new Error(`${assets} has no pkg/sotto.js: run \`make client\` first`);
   port ??= await freePort();
   const persist = mkdtempSync(path.join(tmpdir(), 'sotto-wrangler-'));
   const child = spawn(
     path.join(root, 'node_modules/.bin/wrangler'),
-    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn', ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])],
+    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn', '--assets', assets, ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])],
     { cwd: path.join(root, 'signaling-worker'), env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let log = '';
