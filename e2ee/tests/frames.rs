@@ -321,7 +321,7 @@ fn replayed_and_too_old_frames_are_dropped_and_counted() {
     let mut a = member(&mut rng, &room, "a");
     let mut b = member(&mut rng, &room, "b");
     sync(&mut rng, &mut [&mut a, &mut b], 0);
-    let frames: Vec<Vec<u8>> = (0..200u32)
+    let frames: Vec<Vec<u8>> = (0..1_200u32)
         .map(|i| a.encrypt_frame(Codec::Opus, &i.to_be_bytes()).unwrap())
         .collect();
     // out of order inside the window is fine
@@ -331,24 +331,24 @@ fn replayed_and_too_old_frames_are_dropped_and_counted() {
         b.decrypt_frame("a", Codec::Opus, &frames[5], 0),
         Err(E2eeError::ReplayedFrame)
     );
-    assert!(b.decrypt_frame("a", Codec::Opus, &frames[199], 0).is_ok());
-    // counter 3 is now more than 128 behind 199
+    assert!(b.decrypt_frame("a", Codec::Opus, &frames[1_199], 0).is_ok());
+    // counter 4 is now more than 1,024 behind 1,199
     assert_eq!(
         b.decrypt_frame("a", Codec::Opus, &frames[4], 0),
         Err(E2eeError::ReplayedFrame)
     );
-    assert!(b.decrypt_frame("a", Codec::Opus, &frames[100], 0).is_ok());
+    assert!(b.decrypt_frame("a", Codec::Opus, &frames[200], 0).is_ok());
     let s = b.stats();
     assert_eq!((s.decrypted, s.dropped_replay), (4, 2));
     // tampered: counted as auth failure; unknown sender: unknown key; junk: malformed
-    let mut bad = frames[150].clone();
+    let mut bad = frames[1_150].clone();
     bad[3] ^= 1;
     assert_eq!(
         b.decrypt_frame("a", Codec::Opus, &bad, 0),
         Err(E2eeError::AuthenticationFailed)
     );
     assert_eq!(
-        b.decrypt_frame("nobody", Codec::Opus, &frames[150], 0),
+        b.decrypt_frame("nobody", Codec::Opus, &frames[1_150], 0),
         Err(E2eeError::UnknownKey)
     );
     assert_eq!(
