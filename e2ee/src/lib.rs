@@ -53,3 +53,17 @@ pub const MAX_PEER_ID_LEN: usize = 256;
 pub(crate) fn os_rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
     rand_core::UnwrapErr(getrandom::SysRng)
 }
+#[cfg(test)]
+mod tests {
+    fn wipes_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+
+    /// Compiles only with the `zeroize` features of the AES crates on (see `Cargo.toml`): the
+    /// cipher types hpke, sframe and the chat code use wipe their round keys when dropped.
+    /// (`aes-gcm/zeroize` turns on `ghash/zeroize` and `polyval/zeroize` too.)
+    #[test]
+    fn aes_and_aes_gcm_state_is_wiped_on_drop() {
+        wipes_on_drop::<aes::Aes128>();
+        wipes_on_drop::<aes_gcm::Aes128Gcm>();
+        wipes_on_drop::<ctr::Ctr32BE<aes::Aes128>>();
+    }
+}
