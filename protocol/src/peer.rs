@@ -6,6 +6,7 @@
 //! A --offer{sdp}--> B --answer{sdp}--> A      (WebRTC negotiation)
 //! A --ice{..}*--> B, then end-of-candidates
 //! A --sender-key{key}--> B --key-ack{epoch}--> A   (key = HPKE-sealed sender key, opaque here)
+//! B --key-request--> A --sender-key{key}--> B     (B holds no usable key from A: re-send)
 //! ```
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -67,6 +68,8 @@ pub enum PeerPayload {
     },
     /// Sent by a newcomer to ask existing peers to start negotiating.
     Hello {},
+    /// The sender holds no usable key from the recipient: please re-send your newest one.
+    KeyRequest {},
 }
 
 impl PeerPayload {
@@ -81,5 +84,26 @@ impl PeerPayload {
     /// Serializes to the text that goes into `signal.payload`.
     pub fn to_json(&self) -> Result<String, ProtocolError> {
         serde_json::to_string(self).map_err(|_| ProtocolError::Internal)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::PeerPayload;
+    use crate::ProtocolError;
+
+    #[test]
+    fn key_request_round_trips_and_takes_no_fields() {
+        let wire = r#"{"type":"key-request"}"#;
+        assert_eq!(PeerPayload::KeyRequest {}.to_json().unwrap(), wire);
+        assert_eq!(
+            PeerPayload::parse(wire).unwrap(),
+            PeerPayload::KeyRequest {}
+        );
+        assert_eq!(
+            PeerPayload::parse(r#"{"type":"key-request","epoch":1}"#),
+            Err(ProtocolError::InvalidPeerPayload)
+        );
     }
 }
