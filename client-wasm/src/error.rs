@@ -12,8 +12,6 @@ use wasm_bindgen::JsValue;
 pub enum BridgeError {
     /// An argument from JavaScript had the wrong shape or encoding (names the argument).
     BadArgument(&'static str),
-    /// A test-only hook was called on a call not created with `testing: true`.
-    TestingDisabled,
     /// A result could not be converted to a JavaScript value.
     Internal,
 }
@@ -23,7 +21,6 @@ impl BridgeError {
     pub fn code(self) -> &'static str {
         match self {
             BridgeError::BadArgument(_) => "bad-argument",
-            BridgeError::TestingDisabled => "testing-disabled",
             BridgeError::Internal => "internal",
         }
     }
@@ -31,7 +28,6 @@ impl BridgeError {
     fn message(self) -> String {
         match self {
             BridgeError::BadArgument(name) => format!("argument `{name}` has the wrong shape"),
-            BridgeError::TestingDisabled => "test hooks are for tests only".to_owned(),
             BridgeError::Internal => "could not convert a result for JavaScript".to_owned(),
         }
     }

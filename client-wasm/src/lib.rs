@@ -5,13 +5,18 @@
 //! All logic lives in the pure crates; nothing here decides anything about keys.
 //!
 //! The main export, [`CallCrypto`], lives inside the dedicated crypto Worker
-//! (`js/sotto-worker.js`), so key material never enters the page's main thread.
+//! (`js/sotto-worker.js`), so key material never enters the page's main thread. Times are
+//! `performance.now()` milliseconds. Test hooks exist only with the cargo feature `testing`
+//! (see `testing.rs`); the production wasm does not contain them.
 
 mod error;
 mod random;
+#[cfg(feature = "testing")]
+mod testing;
 
-use serde::{Deserialize, Serialize};
-use sotto_e2ee::{Codec, GroupKeys, IdentityKeyPair, IdentityPublicKey, RoomSecret};
+use js_sys::{Array, Reflect};
+use serde::Serialize;
+use sotto_e2ee::{Codec, GroupKeys, IdentityKeyPair, RoomSecret, RosterEntry};
 use wasm_bindgen::prelude::*;
 
 pub use error::BridgeError;
@@ -22,13 +27,6 @@ use random::os_rng;
 pub struct CallCrypto {
     keys: GroupKeys,
     room_id: String,
-    testing: bool,
-}
-
-#[derive(Deserialize)]
-struct RosterEntry {
-    peer: String,
-    identity: String,
 }
 
 #[derive(Serialize)]
@@ -38,15 +36,36 @@ struct OutgoingKey {
 }
 
 #[derive(Serialize)]
+struct Rejected {
+    peer: String,
+    reason: &'static str,
+}
+
+#[derive(Serialize)]
 struct RosterUpdate {
+    epoch: u64,
+    committed: bool,
     messages: Vec<OutgoingKey>,
-    rejected: Vec<String>,
+    rejected: Vec<Rejected>,
+}
+
+#[derive(Serialize)]
+struct Acknowledged {
+    complete: bool,
+}
+
+#[derive(Serialize)]
+struct ResealedJs {
+    to: String,
+    key: String,
+    epoch: u64,
 }
 
 #[derive(Serialize)]
 struct KeyUpdateJs {
     peer: String,
     epoch: u64,
+    duplicate: bool,
 }
 
 #[derive(Serialize)]
@@ -55,75 +74,39 @@ struct SafetyCodeJs {
     words: Vec<&'static str>,
 }
 
-#[derive(Serialize)]
-struct ExportedKeys {
-    sender: String,
-    receive: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct CapturedFrame {
-    mime: String,
-    #[serde(with = "serde_bytes_compat")]
-    data: Vec<u8>,
-}
-
-#[derive(Serialize)]
-struct DecryptTally {
-    ok: usize,
-    failed: usize,
-}
-
-/// A `Uint8Array` (or a plain array of numbers) from JavaScript as bytes.
-mod serde_bytes_compat {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Bytes {
-            Buf(serde_bytes::ByteBuf),
-            List(Vec<u8>),
-        }
-        Ok(match Bytes::deserialize(deserializer)? {
-            Bytes::Buf(b) => b.into_vec(),
-            Bytes::List(l) => l,
+/// Reads `[{peer, identity}]`. An entry whose fields are not strings becomes an empty string
+/// there, so the core drops that entry with its reason and the others still rotate.
+fn roster_entries(roster: &JsValue) -> Result<Vec<RosterEntry>, JsValue> {
+    if !Array::is_array(roster) {
+        return Err(BridgeError::BadArgument("roster").into());
+    }
+    let text = |item: &JsValue, field: &str| {
+        Reflect::get(item, &JsValue::from_str(field))
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    Ok(Array::from(roster)
+        .iter()
+        .map(|item| RosterEntry {
+            peer: text(&item, "peer"),
+            identity: text(&item, "identity"),
         })
-    }
-}
-
-fn parse_key_hex(text: &str) -> Option<[u8; sotto_e2ee::sender_key::SENDER_KEY_LEN]> {
-    let mut key = [0u8; sotto_e2ee::sender_key::SENDER_KEY_LEN];
-    if text.len() != key.len() * 2 || !text.is_ascii() {
-        return None;
-    }
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(key)
+        .collect())
 }
 
 #[wasm_bindgen]
 impl CallCrypto {
     /// Starts a participant's key state from the room secret (base64url, from the URL fragment).
-    /// `testing` enables [`CallCrypto::export_keys_for_testing`] and nothing else.
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        room_secret: &str,
-        my_peer_id: String,
-        testing: bool,
-    ) -> Result<CallCrypto, JsValue> {
+    pub fn new(room_secret: &str, my_peer_id: String) -> Result<CallCrypto, JsValue> {
         let secret = RoomSecret::from_base64url(room_secret).map_err(error::to_js)?;
         let room = secret.derive();
         let room_id = room.room_id().as_str().to_owned();
         let mut rng = os_rng();
         let identity = IdentityKeyPair::generate(&mut rng);
         let keys = GroupKeys::new(&mut rng, room, identity, my_peer_id);
-        Ok(CallCrypto {
-            keys,
-            room_id,
-            testing,
-        })
+        Ok(CallCrypto { keys, room_id })
     }
 
     /// The room id the signaling server sees (derived from the secret; reveals nothing of it).
@@ -138,42 +121,85 @@ impl CallCrypto {
         self.keys.my_identity().to_base64url()
     }
 
-    /// The current sender epoch.
+    /// The epoch frames and chat are sent under.
     #[wasm_bindgen(getter, js_name = senderEpoch)]
     pub fn sender_epoch(&self) -> f64 {
         epoch_to_js(self.keys.sender_epoch())
     }
 
-    /// Replaces the roster (`[{peer, identity}]`, other peers only), rotates the sender key and
-    /// returns `{messages: [{to, key}], rejected: [peer]}`. A peer whose identity is not a
-    /// valid public key is left out (and listed in `rejected`) so the others still rotate.
-    #[wasm_bindgen(js_name = setRoster)]
-    pub fn set_roster(&mut self, roster: JsValue) -> Result<JsValue, JsValue> {
-        let entries: Vec<RosterEntry> = serde_wasm_bindgen::from_value(roster)
-            .map_err(|_| JsValue::from(BridgeError::BadArgument("roster")))?;
-        let mut peers = Vec::with_capacity(entries.len());
-        let mut rejected = Vec::new();
-        for entry in entries {
-            match IdentityPublicKey::from_base64url(&entry.identity) {
-                Ok(identity) => peers.push((entry.peer, identity)),
-                Err(_) => rejected.push(entry.peer),
-            }
-        }
-        let messages = self
-            .keys
-            .set_roster(&mut os_rng(), &peers)
-            .map_err(error::to_js)?;
-        let messages: Vec<OutgoingKey> = messages
-            .into_iter()
-            .map(|m| OutgoingKey {
-                to: m.to,
-                key: base64url(&m.bytes),
-            })
-            .collect();
-        to_js(&RosterUpdate { messages, rejected })
+    /// The epoch of the sender key being delivered and not yet committed, or `undefined`.
+    #[wasm_bindgen(getter, js_name = pendingEpoch)]
+    pub fn pending_epoch(&self) -> Option<f64> {
+        self.keys.pending_epoch().map(epoch_to_js)
     }
 
-    /// Opens a sealed sender key from `from`; returns `{peer, epoch}`.
+    /// Replaces the roster (`[{peer, identity}]`, other peers only) and starts a rotation.
+    /// Returns `{epoch, committed, messages: [{to, key}], rejected: [{peer, reason}]}`: the new
+    /// key is pending (send the messages, then `acknowledge` / `commitSenderKey`) unless
+    /// `committed` (no valid peer). Reasons: `own-peer-id`, `bad-peer-id`, `duplicate-peer`,
+    /// `bad-identity`. If the rotation fails, sending stays blocked (`rotation-incomplete`)
+    /// until a later one is committed.
+    #[wasm_bindgen(js_name = setRoster)]
+    pub fn set_roster(&mut self, roster: JsValue, now_ms: f64) -> Result<JsValue, JsValue> {
+        let entries = roster_entries(&roster)?;
+        let out = self
+            .keys
+            .set_roster(&mut os_rng(), &entries, ms(now_ms))
+            .map_err(error::to_js)?;
+        to_js(&RosterUpdate {
+            epoch: out.epoch,
+            committed: out.committed,
+            messages: out
+                .messages
+                .into_iter()
+                .map(|m| OutgoingKey {
+                    to: m.to,
+                    key: base64url(&m.bytes),
+                })
+                .collect(),
+            rejected: out
+                .rejected
+                .into_iter()
+                .map(|r| Rejected {
+                    peer: r.peer,
+                    reason: r.reason.code(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Records `from`'s `key-ack` for `epoch`; returns `{complete}`: whether every peer the
+    /// pending key was sealed to has acknowledged it (false when nothing is pending).
+    pub fn acknowledge(&mut self, from: &str, epoch: f64) -> Result<JsValue, JsValue> {
+        let epoch = epoch_from_js(epoch).ok_or(BridgeError::BadArgument("epoch"))?;
+        to_js(&Acknowledged {
+            complete: self.keys.acknowledge(from, epoch),
+        })
+    }
+
+    /// Starts sending under the pending key (no-op if none); returns the sending epoch.
+    #[wasm_bindgen(js_name = commitSenderKey)]
+    pub fn commit_sender_key(&mut self) -> f64 {
+        epoch_to_js(self.keys.commit_sender_key())
+    }
+
+    /// The newest sender key (pending if any, else current) sealed afresh to roster peer
+    /// `peer`: `{to, key, epoch}`, for re-sends and `key-request`s.
+    #[wasm_bindgen(js_name = resealFor)]
+    pub fn reseal_for(&self, peer: &str) -> Result<JsValue, JsValue> {
+        let out = self
+            .keys
+            .reseal_for(&mut os_rng(), peer)
+            .map_err(error::to_js)?;
+        to_js(&ResealedJs {
+            to: out.message.to,
+            key: base64url(&out.message.bytes),
+            epoch: out.epoch,
+        })
+    }
+
+    /// Opens a sealed sender key from `from`; returns `{peer, epoch, duplicate}` (`duplicate`:
+    /// the same key for the same epoch was already held; acknowledge it all the same).
     #[wasm_bindgen(js_name = receiveKey)]
     pub fn receive_key(&mut self, from: &str, key: &str, now_ms: f64) -> Result<JsValue, JsValue> {
         let bytes =
@@ -185,7 +211,15 @@ impl CallCrypto {
         to_js(&KeyUpdateJs {
             peer: update.peer,
             epoch: update.epoch,
+            duplicate: update.duplicate,
         })
+    }
+
+    /// Whether a key from roster peer `peer` is in hand (if `nowMs` is given: one that has not
+    /// expired by then).
+    #[wasm_bindgen(js_name = hasKeyFrom)]
+    pub fn has_key_from(&self, peer: &str, now_ms: Option<f64>) -> bool {
+        self.keys.has_key_from(peer, now_ms.map(ms))
     }
 
     /// Encrypts one encoded frame for sending. `mime` is the codec, e.g. `video/VP8`.
@@ -216,13 +250,21 @@ impl CallCrypto {
         self.keys.seal_chat(plaintext).map_err(error::to_js)
     }
 
-    /// Opens a chat message from `from`.
+    /// Opens a chat message from `from`. Error `chat-key-pending`: its key has not arrived yet
+    /// (keep it briefly and retry when a key from `from` arrives).
     #[wasm_bindgen(js_name = openChat)]
-    pub fn open_chat(&mut self, from: &str, sealed: &[u8]) -> Result<Vec<u8>, JsValue> {
-        self.keys.open_chat(from, sealed).map_err(error::to_js)
+    pub fn open_chat(
+        &mut self,
+        from: &str,
+        sealed: &[u8],
+        now_ms: f64,
+    ) -> Result<Vec<u8>, JsValue> {
+        self.keys
+            .open_chat(from, sealed, ms(now_ms))
+            .map_err(error::to_js)
     }
 
-    /// Erases receive keys whose grace window has passed.
+    /// Erases receive keys whose time is up.
     pub fn expire(&mut self, now_ms: f64) {
         self.keys.expire(ms(now_ms));
     }
@@ -237,71 +279,10 @@ impl CallCrypto {
         })
     }
 
-    /// Frame counters: encrypted, decrypted and every kind of drop.
+    /// Counters: encrypted, decrypted, every kind of drop, chat, and `peers: {<peer id>:
+    /// {decrypted, dropped_unknown_key, dropped_auth, dropped_replay}}`.
     pub fn stats(&self) -> Result<JsValue, JsValue> {
         to_js(&self.keys.stats())
-    }
-
-    /// Test support: how many of `frames` (`[{mime, data}]`, sent by `from`) decrypt under any of
-    /// `keys` (hex sender keys), trying every KID an epoch can map to. Only with `testing`.
-    /// Each attempt uses a fresh, throw-away key state, so nothing here touches the call's keys.
-    #[wasm_bindgen(js_name = testDecryptWith)]
-    pub fn test_decrypt_with(
-        &self,
-        keys: JsValue,
-        from: &str,
-        frames: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        if !self.testing {
-            return Err(BridgeError::TestingDisabled.into());
-        }
-        let keys: Vec<String> = serde_wasm_bindgen::from_value(keys)
-            .map_err(|_| JsValue::from(BridgeError::BadArgument("keys")))?;
-        let frames: Vec<CapturedFrame> = serde_wasm_bindgen::from_value(frames)
-            .map_err(|_| JsValue::from(BridgeError::BadArgument("frames")))?;
-        let mut opened = vec![false; frames.len()];
-        for key_hex in &keys {
-            let key = parse_key_hex(key_hex)
-                .ok_or_else(|| JsValue::from(BridgeError::BadArgument("keys")))?;
-            for epoch in 0..8u64 {
-                let mut rng = os_rng();
-                let room = RoomSecret::generate(&mut rng).derive();
-                let identity = IdentityKeyPair::generate(&mut rng);
-                let mut oracle = GroupKeys::new(&mut rng, room, identity, "oracle".to_owned());
-                let stranger = IdentityKeyPair::generate(&mut rng).public_key();
-                oracle
-                    .set_roster(&mut rng, &[(from.to_owned(), stranger)])
-                    .map_err(error::to_js)?;
-                oracle
-                    .install_receive_key_for_testing(from, epoch, key, 0)
-                    .map_err(error::to_js)?;
-                for (frame, done) in frames.iter().zip(opened.iter_mut()) {
-                    let codec = Codec::from_mime(&frame.mime);
-                    if !*done && oracle.decrypt_frame(from, codec, &frame.data, 0).is_ok() {
-                        *done = true;
-                    }
-                }
-            }
-        }
-        let ok = opened.iter().filter(|o| **o).count();
-        to_js(&DecryptTally {
-            ok,
-            failed: frames.len() - ok,
-        })
-    }
-
-    /// Test support: the current sender key and all receive keys, hex. Only when constructed
-    /// with `testing = true`; it lets end-to-end tests prove that no key crossed the server.
-    #[wasm_bindgen(js_name = exportKeysForTesting)]
-    pub fn export_keys_for_testing(&self) -> Result<JsValue, JsValue> {
-        if !self.testing {
-            return Err(BridgeError::TestingDisabled.into());
-        }
-        let exported = self.keys.export_keys_for_testing();
-        to_js(&ExportedKeys {
-            sender: hex(&exported.sender),
-            receive: exported.receive.iter().map(|k| hex(k)).collect(),
-        })
     }
 }
 
@@ -341,6 +322,31 @@ fn epoch_to_js(epoch: u64) -> f64 {
     epoch as f64
 }
 
+/// An epoch from JavaScript: a whole number in `0..=2^53` (anything else is refused).
+fn epoch_from_js(value: f64) -> Option<u64> {
+    const MAX_SAFE: f64 = 9_007_199_254_740_992.0;
+    if (0.0..=MAX_SAFE).contains(&value) && value.fract() == 0.0 {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let whole = value as u64;
+        Some(whole)
+    } else {
+        None
+    }
+}
+
+/// A sender key written as 32 hex digits.
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+fn hex_key(text: &str) -> Option<[u8; sotto_e2ee::sender_key::SENDER_KEY_LEN]> {
+    let mut key = [0u8; sotto_e2ee::sender_key::SENDER_KEY_LEN];
+    if text.len() != key.len() * 2 || !text.is_ascii() {
+        return None;
+    }
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(key)
+}
+
 fn base64url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -353,6 +359,33 @@ fn from_base64url(text: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_from_javascript_are_whole_safe_numbers_only() {
+        assert_eq!(epoch_from_js(0.0), Some(0));
+        assert_eq!(epoch_from_js(7.0), Some(7));
+        assert_eq!(epoch_from_js(9_007_199_254_740_992.0), Some(1 << 53));
+        for bad in [-1.0, 1.5, f64::NAN, f64::INFINITY, 1e300] {
+            assert_eq!(epoch_from_js(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sender_keys_in_hex_are_exactly_32_hex_digits() {
+        assert_eq!(hex_key(&"0f".repeat(16)), Some([0x0f; 16]));
+        assert_eq!(hex_key(&"0f".repeat(15)), None);
+        assert_eq!(hex_key(&"zz".repeat(16)), None);
+        assert_eq!(hex_key(&"é".repeat(16)), None);
+    }
+
+    #[test]
+    fn clock_values_clamp() {
+        assert_eq!(ms(-5.0), 0);
+        assert_eq!(ms(f64::NAN), 0);
+        assert_eq!(ms(1234.9), 1234);
+        assert_eq!(ms(f64::INFINITY), 0);
+    }
 }

@@ -48,6 +48,14 @@ pub enum E2eeError {
     /// The per-key frame counter or chat sequence number is exhausted; rotate the key.
     #[error("counter exhausted, rotate the sender key")]
     CounterExhausted,
+    /// The last sender-key rotation did not complete (sealing, randomness or the epoch counter
+    /// failed): nothing is encrypted until a later rotation has been committed (fail closed).
+    #[error("sender key rotation incomplete: not sending until a rotation succeeds")]
+    RotationIncomplete,
+    /// A chat message under an epoch of its sender newer than any key held for that sender:
+    /// its key has not arrived yet. Keep the message briefly and retry when a key arrives.
+    #[error("chat message under a key that has not arrived yet")]
+    ChatKeyPending,
     /// An internal cryptographic operation failed (should not happen).
     #[error("internal cryptographic failure")]
     Internal,
@@ -71,7 +79,34 @@ impl E2eeError {
             E2eeError::FrameTooLarge => "frame-too-large",
             E2eeError::MalformedChat => "malformed-chat",
             E2eeError::CounterExhausted => "counter-exhausted",
+            E2eeError::RotationIncomplete => "rotation-incomplete",
+            E2eeError::ChatKeyPending => "chat-key-pending",
             E2eeError::Internal => "internal",
+        }
+    }
+}
+
+/// Why a roster entry was dropped (the rest of the roster still rotates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RosterRejection {
+    /// The entry carries this participant's own peer id.
+    OwnPeerId,
+    /// The peer id is empty, longer than 64 characters or not base64url.
+    BadPeerId,
+    /// The peer id appeared earlier in the same roster.
+    DuplicatePeer,
+    /// The identity is not a valid X25519 public key in base64url (including small-order points).
+    BadIdentity,
+}
+
+impl RosterRejection {
+    /// A stable, kebab-case code for programs to switch on.
+    pub fn code(self) -> &'static str {
+        match self {
+            RosterRejection::OwnPeerId => "own-peer-id",
+            RosterRejection::BadPeerId => "bad-peer-id",
+            RosterRejection::DuplicatePeer => "duplicate-peer",
+            RosterRejection::BadIdentity => "bad-identity",
         }
     }
 }
@@ -98,6 +133,8 @@ mod tests {
             E2eeError::FrameTooLarge,
             E2eeError::MalformedChat,
             E2eeError::CounterExhausted,
+            E2eeError::RotationIncomplete,
+            E2eeError::ChatKeyPending,
             E2eeError::Internal,
         ];
         let mut codes: Vec<&str> = all.iter().map(E2eeError::code).collect();
@@ -107,6 +144,19 @@ mod tests {
                 "{c}"
             );
         }
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+    }
+
+    #[test]
+    fn roster_rejection_codes_are_distinct_and_kebab_case() {
+        use super::RosterRejection::*;
+        let all = [OwnPeerId, BadPeerId, DuplicatePeer, BadIdentity];
+        let mut codes: Vec<&str> = all.iter().map(|r| r.code()).collect();
+        assert!(codes
+            .iter()
+            .all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-')));
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), all.len());

@@ -37,10 +37,13 @@ pub mod sender_key;
 mod wordlist;
 
 pub use codec::Codec;
-pub use error::E2eeError;
+pub use error::{E2eeError, RosterRejection};
 #[cfg(feature = "testing")]
 pub use group::TestingKeys;
-pub use group::{FrameStats, GroupKeys, KeyUpdate, OutgoingKeyMessage, DEFAULT_GRACE_MS};
+pub use group::{
+    FrameStats, GroupKeys, KeyUpdate, OutgoingKeyMessage, PeerStats, RejectedEntry, Resealed,
+    RosterEntry, RosterOutcome, DEFAULT_GRACE_MS,
+};
 pub use identity::{IdentityKeyPair, IdentityPublicKey};
 pub use room::{RoomId, RoomKeys, RoomSecret};
 pub use safety::SafetyCode;
@@ -53,6 +56,7 @@ pub const MAX_PEER_ID_LEN: usize = 256;
 pub(crate) fn os_rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
     rand_core::UnwrapErr(getrandom::SysRng)
 }
+
 #[cfg(test)]
 mod tests {
     fn wipes_on_drop<T: zeroize::ZeroizeOnDrop>() {}

@@ -10,12 +10,12 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn run(a: &mut sotto_e2ee::GroupKeys, b: &mut sotto_e2ee::GroupKeys, data: &[u8]) {
-    assert!(b.open_chat("alice", data).is_err());
+    assert!(b.open_chat("alice", data, 0).is_err());
     if let (Some((&i, msg)), true) = (data.split_first(), data.len() < 4096) {
         if let Ok(mut sealed) = a.seal_chat(msg) {
             let j = usize::from(i) % sealed.len();
             sealed[j] ^= 0x01;
-            assert!(b.open_chat("alice", &sealed).is_err());
+            assert!(b.open_chat("alice", &sealed, 0).is_err());
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 
 use rand_core::{TryCryptoRng, TryRng};
-use sotto_e2ee::{GroupKeys, IdentityKeyPair, RoomSecret};
+use sotto_e2ee::{GroupKeys, IdentityKeyPair, RoomSecret, RosterEntry};
 
 pub struct FixedRng(u64);
 
@@ -54,11 +54,14 @@ fn make_pair() -> (GroupKeys, GroupKeys) {
     let mut b = GroupKeys::new(&mut rng, room, ib, "bob".into());
     let pa = a.my_identity();
     let pb = b.my_identity();
-    let _ = b.set_roster(&mut rng, &[("alice".into(), pa)]);
-    if let Ok(msgs) = a.set_roster(&mut rng, &[("bob".into(), pb)]) {
-        for m in msgs {
-            let _ = b.receive_key_message("alice", &m.bytes, 0);
+    let _ = b.set_roster(&mut rng, &[RosterEntry::new("alice", &pa)], 0);
+    if let Ok(out) = a.set_roster(&mut rng, &[RosterEntry::new("bob", &pb)], 0) {
+        for m in out.messages {
+            if let Ok(update) = b.receive_key_message("alice", &m.bytes, 0) {
+                a.acknowledge("bob", update.epoch);
+            }
         }
     }
+    a.commit_sender_key();
     (a, b)
 }

@@ -5,7 +5,10 @@ use std::convert::Infallible;
 
 use rand_core::{TryCryptoRng, TryRng};
 use sha2::{Digest, Sha256};
-use sotto_e2ee::{GroupKeys, IdentityKeyPair, IdentityPublicKey, RoomKeys, RoomSecret};
+use sotto_e2ee::{
+    GroupKeys, IdentityKeyPair, IdentityPublicKey, OutgoingKeyMessage, RoomKeys, RoomSecret,
+    RosterEntry,
+};
 
 /// SHA-256 in counter mode over a seed. Deterministic, for tests only.
 pub struct TestRng {
@@ -58,30 +61,81 @@ pub fn member(rng: &mut TestRng, room: &RoomKeys, id: &str) -> GroupKeys {
     GroupKeys::new(rng, room.clone(), identity, id.to_owned())
 }
 
-/// Gives every member the roster of all others and delivers every key message.
-pub fn sync(rng: &mut TestRng, members: &mut [&mut GroupKeys], now_ms: u64) {
-    let ids: Vec<(String, IdentityPublicKey)> = members
+/// Roster entries for `(peer, identity)` pairs.
+pub fn entries(peers: &[(&str, &IdentityPublicKey)]) -> Vec<RosterEntry> {
+    peers.iter().map(|(p, k)| RosterEntry::new(*p, k)).collect()
+}
+
+/// Sets `m`'s roster to `others` (their peer ids and identities) and returns the key messages.
+pub fn roster(
+    rng: &mut TestRng,
+    m: &mut GroupKeys,
+    others: &[&GroupKeys],
+    now_ms: u64,
+) -> Vec<OutgoingKeyMessage> {
+    let list: Vec<RosterEntry> = others
         .iter()
-        .map(|m| (m.my_peer_id().to_owned(), m.my_identity()))
+        .map(|o| RosterEntry::new(o.my_peer_id(), &o.my_identity()))
+        .collect();
+    let out = m.set_roster(rng, &list, now_ms).unwrap();
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    out.messages
+}
+
+/// Gives every member the roster of all others and delivers every key message, without
+/// acknowledging or committing: returns `(from, to, epoch)` of every key delivered.
+pub fn sync_pending(
+    rng: &mut TestRng,
+    members: &mut [&mut GroupKeys],
+    now_ms: u64,
+) -> Vec<(String, String, u64)> {
+    let ids: Vec<RosterEntry> = members
+        .iter()
+        .map(|m| RosterEntry::new(m.my_peer_id(), &m.my_identity()))
         .collect();
     let mut outbox = Vec::new();
     for m in members.iter_mut() {
         let others: Vec<_> = ids
             .iter()
-            .filter(|(p, _)| p != m.my_peer_id())
+            .filter(|e| e.peer != m.my_peer_id())
             .cloned()
             .collect();
-        let msgs = m.set_roster(rng, &others).unwrap();
-        outbox.push((m.my_peer_id().to_owned(), msgs));
+        let out = m.set_roster(rng, &others, now_ms).unwrap();
+        assert!(out.rejected.is_empty());
+        outbox.push((m.my_peer_id().to_owned(), out.messages));
     }
+    let mut delivered = Vec::new();
     for (from, msgs) in outbox {
         for msg in msgs {
             let to = members
                 .iter_mut()
                 .find(|m| m.my_peer_id() == msg.to)
                 .unwrap();
-            to.receive_key_message(&from, &msg.bytes, now_ms).unwrap();
+            let update = to.receive_key_message(&from, &msg.bytes, now_ms).unwrap();
+            delivered.push((from.clone(), msg.to.clone(), update.epoch));
         }
+    }
+    delivered
+}
+
+/// [`sync_pending`], then every receiver acknowledges and every sender commits (the whole
+/// two-phase rotation).
+pub fn sync(rng: &mut TestRng, members: &mut [&mut GroupKeys], now_ms: u64) {
+    let delivered = sync_pending(rng, members, now_ms);
+    for (from, to, epoch) in delivered {
+        let sender = members.iter_mut().find(|m| m.my_peer_id() == from).unwrap();
+        sender.acknowledge(&to, epoch);
+    }
+    for m in members.iter_mut() {
+        if m.pending_epoch().is_some() {
+            assert!(m.pending_complete());
+        }
+        let pending = m.pending_epoch();
+        let epoch = m.commit_sender_key();
+        if let Some(p) = pending {
+            assert_eq!(epoch, p);
+        }
+        assert!(m.pending_epoch().is_none());
     }
 }
 

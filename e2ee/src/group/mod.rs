@@ -1,0 +1,597 @@
+//! The per-participant key state machine the client drives.
+//!
+//! ```text
+//!  set_roster(entries, now)                              receive_key_message(from, bytes, now)
+//!   │ sanitise entry by entry (bad ones reported)          │ open with (my sk, from's announced
+//!   │ a peer gone? taint: every key in hand expires        │   pk, room PSK, info)
+//!   │   at now + grace, every floor = highest + 1          │ epoch >= floor of from's identity?
+//!   │ pending key: epoch + 1, fresh, sealed to each peer   │   same epoch, same key: duplicate
+//!   ▼                                                      │   newer: into from's ring (≤ 4);
+//!  acknowledge(peer, epoch) ... pending_complete()         │   the key it supersedes expires
+//!   ▼                                                      │   after grace
+//!  commit_sender_key(): frames and chat switch to it       ▼
+//! ```
+//! Sender keys are per sender and per epoch; epochs are local to each sender and each is made
+//! once (same epoch = same key). The KID of a frame is the sender epoch mod 8, so a receiver finds
+//! the key in that sender's ring by KID. A peer that leaves the roster loses all its receive
+//! state at once; the floors of every sender identity survive for the whole call, so a forged
+//! leave and re-join cannot bring an old key back. If a rotation fails, nothing is sent (frames,
+//! chat, re-sends) until a later one is committed. See `KEY-SCHEDULE.md` §3.
+
+mod receive;
+mod roster;
+mod sender;
+mod stats;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::chat::{self, ChatHeader};
+use crate::codec::Codec;
+use crate::encoding::check_peer_id;
+use crate::frame::decrypt_with;
+use crate::identity::{IdentityKeyPair, IdentityPublicKey};
+use crate::key_exchange::{open_sender_key, seal_sender_key};
+use crate::room::RoomKeys;
+use crate::safety::SafetyCode;
+use crate::E2eeError;
+
+pub use receive::RING_SIZE;
+use receive::{Admission, EpochFloor, PeerKeys, ReceiveKey};
+pub use roster::{RejectedEntry, RosterEntry, MAX_ROSTER_PEER_ID_LEN};
+use sender::{MySenderKey, SenderState};
+pub use stats::{FrameStats, PeerStats};
+
+/// How long a receiver keeps a sender's superseded key, and every key in hand after a leave.
+pub const DEFAULT_GRACE_MS: u64 = 2_000;
+
+/// A sealed sender key to deliver to one peer (through the signaling server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingKeyMessage {
+    /// Recipient peer id.
+    pub to: String,
+    /// The key message bytes ([`crate::key_exchange`] format).
+    pub bytes: Vec<u8>,
+}
+
+/// What [`GroupKeys::set_roster`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterOutcome {
+    /// The epoch of the new sender key (pending, or current if `committed`).
+    pub epoch: u64,
+    /// True when the roster had no valid peer: the new key is in use at once.
+    pub committed: bool,
+    /// The new key sealed to every valid peer.
+    pub messages: Vec<OutgoingKeyMessage>,
+    /// Entries dropped, with reasons.
+    pub rejected: Vec<RejectedEntry>,
+}
+
+/// A key message received and accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUpdate {
+    /// The sender whose key it is.
+    pub peer: String,
+    /// Its epoch.
+    pub epoch: u64,
+    /// The same key for the same epoch was already held (a re-send): nothing changed.
+    pub duplicate: bool,
+}
+
+/// My newest sender key sealed afresh to one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resealed {
+    /// The key message.
+    pub message: OutgoingKeyMessage,
+    /// Its epoch.
+    pub epoch: u64,
+}
+
+/// One participant's keys: identity, own sender keys, receive keys of every peer, stats.
+pub struct GroupKeys {
+    room: RoomKeys,
+    identity: IdentityKeyPair,
+    my_peer_id: String,
+    sender: SenderState,
+    chat_seq: u64,
+    peers: BTreeMap<String, PeerKeys>,
+    floors: BTreeMap<IdentityPublicKey, EpochFloor>,
+    stats: FrameStats,
+    grace_ms: u64,
+    #[cfg(feature = "testing")]
+    fail_next_rotation: bool,
+}
+
+impl GroupKeys {
+    /// Starts a participant: the epoch 0 sender key is made at once (it is sealed to nobody until
+    /// the first [`GroupKeys::set_roster`], which makes epoch 1).
+    pub fn new(
+        rng: &mut impl rand_core::CryptoRng,
+        room: RoomKeys,
+        identity: IdentityKeyPair,
+        my_peer_id: String,
+    ) -> Self {
+        Self {
+            room,
+            identity,
+            my_peer_id,
+            sender: SenderState::new(rng),
+            chat_seq: 0,
+            peers: BTreeMap::new(),
+            floors: BTreeMap::new(),
+            stats: FrameStats::default(),
+            grace_ms: DEFAULT_GRACE_MS,
+            #[cfg(feature = "testing")]
+            fail_next_rotation: false,
+        }
+    }
+
+    /// Changes the grace window (default [`DEFAULT_GRACE_MS`]).
+    pub fn set_grace_ms(&mut self, grace_ms: u64) {
+        self.grace_ms = grace_ms;
+    }
+
+    /// My public identity key.
+    pub fn my_identity(&self) -> IdentityPublicKey {
+        self.identity.public_key()
+    }
+
+    /// My peer id.
+    pub fn my_peer_id(&self) -> &str {
+        &self.my_peer_id
+    }
+
+    /// The room keys (room id).
+    pub fn room(&self) -> &RoomKeys {
+        &self.room
+    }
+
+    /// The epoch frames and chat are sent under.
+    pub fn sender_epoch(&self) -> u64 {
+        self.sender.current_epoch()
+    }
+
+    /// The epoch of the key being delivered and not yet committed, if any.
+    pub fn pending_epoch(&self) -> Option<u64> {
+        self.sender.pending_epoch()
+    }
+
+    /// Is sending blocked because the last rotation did not complete?
+    pub fn is_sending_blocked(&self) -> bool {
+        self.sender.is_blocked()
+    }
+
+    /// The current roster (other peers), sorted by peer id.
+    pub fn roster(&self) -> Vec<(String, IdentityPublicKey)> {
+        self.peers
+            .iter()
+            .map(|(p, k)| (p.clone(), k.identity.clone()))
+            .collect()
+    }
+
+    /// Replaces the roster (other peers only) and starts a rotation.
+    ///
+    /// Entries are checked one by one; bad ones are dropped and reported in
+    /// [`RosterOutcome::rejected`]. Peers no longer present (or whose identity changed) lose their
+    /// receive state; if anyone went, every key still held expires `grace` from `now_ms` and only
+    /// keys made after the leave are accepted from then on. A new sender key (next epoch) is
+    /// sealed to every valid peer and becomes pending (replacing any pending one); with no peer it
+    /// is committed at once.
+    ///
+    /// On error (my own peer id invalid, the epoch counter exhausted, sealing failed) the roster
+    /// change still applies, and sending is blocked ([`E2eeError::RotationIncomplete`]) until a
+    /// later rotation is committed.
+    pub fn set_roster(
+        &mut self,
+        rng: &mut impl rand_core::CryptoRng,
+        entries: &[RosterEntry],
+        now_ms: u64,
+    ) -> Result<RosterOutcome, E2eeError> {
+        if let Err(e) = check_peer_id(&self.my_peer_id) {
+            self.sender.fail();
+            return Err(e);
+        }
+        let (valid, rejected) = roster::sanitize(&self.my_peer_id, entries);
+        self.apply_roster(&valid, now_ms);
+        let key = self.sender.begin(rng)?;
+        let messages = match self.seal_to_all(rng, &key, &valid) {
+            Ok(messages) => messages,
+            Err(e) => {
+                self.sender.fail();
+                return Err(e);
+            }
+        };
+        let epoch = key.epoch;
+        let sealed_to: BTreeSet<String> = valid.into_iter().map(|(p, _)| p).collect();
+        let committed = self.sender.finish(key, sealed_to);
+        Ok(RosterOutcome {
+            epoch,
+            committed,
+            messages,
+            rejected,
+        })
+    }
+
+    fn apply_roster(&mut self, valid: &[(String, IdentityPublicKey)], now_ms: u64) {
+        let mut old = core::mem::take(&mut self.peers);
+        let mut someone_left = false;
+        for (peer, pk) in valid {
+            let state = match old.remove(peer) {
+                Some(state) if state.identity == *pk => state,
+                Some(_) => {
+                    someone_left = true;
+                    PeerKeys::new(pk.clone())
+                }
+                None => PeerKeys::new(pk.clone()),
+            };
+            self.peers.insert(peer.clone(), state);
+        }
+        someone_left |= !old.is_empty();
+        drop(old); // their receive keys are zeroized here
+        if someone_left {
+            let deadline = now_ms.saturating_add(self.grace_ms);
+            for peer in self.peers.values_mut() {
+                peer.taint(deadline);
+            }
+            for floor in self.floors.values_mut() {
+                floor.taint();
+            }
+        }
+        self.stats.track(self.peers.keys().map(String::as_str));
+    }
+
+    fn seal_to_all(
+        &mut self,
+        rng: &mut impl rand_core::CryptoRng,
+        key: &MySenderKey,
+        peers: &[(String, IdentityPublicKey)],
+    ) -> Result<Vec<OutgoingKeyMessage>, E2eeError> {
+        #[cfg(feature = "testing")]
+        if core::mem::take(&mut self.fail_next_rotation) {
+            return Err(E2eeError::Internal);
+        }
+        peers
+            .iter()
+            .map(|(peer, pk)| {
+                Ok(OutgoingKeyMessage {
+                    to: peer.clone(),
+                    bytes: self.seal(rng, key, peer, pk)?,
+                })
+            })
+            .collect()
+    }
+
+    fn seal(
+        &self,
+        rng: &mut impl rand_core::CryptoRng,
+        key: &MySenderKey,
+        peer: &str,
+        pk: &IdentityPublicKey,
+    ) -> Result<Vec<u8>, E2eeError> {
+        seal_sender_key(
+            rng,
+            &self.room,
+            &self.identity,
+            &self.my_peer_id,
+            peer,
+            pk,
+            key.epoch,
+            &key.base,
+        )
+    }
+
+    /// Records `peer`'s acknowledgement (`key-ack`) of my pending key `epoch`; returns
+    /// [`GroupKeys::pending_complete`]. Acks for other epochs or from peers the key was not
+    /// sealed to are ignored.
+    pub fn acknowledge(&mut self, peer: &str, epoch: u64) -> bool {
+        self.sender.acknowledge(peer, epoch)
+    }
+
+    /// Has every peer the pending key was sealed to acknowledged it? (false if none is pending)
+    pub fn pending_complete(&self) -> bool {
+        self.sender.pending_complete()
+    }
+
+    /// Starts sending under the pending key (no-op if none); returns the sending epoch. This is
+    /// also what lifts a block left by a failed rotation.
+    pub fn commit_sender_key(&mut self) -> u64 {
+        self.sender.commit()
+    }
+
+    /// My newest sender key (pending if any, else current) sealed afresh to roster peer `peer`,
+    /// for a re-send or a `key-request`. Refused while sending is blocked.
+    pub fn reseal_for(
+        &self,
+        rng: &mut impl rand_core::CryptoRng,
+        peer: &str,
+    ) -> Result<Resealed, E2eeError> {
+        let key = self.sender.newest()?;
+        let state = self.peers.get(peer).ok_or(E2eeError::UnknownPeer)?;
+        let bytes = self.seal(rng, key, peer, &state.identity)?;
+        Ok(Resealed {
+            message: OutgoingKeyMessage {
+                to: peer.to_owned(),
+                bytes,
+            },
+            epoch: key.epoch,
+        })
+    }
+
+    /// Opens a key message from roster peer `from` and installs the key in its ring.
+    ///
+    /// Refused as [`E2eeError::StaleEpoch`] if its epoch is below the floor of `from`'s identity
+    /// (older than one accepted, or made before a leave), or is the epoch accepted last with a
+    /// different key. The same key for the same epoch again is a duplicate (nothing changes), or
+    /// installed again if this receiver no longer holds it.
+    pub fn receive_key_message(
+        &mut self,
+        from: &str,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<KeyUpdate, E2eeError> {
+        check_peer_id(from)?;
+        let peer = self.peers.get_mut(from).ok_or(E2eeError::UnknownPeer)?;
+        let (epoch, base) = open_sender_key(
+            &self.room,
+            &self.identity,
+            &self.my_peer_id,
+            from,
+            &peer.identity,
+            bytes,
+        )?;
+        let floor = self.floors.entry(peer.identity.clone()).or_default();
+        peer.expire(now_ms);
+        let duplicate = match (floor.admit(epoch)?, peer.holds(epoch, &base)) {
+            (Admission::Same, Some(true)) => true,
+            // the same sender sealed another key under an epoch it already used
+            (Admission::Same, Some(false)) => return Err(E2eeError::StaleEpoch),
+            // new, or the newest again after this receiver lost it
+            (Admission::New | Admission::Same, None | Some(_)) => {
+                peer.install(ReceiveKey::new(epoch, base)?, now_ms, self.grace_ms);
+                floor.accept(epoch);
+                false
+            }
+        };
+        Ok(KeyUpdate {
+            peer: from.to_owned(),
+            epoch,
+            duplicate,
+        })
+    }
+
+    /// Does roster peer `peer` have a key in hand (not expired at `now_ms`, if given)?
+    pub fn has_key_from(&self, peer: &str, now_ms: Option<u64>) -> bool {
+        self.peers.get(peer).is_some_and(|p| p.has_usable(now_ms))
+    }
+
+    /// The safety code over this room, my identity key and the roster's.
+    pub fn safety_code(&self) -> SafetyCode {
+        let mut keys: Vec<IdentityPublicKey> =
+            self.peers.values().map(|p| p.identity.clone()).collect();
+        keys.push(self.identity.public_key());
+        SafetyCode::compute(self.room.room_id(), &keys)
+    }
+
+    /// Encrypts one encoded frame with my current sender key; refused with
+    /// [`E2eeError::RotationIncomplete`] while sending is blocked.
+    pub fn encrypt_frame(&mut self, codec: Codec, frame: &[u8]) -> Result<Vec<u8>, E2eeError> {
+        let sender = match self.sender.sending() {
+            Ok(sender) => sender,
+            Err(e) => {
+                self.stats.blocked += 1;
+                return Err(e);
+            }
+        };
+        let out = sender.frames.encrypt(codec, frame)?;
+        self.stats.encrypted += 1;
+        Ok(out)
+    }
+
+    /// Decrypts one frame from `from`. Every failure is counted in [`GroupKeys::stats`].
+    pub fn decrypt_frame(
+        &mut self,
+        from: &str,
+        codec: Codec,
+        frame: &[u8],
+        now_ms: u64,
+    ) -> Result<Vec<u8>, E2eeError> {
+        let result = match self.peers.get_mut(from) {
+            None => Err(E2eeError::UnknownKey),
+            Some(peer) => {
+                peer.expire(now_ms);
+                decrypt_with(codec, frame, |header, meta, sframe| {
+                    peer.by_kid(header.key_id())
+                        .ok_or(E2eeError::UnknownKey)?
+                        .frames
+                        .open(header, meta, sframe)
+                })
+            }
+        };
+        self.stats.count_decrypt(from, &result);
+        result
+    }
+
+    /// Seals a chat message with my current chat key; refused with
+    /// [`E2eeError::RotationIncomplete`] while sending is blocked.
+    pub fn seal_chat(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, E2eeError> {
+        let seq = self.chat_seq;
+        let next = seq.checked_add(1).ok_or(E2eeError::CounterExhausted)?;
+        let sender = self.sender.sending()?;
+        let header = ChatHeader {
+            epoch: sender.epoch,
+            seq,
+        };
+        let out = chat::seal_chat(
+            &sender.chat,
+            self.room.room_id(),
+            &self.my_peer_id,
+            header,
+            plaintext,
+        )?;
+        self.chat_seq = next;
+        self.stats.chat_sealed += 1;
+        Ok(out)
+    }
+
+    /// Opens a chat message from `from`: only with the key of its epoch, only if its sequence
+    /// number is above the last accepted for that key. A message under an epoch newer than any
+    /// key held from `from` (and still acceptable) is [`E2eeError::ChatKeyPending`]: its key
+    /// has not arrived yet.
+    pub fn open_chat(
+        &mut self,
+        from: &str,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<Vec<u8>, E2eeError> {
+        let result = self.open_chat_inner(from, bytes, now_ms);
+        match result {
+            Ok(_) => self.stats.chat_opened += 1,
+            Err(E2eeError::ChatKeyPending) => self.stats.chat_pending += 1,
+            Err(_) => self.stats.chat_dropped += 1,
+        }
+        result
+    }
+
+    fn open_chat_inner(
+        &mut self,
+        from: &str,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<Vec<u8>, E2eeError> {
+        let (header, ct) = chat::parse_chat(bytes)?;
+        let peer = self.peers.get_mut(from).ok_or(E2eeError::UnknownKey)?;
+        peer.expire(now_ms);
+        let Some(key) = peer.by_epoch(header.epoch) else {
+            let floor = self.floors.get(&peer.identity).copied().unwrap_or_default();
+            return Err(if floor.may_arrive(header.epoch) {
+                E2eeError::ChatKeyPending
+            } else {
+                E2eeError::UnknownKey
+            });
+        };
+        if key.last_chat_seq.is_some_and(|last| header.seq <= last) {
+            return Err(E2eeError::ReplayedFrame);
+        }
+        let plain = chat::open_chat(&key.chat, self.room.room_id(), from, header, ct)?;
+        key.last_chat_seq = Some(header.seq);
+        Ok(plain)
+    }
+
+    /// Erases receive keys whose time is up.
+    pub fn expire(&mut self, now_ms: u64) {
+        for peer in self.peers.values_mut() {
+            peer.expire(now_ms);
+        }
+    }
+
+    /// Frame and chat counters, overall and per peer.
+    pub fn stats(&self) -> FrameStats {
+        self.stats.clone()
+    }
+
+    /// Epochs of the receive keys held for `peer` (newest first), for diagnostics and tests.
+    pub fn receive_epochs(&self, peer: &str) -> Vec<u64> {
+        self.peers
+            .get(peer)
+            .map(PeerKeys::epochs)
+            .unwrap_or_default()
+    }
+}
+
+impl core::fmt::Debug for GroupKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("GroupKeys")
+            .field("room_id", &self.room.room_id().as_str())
+            .field("my_peer_id", &self.my_peer_id)
+            .field("sender_epoch", &self.sender.current_epoch())
+            .field("pending_epoch", &self.sender.pending_epoch())
+            .field("blocked", &self.sender.is_blocked())
+            .field("peers", &self.peers.keys().collect::<Vec<_>>())
+            .field("keys", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Key material exported for tests (feature `testing` only).
+#[cfg(feature = "testing")]
+pub struct TestingKeys {
+    /// My current sender key and its epoch.
+    pub sender: zeroize::Zeroizing<Vec<u8>>,
+    /// The epoch of `sender`.
+    pub sender_epoch: u64,
+    /// My pending sender key, if any.
+    pub pending: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// Every receive key held (all peers, every key of their rings).
+    pub receive: Vec<zeroize::Zeroizing<Vec<u8>>>,
+    /// The same keys with their sender and epoch: `(peer, epoch, key)`.
+    pub receive_keys: Vec<(String, u64, zeroize::Zeroizing<Vec<u8>>)>,
+}
+
+#[cfg(feature = "testing")]
+impl GroupKeys {
+    /// TEST ONLY: my sender keys and every receive key held.
+    pub fn export_keys_for_testing(&self) -> TestingKeys {
+        let bytes = |k: &crate::SenderKey| zeroize::Zeroizing::new(k.as_bytes().to_vec());
+        let mut receive = Vec::new();
+        let mut receive_keys = Vec::new();
+        for (peer, p) in &self.peers {
+            for k in p.keys() {
+                receive.push(bytes(&k.base));
+                receive_keys.push((peer.clone(), k.epoch, bytes(&k.base)));
+            }
+        }
+        TestingKeys {
+            sender: self
+                .sender
+                .current()
+                .map(|c| bytes(&c.base))
+                .unwrap_or_default(),
+            sender_epoch: self.sender.current_epoch(),
+            pending: self.sender.pending_key().map(|p| bytes(&p.base)),
+            receive,
+            receive_keys,
+        }
+    }
+
+    /// TEST ONLY: installs `key` as `peer`'s newest receive key for `epoch`, bypassing the key
+    /// exchange and the epoch floor. `peer` must be in the roster.
+    pub fn install_receive_key_for_testing(
+        &mut self,
+        peer: &str,
+        epoch: u64,
+        key: [u8; crate::sender_key::SENDER_KEY_LEN],
+        now_ms: u64,
+    ) -> Result<(), E2eeError> {
+        let grace = self.grace_ms;
+        let state = self.peers.get_mut(peer).ok_or(E2eeError::UnknownPeer)?;
+        state.install(
+            ReceiveKey::new(epoch, crate::SenderKey::from_bytes(key))?,
+            now_ms,
+            grace,
+        );
+        Ok(())
+    }
+
+    /// TEST ONLY: from now on, send frames and chat under `key` at `epoch` (drops any pending
+    /// key, lifts a block). Lets a test play a former participant that kept someone's key.
+    pub fn install_sender_key_for_testing(
+        &mut self,
+        key: [u8; crate::sender_key::SENDER_KEY_LEN],
+        epoch: u64,
+    ) -> Result<(), E2eeError> {
+        let key = MySenderKey::from_key(crate::SenderKey::from_bytes(key), epoch)?;
+        self.sender.force_current(key);
+        Ok(())
+    }
+
+    /// TEST ONLY: the next [`GroupKeys::set_roster`] fails while sealing, as if HPKE failed.
+    pub fn fail_next_rotation_for_testing(&mut self) {
+        self.fail_next_rotation = true;
+    }
+
+    /// TEST ONLY: jumps my frame counter forward (to measure header growth).
+    pub fn skip_frame_counter_for_testing(&mut self, counter: u64) {
+        if let Ok(s) = self.sender.sending() {
+            s.frames.skip_to_counter(counter);
+        }
+    }
+}
