@@ -64,7 +64,7 @@ function addChatLine(text) {
 
 function wire(call) {
   for (const type of ['participant-joined', 'participant-left', 'track-removed', 'connection-state', 'ice-restart', 'key-epoch', 'signaling-state', 'error', 'chat']) {
-    call.addEventListener(type, ({ detail }) => events.push({ type, at: performance.now(), detail: type === 'error' ? { code: detail.code } : detail }));
+    call.addEventListener(type, ({ detail }) => events.push({ type, at: performance.now(), detail: type === 'error' ? { code: detail.code, peer: detail.peer, kind: detail.kind } : detail }));
   }
   call.addEventListener('track', ({ detail }) => {
     let video = document.querySelector(`video[data-peer="${CSS.escape(detail.peer)}"]`);

@@ -19,6 +19,9 @@ const frameCounts = {
   droppedBeforeKeys: 0,
 };
 const lastError = { encrypt: null, decrypt: null };
+// Frames seen by each transform (by the id the page gave it), counted as they enter, whatever
+// then happens to them: the page compares them with what the browser says it sent.
+const transformCounts = new Map();
 
 // Set by the test build only.
 let testBuild = false;
@@ -48,6 +51,9 @@ const operations = {
   openChat({ from, sealed }) {
     const plain = requireCrypto().openChat(from, sealed);
     return new TextDecoder('utf-8', { fatal: true }).decode(plain);
+  },
+  transformCounts({ ids }) {
+    return Object.fromEntries(ids.map((id) => [id, transformCounts.get(id) ?? 0]));
   },
   stats() {
     return { crypto: crypto ? crypto.stats() : null, frames: frameCounts, lastError };
@@ -165,9 +171,11 @@ function mimeOf(frame, kind) {
 }
 
 function runTransform(options, readable, writable) {
-  const { role, peer, kind } = options;
+  const { role, peer, kind, id } = options;
+  transformCounts.set(id, 0);
   const transform = new TransformStream({
     async transform(frame, controller) {
+      transformCounts.set(id, transformCounts.get(id) + 1);
       await wasmReady;
       if (!crypto) {
         // Fail closed: no keys yet means nothing is sent and nothing is played.

@@ -82,6 +82,16 @@ export interface CryptoStats {
     droppedBeforeKeys: number;
   };
   lastError: { encrypt: string | null; decrypt: string | null };
+  /** The check that no media leaves without passing its encrypt transform. */
+  invariant: {
+    /** How many times the senders were checked (every second). */
+    checks: number;
+    /** Senders stopped because they sent more than their transform saw. */
+    trips: number;
+    /** Last check, per sender with a track: frames (video) or packets (audio) the browser
+     *  sent, frames the encrypt transform saw, and whether it was stopped. */
+    senders: { peer: string; kind: 'audio' | 'video'; sent: number; seen: number; blocked: boolean }[];
+  };
 }
 
 /** left: the server said so; vanished: media path down past peerTimeoutMs; replaced: same id,
@@ -100,7 +110,8 @@ export interface CallEventMap {
   'safety-code': CustomEvent<SafetyCode>;
   /** 'reconnecting' (socket lost), 'resyncing' (rejoining on purpose after every peer vanished), 'connected'. */
   'signaling-state': CustomEvent<{ state: 'reconnecting' | 'resyncing' | 'connected'; code?: number }>;
-  error: CustomEvent<SottoError>;
+  /** A SottoError; `unencrypted-media-blocked` errors also carry `peer` and `kind`. */
+  error: CustomEvent<SottoError & { peer?: string; kind?: 'audio' | 'video' }>;
   chat: CustomEvent<{ from: string; text: string }>;
   'mute-changed': CustomEvent<{ kind: 'audio' | 'video'; muted: boolean }>;
   'screen-share': CustomEvent<{ active: boolean; track: MediaStreamTrack }>;

@@ -121,6 +121,14 @@ export class Call extends EventTarget {
   #mode;
   #protected = new WeakSet();
   #localStreamReady;
+  // The fail-open invariant: every transform has an id, the crypto worker counts the frames
+  // each one sees, and senders whose media bypassed their transform are stopped (blocked).
+  #transformIds = new WeakMap();
+  #transformSeq = 0;
+  #blocked = new WeakSet();
+  #invariant = { checks: 0, trips: 0, senders: [] };
+  #invariantTimer = null;
+  #checking = false;
 
   constructor(options) {
     super();
@@ -176,6 +184,7 @@ export class Call extends EventTarget {
     this.roomId = roomId;
     this.identity = identity;
     throwIfAborted(signal);
+    if (this.#mode !== 'none') this.#invariantTimer = setInterval(() => this.#checkSenders(), INVARIANT_INTERVAL_MS);
     // Server messages wait in the queue until the local media is ready.
     this.#enqueue(async () => { this.localStream = await this.#localStreamReady; });
     const aborted = new Promise((_, reject) => {
@@ -187,9 +196,15 @@ export class Call extends EventTarget {
     this.#startKeepalive();
   }
 
-  /** Frame counters from the crypto worker. */
-  cryptoStats() {
-    return this.#rpc('stats');
+  /**
+   * Frame counters from the crypto worker, and `invariant`: how often the senders were checked
+   * for media that bypassed encryption (`checks`), how many were stopped for it (`trips`), and
+   * the last figures per sender (`senders`: peer, kind, `sent` by the browser, `seen` by the
+   * encrypt transform, `blocked`).
+   */
+  async cryptoStats() {
+    const stats = await this.#rpc('stats');
+    return { ...stats, invariant: { ...this.#invariant, senders: this.#invariant.senders.map((e) => ({ ...e })) } };
   }
 
   /** Current safety code `{digits, words}`: compare it out loud with the others. */
@@ -266,6 +281,8 @@ export class Call extends EventTarget {
     const old = this.localStream?.getTracks().find((t) => t.kind === track.kind) ?? null;
     for (const peer of this.#peers.values()) {
       for (const transceiver of peer.pc?.getTransceivers() ?? []) {
+        // A sender stopped by the invariant stays stopped, and none without its transform sends.
+        if (this.#blocked.has(transceiver.sender) || !this.#isProtected(transceiver)) continue;
         if (transceiver.sender.track === old || (transceiver.receiver.track.kind === track.kind && !transceiver.sender.track)) {
           await transceiver.sender.replaceTrack(track);
         }
@@ -351,6 +368,7 @@ export class Call extends EventTarget {
     this.#socket?.close(1000, 'bye');
     clearTimeout(this.#reconnectTimer);
     clearInterval(this.#keepaliveTimer);
+    clearInterval(this.#invariantTimer);
     for (const peer of this.#peers.values()) {
       peer.pc?.close();
       clearPeerTimers(peer);
@@ -665,6 +683,8 @@ export class Call extends EventTarget {
     if (state === 'connected') {
       clearPeerTimers(peer, { keepRejoin: true });
       peer.iceRestarts = 0;
+      // The first check of this connection's senders, soon after media starts.
+      peer.checkTimer = setTimeout(() => this.#checkSenders(), FIRST_CHECK_MS);
       return;
     }
     if (state !== 'failed' && state !== 'disconnected') return;
@@ -706,7 +726,10 @@ export class Call extends EventTarget {
     peer.restartTimer = setTimeout(() => this.#enqueue(() => this.#restartIce(peerId, pc)), retryMs);
   }
 
-  // Transforms must be attached before negotiation, or the browser silently skips them.
+  // Transforms must be attached before a description that covers the transceiver is applied,
+  // or Chromium silently skips the sender's (media then leaves under DTLS-SRTP only): every
+  // path attaches them right where the transceiver is made, and #checkSenders() stops any
+  // sender whose media bypassed its transform all the same.
   #protect(transceiver, peerId, kind) {
     if (this.#protected.has(transceiver)) return;
     this.#protected.add(transceiver);
@@ -714,8 +737,14 @@ export class Call extends EventTarget {
     this.#attach(transceiver.receiver, { role: 'decrypt', peer: peerId, kind });
   }
 
+  #isProtected(transceiver) {
+    return this.#mode === 'none' || this.#protected.has(transceiver);
+  }
+
   #attach(senderOrReceiver, options) {
     if (this.#mode === 'none') return;
+    options.id = ++this.#transformSeq;
+    this.#transformIds.set(senderOrReceiver, options.id);
     if (this.#mode === 'script-transform') {
       senderOrReceiver.transform = new RTCRtpScriptTransform(this.#worker, options);
     } else {
@@ -740,21 +769,59 @@ export class Call extends EventTarget {
     this.#sendToPeer(peerId, { type: 'offer', sdp: offer.sdp });
   }
 
-  async #answer(peerId, sdp) {
+  async #answer(peerId, offerSdp) {
     const peer = this.#peers.get(peerId);
+    const offer = { type: 'offer', sdp: offerSdp };
     if (peer.pc && peer.role === 'answerer' && peer.pc.signalingState === 'stable' && peer.pc.connectionState !== 'closed') {
-      // A renegotiation (ICE restart) on the existing connection: transforms stay attached.
-      await peer.pc.setRemoteDescription({ type: 'offer', sdp });
-      const answer = await peer.pc.createAnswer();
-      await peer.pc.setLocalDescription(answer);
-      this.#sendToPeer(peerId, { type: 'answer', sdp: answer.sdp });
+      // A renegotiation (ICE restart) on the existing connection: transforms stay attached;
+      // a transceiver the offer adds gets them in ontrack, or below, before the answer.
+      await peer.pc.setRemoteDescription(offer);
+      this.#protectAll(peer.pc, peerId);
+      await this.#sendAnswer(peerId, peer.pc);
       return;
     }
     peer.pc?.close();
     peer.pc = null;
     const pc = this.#createPeerConnection(peerId);
     peer.role = 'answerer';
-    await pc.setRemoteDescription({ type: 'offer', sdp });
+    // #if testing
+    if (this.#options.testUnsafeTransformOrder) {
+      await this.#answerInUnsafeOrder(peerId, pc, offer);
+      return;
+    }
+    // #endif
+    // The local tracks go in first, each transceiver with its transforms, and only then is
+    // the offer applied: JSEP gives the offer's m-lines to these addTrack transceivers, so
+    // what this side sends is encrypted whatever the offer's directions (a receive-only offer
+    // used to leave the camera unencrypted). Transceivers the offer creates (media this side
+    // does not send) get their transforms in ontrack, or below.
+    for (const kind of ['audio', 'video']) {
+      const track = this.localStream?.getTracks().find((t) => t.kind === kind);
+      if (!track) continue;
+      const sender = pc.addTrack(track, this.localStream);
+      this.#protect(pc.getTransceivers().find((t) => t.sender === sender), peerId, kind);
+    }
+    await pc.setRemoteDescription(offer);
+    this.#protectAll(pc, peerId);
+    await this.#sendAnswer(peerId, pc);
+    await this.#flushCandidates(peer);
+  }
+
+  #protectAll(pc, peerId) {
+    for (const transceiver of pc.getTransceivers()) this.#protect(transceiver, peerId, transceiver.receiver.track.kind);
+  }
+
+  async #sendAnswer(peerId, pc) {
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    this.#sendToPeer(peerId, { type: 'answer', sdp: answer.sdp });
+  }
+
+  // #if testing
+  // The order this client used before issue 11 (offer applied, then tracks and transforms):
+  // lets an e2e test show that the invariant catches media that bypassed encryption.
+  async #answerInUnsafeOrder(peerId, pc, offer) {
+    await pc.setRemoteDescription(offer);
     for (const transceiver of pc.getTransceivers()) {
       const kind = transceiver.receiver.track.kind;
       const track = this.localStream?.getTracks().find((t) => t.kind === kind) ?? null;
@@ -765,12 +832,62 @@ export class Call extends EventTarget {
       } else {
         transceiver.direction = 'recvonly';
       }
-      this.#protect(transceiver, peerId, kind); // no-op if ontrack already did it
+      this.#protect(transceiver, peerId, kind);
     }
-    const answer = await pc.createAnswer();
-    await pc.setLocalDescription(answer);
-    this.#sendToPeer(peerId, { type: 'answer', sdp: answer.sdp });
-    await this.#flushCandidates(peer);
+    await this.#sendAnswer(peerId, pc);
+    await this.#flushCandidates(this.#peers.get(peerId));
+  }
+  // #endif
+
+  // The fail-open invariant, every second and soon after each connection comes up: per
+  // sender with a track, what the browser sent (getStats: frames encoded for video, packets
+  // for audio) must not run ahead of what its encrypt transform saw. The browser's figures are
+  // read first, the worker's after, so in-flight frames can only make the worker's larger. A
+  // sender over the margin has been sending media that bypassed encryption: it is stopped
+  // (replaceTrack(null), and never given a track again), reported (`error` with code
+  // `unencrypted-media-blocked`) and counted.
+  async #checkSenders() {
+    if (this.#mode === 'none' || this.#checking || this.#closed) return;
+    this.#checking = true;
+    try {
+      const senders = [];
+      for (const [peerId, peer] of this.#peers) {
+        for (const transceiver of peer.pc?.getTransceivers() ?? []) {
+          const { sender } = transceiver;
+          if (!sender.track || this.#blocked.has(sender)) continue;
+          senders.push({ peer: peerId, kind: sender.track.kind, sender, id: this.#transformIds.get(sender) });
+        }
+      }
+      for (const entry of senders) {
+        entry.sent = await sentBy(entry.sender, entry.kind).catch(() => null);
+      }
+      const seen = await this.#rpc('transformCounts', { ids: senders.map((e) => e.id).filter(Boolean) });
+      const report = [];
+      for (const entry of senders) {
+        if (entry.sent === null) continue; // the connection closed meanwhile
+        const count = entry.id ? (seen[entry.id] ?? 0) : 0;
+        const leaked = entry.sent > count + INVARIANT_MARGIN;
+        report.push({ peer: entry.peer, kind: entry.kind, sent: entry.sent, seen: count, blocked: leaked });
+        if (leaked) await this.#block(entry, count);
+      }
+      this.#invariant.checks += 1;
+      this.#invariant.senders = report;
+    } catch (error) {
+      if (error?.code !== 'closed') this.#emitError(error);
+    } finally {
+      this.#checking = false;
+    }
+  }
+
+  async #block({ peer, kind, sender, sent }, seen) {
+    this.#blocked.add(sender);
+    this.#invariant.trips += 1;
+    await sender.replaceTrack(null).catch(() => {});
+    const error = new SottoError('unencrypted-media-blocked',
+      `${kind} to a participant was leaving without end-to-end encryption (${sent} sent, ${seen} encrypted); that sender was stopped`);
+    error.peer = peer;
+    error.kind = kind;
+    this.#emitError(error);
   }
 
   async #flushCandidates(peer) {
@@ -814,13 +931,30 @@ function throwIfAborted(signal) {
 function clearPeerTimers(peer, { keepRejoin = false } = {}) {
   clearTimeout(peer.vanishTimer);
   clearTimeout(peer.restartTimer);
+  clearTimeout(peer.checkTimer);
   peer.vanishTimer = null;
   peer.restartTimer = null;
+  peer.checkTimer = null;
   if (!keepRejoin) clearTimeout(peer.rejoinTimer);
 }
 
 function iceFromPayload(payload) {
   return { candidate: payload.candidate, sdpMid: payload.sdp_mid, sdpMLineIndex: payload.sdp_m_line_index };
+}
+
+// The fail-open invariant's timing and margin (frames between the encoder and the transform
+// when the counters are read).
+const INVARIANT_INTERVAL_MS = 1000;
+const FIRST_CHECK_MS = 300;
+const INVARIANT_MARGIN = 5;
+
+/** What `sender` has sent so far: video frames encoded, or audio packets. */
+async function sentBy(sender, kind) {
+  let sent = 0;
+  for (const s of (await sender.getStats()).values()) {
+    if (s.type === 'outbound-rtp') sent += (kind === 'video' ? s.framesEncoded : s.packetsSent) ?? 0;
+  }
+  return sent;
 }
 
 // Opus for audio; for video the application's choice (VP8 by default). The crypto worker
