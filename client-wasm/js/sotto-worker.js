@@ -77,6 +77,7 @@ const operations = {
 testBuild = true;
 const attack = { flipEvery: 0, replayEvery: 0, sent: 0, flipped: 0, replayed: 0, history: [] };
 const capture = { remaining: 0, frames: [] };
+const audioSizes = { remaining: 0, sizes: [] };
 
 Object.assign(operations, {
   exportKeysForTesting() {
@@ -100,7 +101,21 @@ Object.assign(operations, {
   testCaptured() {
     return capture.frames;
   },
+  // Records the sizes of the next `count` audio frames the encrypt transforms get (clear
+  // Opus, before encryption); without `count`, returns what was recorded.
+  testAudioSizes({ count } = {}) {
+    if (count) Object.assign(audioSizes, { remaining: count, sizes: [] });
+    return audioSizes.sizes;
+  },
 });
+
+// Runs on every frame an encrypt transform gets, before encryption.
+function testOnClear(kind, data) {
+  if (kind === 'audio' && audioSizes.remaining > 0) {
+    audioSizes.remaining -= 1;
+    audioSizes.sizes.push(data.length);
+  }
+}
 
 // Runs on every encrypted frame before it leaves: capture, then the attacker.
 function testOnEncrypted(kind, mime, data) {
@@ -186,6 +201,9 @@ function runTransform(options, readable, writable) {
       const mime = mimeOf(frame, kind);
       try {
         const input = new Uint8Array(frame.data);
+        // #if testing
+        if (role === 'encrypt') testOnClear(kind, input);
+        // #endif
         let output = role === 'encrypt'
           ? crypto.encryptFrame(mime, input)
           : crypto.decryptFrame(peer, mime, input, performance.now());

@@ -42,6 +42,9 @@ export interface JoinOptionsBase {
   iceRestartDelayMs?: number;
   /** After a signaling rejoin, how long a still-connected peer may take to rejoin (default 10 s). */
   rejoinGraceMs?: number;
+  /** Constant-bitrate Opus, so audio frame sizes do not follow speech (default true). The
+   *  audio-level header extensions are never negotiated. */
+  constantBitrateAudio?: boolean;
 }
 
 /** Join with the room secret, or with a whole room link (the secret is its fragment). */

@@ -358,6 +358,11 @@ export class Call extends EventTarget {
   testCaptured() {
     return this.#rpc('testCaptured');
   }
+
+  /** Test support: records the sizes of the next `count` clear audio frames sent; without `count`, returns them. */
+  testAudioSizes(count) {
+    return this.#rpc('testAudioSizes', { count });
+  }
   // #endif
 
   /** Leaves the call and releases everything: sockets, peer connections, the worker. */
@@ -631,7 +636,7 @@ export class Call extends EventTarget {
         await this.#answer(from, payload.sdp);
         break;
       case 'answer':
-        await peer.pc?.setRemoteDescription({ type: 'answer', sdp: payload.sdp });
+        await peer.pc?.setRemoteDescription({ type: 'answer', sdp: this.#tuneSdp(payload.sdp) });
         await this.#flushCandidates(peer);
         break;
       case 'ice':
@@ -719,8 +724,9 @@ export class Call extends EventTarget {
     peer.iceRestarts = (peer.iceRestarts ?? 0) + 1;
     this.dispatchEvent(new CustomEvent('ice-restart', { detail: { peer: peerId, attempt: peer.iceRestarts } }));
     const offer = await pc.createOffer({ iceRestart: true });
-    await pc.setLocalDescription(offer);
-    this.#sendToPeer(peerId, { type: 'offer', sdp: offer.sdp });
+    const sdp = this.#tuneSdp(offer.sdp);
+    await pc.setLocalDescription({ type: 'offer', sdp });
+    this.#sendToPeer(peerId, { type: 'offer', sdp });
     // If the path is still down after a while, try again (2 s, 4 s, 8 s ... capped at 8 s).
     const retryMs = Math.min(8_000, (this.#options.iceRestartDelayMs ?? 2_000) * 2 ** (peer.iceRestarts - 1));
     peer.restartTimer = setTimeout(() => this.#enqueue(() => this.#restartIce(peerId, pc)), retryMs);
@@ -765,13 +771,14 @@ export class Call extends EventTarget {
       this.#protect(transceiver, peerId, kind);
     }
     const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
-    this.#sendToPeer(peerId, { type: 'offer', sdp: offer.sdp });
+    const sdp = this.#tuneSdp(offer.sdp);
+    await pc.setLocalDescription({ type: 'offer', sdp });
+    this.#sendToPeer(peerId, { type: 'offer', sdp });
   }
 
   async #answer(peerId, offerSdp) {
     const peer = this.#peers.get(peerId);
-    const offer = { type: 'offer', sdp: offerSdp };
+    const offer = { type: 'offer', sdp: this.#tuneSdp(offerSdp) };
     if (peer.pc && peer.role === 'answerer' && peer.pc.signalingState === 'stable' && peer.pc.connectionState !== 'closed') {
       // A renegotiation (ICE restart) on the existing connection: transforms stay attached;
       // a transceiver the offer adds gets them in ontrack, or below, before the answer.
@@ -813,8 +820,9 @@ export class Call extends EventTarget {
 
   async #sendAnswer(peerId, pc) {
     const answer = await pc.createAnswer();
-    await pc.setLocalDescription(answer);
-    this.#sendToPeer(peerId, { type: 'answer', sdp: answer.sdp });
+    const sdp = this.#tuneSdp(answer.sdp);
+    await pc.setLocalDescription({ type: 'answer', sdp });
+    this.#sendToPeer(peerId, { type: 'answer', sdp });
   }
 
   // #if testing
@@ -838,6 +846,13 @@ export class Call extends EventTarget {
     await this.#flushCandidates(this.#peers.get(peerId));
   }
   // #endif
+
+  // Audio privacy on every description, local and remote: constant-bitrate Opus (the size of
+  // an audio frame no longer follows speech) unless `constantBitrateAudio: false`, and no
+  // audio-level header extensions (they carry the speech level in the clear in every packet).
+  #tuneSdp(sdp) {
+    return tuneAudioSdp(sdp, { constantBitrate: this.#options.constantBitrateAudio !== false });
+  }
 
   // The fail-open invariant, every second and soon after each connection comes up: per
   // sender with a track, what the browser sent (getStats: frames encoded for video, packets
@@ -955,6 +970,28 @@ async function sentBy(sender, kind) {
     if (s.type === 'outbound-rtp') sent += (kind === 'video' ? s.framesEncoded : s.packetsSent) ?? 0;
   }
   return sent;
+}
+
+/** Removes the audio-level header extensions and (if asked) sets `cbr=1` on every Opus payload. */
+function tuneAudioSdp(sdp, { constantBitrate = true } = {}) {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  let lines = sdp.split(eol).filter((line) => !/^a=extmap:\S+ \S*audio-level/i.test(line));
+  if (constantBitrate) {
+    const opus = new Set(lines.map((l) => l.match(/^a=rtpmap:(\d+) opus\//i)?.[1]).filter(Boolean));
+    const withFmtp = new Set();
+    lines = lines.map((line) => {
+      const [, pt, params] = line.match(/^a=fmtp:(\d+) (.*)$/) ?? [];
+      if (!pt || !opus.has(pt)) return line;
+      withFmtp.add(pt);
+      const kept = params.split(';').map((p) => p.trim()).filter((p) => p && !/^cbr=/i.test(p));
+      return `a=fmtp:${pt} ${[...kept, 'cbr=1'].join(';')}`;
+    });
+    lines = lines.flatMap((line) => {
+      const pt = line.match(/^a=rtpmap:(\d+) opus\//i)?.[1];
+      return pt && !withFmtp.has(pt) ? [line, `a=fmtp:${pt} cbr=1`] : [line];
+    });
+  }
+  return lines.join(eol);
 }
 
 // Opus for audio; for video the application's choice (VP8 by default). The crypto worker
