@@ -163,7 +163,9 @@ test('membership: a leaver cannot decrypt what follows, a joiner cannot decrypt 
     opened.splice(opened.indexOf(c), 1);
     await waitInPage(b.page, (id) => window.sotto.call.participants.get(id)?.epoch, (e) => e > epochBefore, { arg: aId, timeoutMs: 15_000 });
     const rotatedIn = Date.now() - leftAt;
-    assert.ok((await a.page.evaluate(() => window.sotto.call.epoch)) > epochBefore, 'A rotated its sender key');
+    // A switches to its new key once every remaining peer acknowledged it (two-phase rotation).
+    const epochAfter = await waitInPage(a.page, () => window.sotto.call.epoch, (e) => e > epochBefore, { timeoutMs: 5000 });
+    assert.ok(epochAfter > epochBefore, 'A rotated its sender key');
     await decodingFrom(b, 1);
     await a.page.evaluate(() => window.sotto.call.testCapture(15));
     await a.page.waitForTimeout(1500);

@@ -63,9 +63,35 @@ function addChatLine(text) {
 }
 
 function wire(call) {
-  for (const type of ['participant-joined', 'participant-left', 'track-removed', 'connection-state', 'ice-restart', 'key-epoch', 'signaling-state', 'error', 'chat']) {
-    call.addEventListener(type, ({ detail }) => events.push({ type, at: performance.now(), detail: type === 'error' ? { code: detail.code, peer: detail.peer, kind: detail.kind } : detail }));
+  for (const type of ['participant-joined', 'participant-left', 'participant-state', 'track-removed', 'connection-state', 'ice-restart', 'key-epoch', 'signaling-state', 'error', 'chat']) {
+    call.addEventListener(type, ({ detail }) => events.push({ type, at: performance.now(), detail: type === 'error' ? { code: detail.code, peer: detail.peer, kind: detail.kind, reason: detail.reason } : detail }));
   }
+  // What the status line says comes from each participant's media path and keys: "end-to-end
+  // encrypted" only once a connected participant's keys are here.
+  const people = new Map(); // peer -> { connection, keys }
+  const person = (peer) => people.get(peer) ?? people.set(peer, { connection: 'new', keys: 'new' }).get(peer);
+  let rotating = false;
+  const showState = () => {
+    const list = [...people.entries()];
+    const waiting = list.filter(([, p]) => p.keys === 'waiting-for-keys');
+    if (waiting.length) {
+      status(`Waiting for encryption keys from ${waiting.map(([peer]) => peer.slice(0, 6)).join(', ')}: their media cannot be decrypted yet.`);
+    } else if (rotating) {
+      status('Someone left. Rotating keys…');
+    } else if (list.some(([, p]) => p.connection === 'connected' && p.keys === 'ready')) {
+      status('Connected, end-to-end encrypted.');
+    } else if (list.length) {
+      status('Connecting…');
+    }
+  };
+  const updateCaption = (peer) => {
+    const figure = document.querySelector(`figure[data-peer="${CSS.escape(peer)}"]`);
+    const text = figure?.querySelector('figcaption');
+    if (!text) return;
+    const waiting = person(peer).keys === 'waiting-for-keys';
+    text.textContent = `Participant ${peer.slice(0, 6)}${waiting ? ' (waiting for keys)' : ''}`;
+    figure.dataset.keys = person(peer).keys;
+  };
   call.addEventListener('track', ({ detail }) => {
     let video = document.querySelector(`video[data-peer="${CSS.escape(detail.peer)}"]`);
     if (!video) {
@@ -77,20 +103,38 @@ function wire(call) {
       video.dataset.peer = detail.peer;
       video.className = 'remote-video';
       const caption = document.createElement('figcaption');
-      caption.textContent = `Participant ${detail.peer.slice(0, 6)}`;
       figure.append(video, caption);
       $('videos').append(figure);
+      caption.textContent = `Participant ${detail.peer.slice(0, 6)}`;
+      updateCaption(detail.peer);
     }
     video.srcObject = detail.stream;
   });
-  call.addEventListener('participant-joined', () => status('Someone joined. Connecting…'));
+  call.addEventListener('participant-joined', ({ detail }) => {
+    person(detail.peer);
+    status('Someone joined. Connecting…');
+  });
   call.addEventListener('participant-left', ({ detail }) => {
     document.querySelector(`figure[data-peer="${CSS.escape(detail.peer)}"]`)?.remove();
+    people.delete(detail.peer);
+    // "Rotated" only once this participant's new key is in use (its key-epoch event).
+    rotating = true;
+    showState();
+  });
+  call.addEventListener('key-epoch', ({ detail }) => {
+    if (detail.peer !== call.peerId || !rotating) return;
+    rotating = false;
     status('Someone left. Keys were rotated.');
   });
+  call.addEventListener('participant-state', ({ detail }) => {
+    person(detail.peer).keys = detail.state;
+    updateCaption(detail.peer);
+    showState();
+  });
   call.addEventListener('connection-state', ({ detail }) => {
-    if (detail.state === 'connected') status('Connected, end-to-end encrypted.');
+    person(detail.peer).connection = detail.state;
     if (detail.state === 'failed') status('A connection failed.');
+    else showState();
   });
   call.addEventListener('safety-code', ({ detail }) => {
     $('safety-words').textContent = detail.words.join(' ');

@@ -23,24 +23,37 @@ const lastError = { encrypt: null, decrypt: null };
 // then happens to them: the page compares them with what the browser says it sent.
 const transformCounts = new Map();
 
-// Set by the test build only.
-let testBuild = false;
-
 const operations = {
   async init({ secret, peerId }) {
     await wasmReady;
     crypto?.free();
-    crypto = new CallCrypto(secret, peerId, testBuild);
+    crypto = new CallCrypto(secret, peerId);
     clearInterval(expiryTimer);
     expiryTimer = setInterval(() => crypto?.expire(performance.now()), 500);
     return { roomId: crypto.roomId, identity: crypto.identity, epoch: crypto.senderEpoch };
   },
+  // A roster change: a new sender key, pending until every peer acknowledged it (or a
+  // timeout), sealed to each valid peer; bad entries come back one by one in `rejected`.
   setRoster({ roster }) {
-    const { messages, rejected } = requireCrypto().setRoster(roster);
-    return { messages, rejected, epoch: crypto.senderEpoch, safetyCode: crypto.safetyCode() };
+    const { epoch, committed, messages, rejected } = requireCrypto().setRoster(roster, performance.now());
+    return { epoch, committed, messages, rejected, senderEpoch: crypto.senderEpoch, safetyCode: crypto.safetyCode() };
+  },
+  acknowledge({ from, epoch }) {
+    return requireCrypto().acknowledge(from, epoch);
+  },
+  commit() {
+    return requireCrypto().commitSenderKey();
+  },
+  reseal({ peer }) {
+    return requireCrypto().resealFor(peer);
   },
   receiveKey({ from, key }) {
     return requireCrypto().receiveKey(from, key, performance.now());
+  },
+  // Which of `peers` this participant holds a usable (unexpired) key from.
+  keysFrom({ peers }) {
+    const now = performance.now();
+    return Object.fromEntries(peers.map((peer) => [peer, requireCrypto().hasKeyFrom(peer, now)]));
   },
   safetyCode() {
     return requireCrypto().safetyCode();
@@ -49,7 +62,7 @@ const operations = {
     return requireCrypto().sealChat(new TextEncoder().encode(text));
   },
   openChat({ from, sealed }) {
-    const plain = requireCrypto().openChat(from, sealed);
+    const plain = requireCrypto().openChat(from, sealed, performance.now());
     return new TextDecoder('utf-8', { fatal: true }).decode(plain);
   },
   transformCounts({ ids }) {
@@ -73,8 +86,8 @@ const operations = {
 
 // #if testing
 // Test-build hooks: they play an attacker on the media path (bit flips, replays), capture
-// ciphertext after encryption, and export keys, so e2e tests can prove what is on the wire.
-testBuild = true;
+// ciphertext after encryption, export keys and send under a given key, so e2e tests can
+// prove what is on the wire and play a former participant.
 const attack = { flipEvery: 0, replayEvery: 0, sent: 0, flipped: 0, replayed: 0, history: [] };
 const capture = { remaining: 0, frames: [] };
 const audioSizes = { remaining: 0, sizes: [] };
@@ -97,6 +110,9 @@ Object.assign(operations, {
   },
   testDecryptWith({ keys, from, frames }) {
     return requireCrypto().testDecryptWith(keys, from, frames);
+  },
+  installSenderKeyForTesting({ key, epoch }) {
+    return requireCrypto().installSenderKeyForTesting(key, epoch);
   },
   testCaptured() {
     return capture.frames;

@@ -106,9 +106,10 @@ export async function joinCall(options) {
   return call;
 }
 
-/** A call in one room. Events: participant-joined, participant-left, track, track-removed,
- *  connection-state, ice-restart, key-epoch, safety-code, signaling-state, chat, error,
- *  closed (and mute-changed, local-track-replaced, screen-share for local media). */
+/** A call in one room. Events: participant-joined, participant-left, participant-state,
+ *  track, track-removed, connection-state, ice-restart, key-epoch, safety-code,
+ *  signaling-state, chat, error, closed (and mute-changed, local-track-replaced, screen-share
+ *  for local media). */
 export class Call extends EventTarget {
   #options;
   #worker;
@@ -127,8 +128,17 @@ export class Call extends EventTarget {
   #transformSeq = 0;
   #blocked = new WeakSet();
   #invariant = { checks: 0, trips: 0, senders: [] };
-  #invariantTimer = null;
+  #tickTimer = null;
   #checking = false;
+  // Key rotation in two phases: the pending key's epoch, the peers it still waits for, and
+  // the timer that commits it anyway after switchTimeoutMs.
+  #rotation = null;
+  #lastRequestedRotation = -Infinity;
+  #rosterRejections = 0;
+  // Chat sealed under a key that has not arrived yet (`chat-key-pending`), kept briefly.
+  #chatBuffer = [];
+  #chatTimer = null;
+  #chatStats = { buffered: 0, deliveredLate: 0, dropped: 0 };
 
   constructor(options) {
     super();
@@ -167,7 +177,7 @@ export class Call extends EventTarget {
   get participants() {
     const out = new Map();
     for (const [id, p] of this.#peers) {
-      out.set(id, { identity: p.identity, stream: p.stream, connectionState: p.pc?.connectionState ?? 'new', epoch: p.epoch });
+      out.set(id, { identity: p.identity, stream: p.stream, connectionState: p.pc?.connectionState ?? 'new', epoch: p.epoch, keyState: p.keyState ?? 'new' });
     }
     return out;
   }
@@ -184,7 +194,11 @@ export class Call extends EventTarget {
     this.roomId = roomId;
     this.identity = identity;
     throwIfAborted(signal);
-    if (this.#mode !== 'none') this.#invariantTimer = setInterval(() => this.#checkSenders(), INVARIANT_INTERVAL_MS);
+    // Once a second: the fail-open invariant, and whether every connected peer's key is here.
+    this.#tickTimer = setInterval(() => {
+      this.#checkSenders();
+      this.#enqueue(() => this.#checkKeys());
+    }, TICK_MS);
     // Server messages wait in the queue until the local media is ready.
     this.#enqueue(async () => { this.localStream = await this.#localStreamReady; });
     const aborted = new Promise((_, reject) => {
@@ -204,7 +218,12 @@ export class Call extends EventTarget {
    */
   async cryptoStats() {
     const stats = await this.#rpc('stats');
-    return { ...stats, invariant: { ...this.#invariant, senders: this.#invariant.senders.map((e) => ({ ...e })) } };
+    return {
+      ...stats,
+      invariant: { ...this.#invariant, senders: this.#invariant.senders.map((e) => ({ ...e })) },
+      chat: { ...this.#chatStats, waiting: this.#chatBuffer.length },
+      rosterRejections: this.#rosterRejections,
+    };
   }
 
   /** Current safety code `{digits, words}`: compare it out loud with the others. */
@@ -354,6 +373,12 @@ export class Call extends EventTarget {
     return this.#rpc('testDecryptWith', { keys, from, frames });
   }
 
+  /** Test support: sends frames and chat under `key` (hex) and `epoch` from now on (to play a
+   *  former participant that kept someone's key). */
+  installSenderKeyForTesting(key, epoch) {
+    return this.#rpc('installSenderKeyForTesting', { key, epoch });
+  }
+
   /** Test support: the frames kept by testCapture, `[{mime, data}]`. */
   testCaptured() {
     return this.#rpc('testCaptured');
@@ -373,7 +398,10 @@ export class Call extends EventTarget {
     this.#socket?.close(1000, 'bye');
     clearTimeout(this.#reconnectTimer);
     clearInterval(this.#keepaliveTimer);
-    clearInterval(this.#invariantTimer);
+    clearInterval(this.#tickTimer);
+    clearTimeout(this.#rotation?.timer);
+    clearTimeout(this.#chatTimer);
+    this.#chatBuffer = [];
     for (const peer of this.#peers.values()) {
       peer.pc?.close();
       clearPeerTimers(peer);
@@ -538,7 +566,7 @@ export class Call extends EventTarget {
         }
         for (const [peerId, identity] of present) {
           if (!this.#peers.has(peerId)) {
-            this.#peers.set(peerId, { identity, pc: null, epoch: null });
+            this.#peers.set(peerId, newPeer(identity));
             this.dispatchEvent(new CustomEvent('participant-joined', { detail: { peer: peerId } }));
             changed = true;
           }
@@ -557,7 +585,7 @@ export class Call extends EventTarget {
           break;
         }
         if (known) this.#dropPeer(peerId, 'replaced');
-        this.#peers.set(peerId, { identity, pc: null, epoch: null });
+        this.#peers.set(peerId, newPeer(identity));
         this.dispatchEvent(new CustomEvent('participant-joined', { detail: { peer: peerId } }));
         await this.#rekey();
         break;
@@ -582,33 +610,191 @@ export class Call extends EventTarget {
   #epochAnnounced = false;
 
   // reason: 'left' (the server says so), 'vanished' (media path down past the timeout),
-  // 'replaced' (same id, new identity), 'rejected' (unusable identity key).
+  // 'replaced' (same id, new identity), 'rejected' (an unusable roster entry: bad identity
+  // key, bad or own peer id).
   #dropPeer(peerId, reason = 'left') {
     const peer = this.#peers.get(peerId);
     if (!peer) return;
     peer.pc?.close();
     clearPeerTimers(peer);
     this.#peers.delete(peerId);
+    this.#chatBuffer = this.#chatBuffer.filter((m) => m.from !== peerId);
     for (const track of peer.stream?.getTracks() ?? []) {
       this.dispatchEvent(new CustomEvent('track-removed', { detail: { peer: peerId, track, stream: peer.stream } }));
     }
     this.dispatchEvent(new CustomEvent('participant-left', { detail: { peer: peerId, reason } }));
   }
 
-  // A roster change: new sender key, sealed to every remaining peer.
+  // A roster change: a new sender key, sealed to every remaining peer. It stays pending (frames
+  // and chat keep the current key, which everyone has) until every peer acknowledged it or
+  // switchTimeoutMs passed, so a switch loses nothing. Bad roster entries are reported one
+  // by one and left out; the rotation goes on for everyone else. If it fails, the core stops
+  // sending until a later one succeeds, and `key-epoch` is not emitted.
   async #rekey() {
     this.#epochAnnounced = true;
     const roster = [...this.#peers].map(([peer, p]) => ({ peer, identity: p.identity }));
-    const { messages, rejected, epoch, safetyCode } = await this.#rpc('setRoster', { roster });
-    this.epoch = epoch;
-    for (const peerId of rejected) {
-      // An identity that is not a usable public key: never connect to that participant.
-      this.#emitError(new SottoError('bad-identity', 'a participant announced an invalid identity key; ignoring them'));
+    let result;
+    try {
+      result = await this.#rpc('setRoster', { roster });
+    } catch (error) {
+      if (error?.code === 'closed') return;
+      this.#emitError(new SottoError(error.code ?? 'rotation-incomplete', `the key rotation failed; nothing is sent until one succeeds: ${error.message}`));
+      return;
+    }
+    const { epoch, committed, messages, rejected, safetyCode } = result;
+    for (const { peer: peerId, reason } of rejected) {
+      this.#rosterRejections += 1;
+      const error = new SottoError('bad-roster-entry', `the server announced a participant who cannot be in the call (${reason}); that entry is ignored`);
+      error.peer = peerId;
+      error.reason = reason;
+      this.#emitError(error);
       this.#dropPeer(peerId, 'rejected');
     }
-    for (const { to, key } of messages) this.#sendToPeer(to, { type: 'sender-key', key });
-    this.dispatchEvent(new CustomEvent('key-epoch', { detail: { peer: this.peerId, epoch } }));
     this.dispatchEvent(new CustomEvent('safety-code', { detail: safetyCode }));
+    clearTimeout(this.#rotation?.timer);
+    this.#rotation = null;
+    for (const peer of this.#peers.values()) clearTimeout(peer.resendTimer);
+    if (committed) {
+      this.#announceEpoch(epoch);
+      return;
+    }
+    const timer = setTimeout(() => this.#enqueue(() => this.#commit(epoch)), this.#options.switchTimeoutMs ?? SWITCH_TIMEOUT_MS);
+    this.#rotation = { epoch, timer };
+    for (const { to, key } of messages) {
+      this.#sendToPeer(to, { type: 'sender-key', key });
+      this.#scheduleResend(to, epoch, 0);
+    }
+  }
+
+  // Switches sending to the pending key of `epoch` (unless it was replaced meanwhile).
+  async #commit(epoch) {
+    if (this.#rotation?.epoch !== epoch) return;
+    clearTimeout(this.#rotation.timer);
+    this.#rotation = null;
+    this.#announceEpoch(await this.#rpc('commit'));
+  }
+
+  #announceEpoch(epoch) {
+    this.epoch = epoch;
+    this.dispatchEvent(new CustomEvent('key-epoch', { detail: { peer: this.peerId, epoch } }));
+  }
+
+  // The newest key this participant made: pending, or else current.
+  #newestEpoch() {
+    return this.#rotation?.epoch ?? this.epoch;
+  }
+
+  // A key the peer has not acknowledged is sent again after 1 s, 2 s and 4 s; if the last
+  // one goes unanswered for 4 s more, `key-not-acknowledged` is reported. (The receiver asks
+  // on its own too: `key-request`.)
+  #scheduleResend(peerId, epoch, attempt) {
+    const peer = this.#peers.get(peerId);
+    if (!peer) return;
+    clearTimeout(peer.resendTimer);
+    const delay = RESEND_DELAYS_MS[Math.min(attempt, RESEND_DELAYS_MS.length - 1)];
+    peer.resendTimer = setTimeout(() => this.#enqueue(async () => {
+      if (this.#peers.get(peerId) !== peer || peer.ackedEpoch >= epoch || this.#newestEpoch() !== epoch) return;
+      if (attempt >= RESEND_DELAYS_MS.length) {
+        const error = new SottoError('key-not-acknowledged', `a participant did not acknowledge this participant's key after ${attempt} re-sends; they cannot decrypt what is sent to them`);
+        error.peer = peerId;
+        this.#emitError(error);
+        return;
+      }
+      await this.#resendKey(peerId);
+      this.#scheduleResend(peerId, epoch, attempt + 1);
+    }), delay);
+  }
+
+  async #resendKey(peerId) {
+    const { to, key } = await this.#rpc('reseal', { peer: peerId });
+    this.#sendToPeer(to, { type: 'sender-key', key });
+  }
+
+  async #onKeyAck(from, peer, epoch) {
+    if (!Number.isSafeInteger(epoch) || epoch < 0) {
+      this.#emitError(new SottoError('bad-peer-message', 'a peer acknowledged a key with a malformed epoch'));
+      return;
+    }
+    peer.ackedEpoch = Math.max(peer.ackedEpoch, epoch);
+    if (peer.ackedEpoch >= this.#newestEpoch()) clearTimeout(peer.resendTimer);
+    if (this.#rotation?.epoch !== epoch) return; // an ack of a re-sent current key, or of a replaced one
+    const { complete } = await this.#rpc('acknowledge', { from, epoch });
+    if (complete) await this.#commit(epoch);
+  }
+
+  // The peer holds no usable key from this participant. A pending key, or a current one the
+  // peer never acknowledged, is sealed to it again; a current key it had (acknowledged, or
+  // asked for twice) is no use to it any more (it dropped someone, or a leave was forged, so
+  // it only accepts keys made after that): then only a rotation helps. At most one answer
+  // per second per peer, and one such rotation per second.
+  async #onKeyRequest(from, peer) {
+    const now = performance.now();
+    if (now - peer.lastKeyAnswerAt < KEY_REQUEST_INTERVAL_MS) return;
+    peer.lastKeyAnswerAt = now;
+    const current = this.epoch;
+    if (!this.#rotation && current !== null && (peer.ackedEpoch >= current || peer.requestedEpoch === current)) {
+      if (now - this.#lastRequestedRotation < KEY_REQUEST_INTERVAL_MS) return;
+      this.#lastRequestedRotation = now;
+      await this.#rekey();
+      return;
+    }
+    peer.requestedEpoch = this.#newestEpoch();
+    await this.#resendKey(from);
+  }
+
+  async #onSenderKey(from, peer, key) {
+    let received;
+    try {
+      received = await this.#rpc('receiveKey', { from, key });
+    } catch (error) {
+      // Refused (stale, forged, for someone else): the peer stays without a key, the key
+      // check keeps asking for a fresh one.
+      this.#emitError(new SottoError(error.code ?? 'key-exchange-failed', `a key from a peer was rejected: ${error.message}`));
+      return;
+    }
+    const { epoch, duplicate } = received;
+    this.#sendToPeer(from, { type: 'key-ack', epoch });
+    if (!duplicate && (peer.epoch === null || epoch > peer.epoch)) {
+      peer.epoch = epoch;
+      this.dispatchEvent(new CustomEvent('key-epoch', { detail: { peer: from, epoch } }));
+    }
+    peer.missingSince = null;
+    this.#setKeyState(from, peer, 'ready');
+    await this.#retryChats(from);
+  }
+
+  #setKeyState(peerId, peer, state) {
+    if (peer.keyState === state) return;
+    peer.keyState = state;
+    this.dispatchEvent(new CustomEvent('participant-state', { detail: { peer: peerId, state } }));
+  }
+
+  // Every second: a connected peer whose key this participant has not held for keyWaitMs is
+  // shown as 'waiting-for-keys' (its media cannot be decrypted), and is asked for its key
+  // (`key-request`, at most once a second) until one arrives; then it is 'ready' again.
+  async #checkKeys() {
+    const connected = [...this.#peers].filter(([, p]) => p.pc?.connectionState === 'connected').map(([id]) => id);
+    if (connected.length === 0 || this.#closed) return;
+    const held = await this.#rpc('keysFrom', { peers: connected });
+    const now = performance.now();
+    const waitMs = this.#options.keyWaitMs ?? KEY_WAIT_MS;
+    for (const id of connected) {
+      const peer = this.#peers.get(id);
+      if (!peer) continue;
+      if (held[id]) {
+        peer.missingSince = null;
+        this.#setKeyState(id, peer, 'ready');
+        continue;
+      }
+      // Never had a key: counted from when the media path came up.
+      peer.missingSince ??= peer.keyState === 'new' ? (peer.connectedAt ?? now) : now;
+      if (now - peer.missingSince < waitMs) continue;
+      this.#setKeyState(id, peer, 'waiting-for-keys');
+      if (now - peer.lastKeyRequestAt >= KEY_REQUEST_INTERVAL_MS) {
+        peer.lastKeyRequestAt = now;
+        this.#sendToPeer(id, { type: 'key-request' });
+      }
+    }
   }
 
   async #onPeerSignal(from, payloadText) {
@@ -622,16 +808,15 @@ export class Call extends EventTarget {
       return;
     }
     switch (payload?.type) {
-      case 'sender-key': {
-        try {
-          const { epoch } = await this.#rpc('receiveKey', { from, key: payload.key });
-          peer.epoch = epoch;
-          this.dispatchEvent(new CustomEvent('key-epoch', { detail: { peer: from, epoch } }));
-        } catch (error) {
-          this.#emitError(new SottoError(error.code ?? 'key-exchange-failed', `a key from a peer was rejected: ${error.message}`));
-        }
+      case 'sender-key':
+        await this.#onSenderKey(from, peer, payload.key);
         break;
-      }
+      case 'key-ack':
+        await this.#onKeyAck(from, peer, payload.epoch);
+        break;
+      case 'key-request':
+        await this.#onKeyRequest(from, peer);
+        break;
       case 'offer':
         await this.#answer(from, payload.sdp);
         break;
@@ -688,6 +873,7 @@ export class Call extends EventTarget {
     if (state === 'connected') {
       clearPeerTimers(peer, { keepRejoin: true });
       peer.iceRestarts = 0;
+      peer.connectedAt ??= performance.now();
       // The first check of this connection's senders, soon after media starts.
       peer.checkTimer = setTimeout(() => this.#checkSenders(), FIRST_CHECK_MS);
       return;
@@ -916,12 +1102,64 @@ export class Call extends EventTarget {
       this.#emitError(new SottoError('bad-chat-message', 'a chat message was not binary'));
       return;
     }
-    try {
-      const text = await this.#rpc('openChat', { from: peerId, sealed: new Uint8Array(data) });
-      this.dispatchEvent(new CustomEvent('chat', { detail: { from: peerId, text } }));
-    } catch (error) {
-      this.#emitError(new SottoError(error.code ?? 'chat-rejected', `a chat message was rejected: ${error.message}`));
+    const sealed = new Uint8Array(data);
+    // Behind a message still waiting for its key: wait too, so each sender's order holds.
+    if (this.#chatBuffer.some((m) => m.from === peerId) || (await this.#openChat(peerId, sealed)) === 'pending') {
+      this.#bufferChat(peerId, sealed);
     }
+  }
+
+  // 'opened', 'pending' (sealed under a key of that sender not here yet) or 'rejected'.
+  async #openChat(peerId, sealed) {
+    try {
+      const text = await this.#rpc('openChat', { from: peerId, sealed });
+      this.dispatchEvent(new CustomEvent('chat', { detail: { from: peerId, text } }));
+      return 'opened';
+    } catch (error) {
+      if (error.code === 'chat-key-pending') return 'pending';
+      this.#emitError(new SottoError(error.code ?? 'chat-rejected', `a chat message was rejected: ${error.message}`));
+      return 'rejected';
+    }
+  }
+
+  // Keeps a message up to CHAT_WAIT_MS (at most CHAT_BUFFER_MAX in all) for its key.
+  #bufferChat(from, sealed) {
+    this.#chatStats.buffered += 1;
+    this.#chatBuffer.push({ from, sealed, at: performance.now() });
+    while (this.#chatBuffer.length > CHAT_BUFFER_MAX) this.#dropChat(this.#chatBuffer.shift(), 'too many chat messages were waiting for their keys');
+    this.#scheduleChatExpiry();
+  }
+
+  #dropChat(message, why) {
+    this.#chatStats.dropped += 1;
+    const error = new SottoError('chat-rejected', `a chat message was dropped: ${why}`);
+    error.peer = message.from;
+    this.#emitError(error);
+  }
+
+  #scheduleChatExpiry() {
+    clearTimeout(this.#chatTimer);
+    this.#chatTimer = null;
+    if (this.#chatBuffer.length === 0) return;
+    const wait = Math.max(0, this.#chatBuffer[0].at + CHAT_WAIT_MS - performance.now());
+    this.#chatTimer = setTimeout(() => this.#enqueue(() => {
+      const now = performance.now();
+      while (this.#chatBuffer.length && now - this.#chatBuffer[0].at >= CHAT_WAIT_MS) {
+        this.#dropChat(this.#chatBuffer.shift(), `its key did not arrive within ${CHAT_WAIT_MS / 1000} s`);
+      }
+      this.#scheduleChatExpiry();
+    }), wait);
+  }
+
+  // A key from `from` arrived: its waiting messages are tried again, in order.
+  async #retryChats(from) {
+    for (const message of this.#chatBuffer.filter((m) => m.from === from)) {
+      const outcome = await this.#openChat(from, message.sealed);
+      if (outcome === 'pending') break;
+      this.#chatBuffer.splice(this.#chatBuffer.indexOf(message), 1);
+      if (outcome === 'opened') this.#chatStats.deliveredLate += 1;
+    }
+    this.#scheduleChatExpiry();
   }
 
   #emitError(error) {
@@ -943,10 +1181,18 @@ function throwIfAborted(signal) {
   if (signal?.aborted) throw abortError(signal);
 }
 
+function newPeer(identity) {
+  return {
+    identity, pc: null, epoch: null, keyState: 'new', ackedEpoch: -1,
+    missingSince: null, lastKeyRequestAt: -Infinity, lastKeyAnswerAt: -Infinity,
+  };
+}
+
 function clearPeerTimers(peer, { keepRejoin = false } = {}) {
   clearTimeout(peer.vanishTimer);
   clearTimeout(peer.restartTimer);
   clearTimeout(peer.checkTimer);
+  clearTimeout(peer.resendTimer);
   peer.vanishTimer = null;
   peer.restartTimer = null;
   peer.checkTimer = null;
@@ -959,9 +1205,19 @@ function iceFromPayload(payload) {
 
 // The fail-open invariant's timing and margin (frames between the encoder and the transform
 // when the counters are read).
-const INVARIANT_INTERVAL_MS = 1000;
+const TICK_MS = 1000;
 const FIRST_CHECK_MS = 300;
 const INVARIANT_MARGIN = 5;
+// Key exchange: how long a pending key waits for every acknowledgement, the re-send backoff,
+// how long a connected peer may go without a key before it is shown as waiting, and the
+// key-request rate (per peer).
+const SWITCH_TIMEOUT_MS = 1000;
+const RESEND_DELAYS_MS = [1000, 2000, 4000];
+const KEY_WAIT_MS = 3000;
+const KEY_REQUEST_INTERVAL_MS = 1000;
+// Chat that arrived before its key.
+const CHAT_WAIT_MS = 5000;
+const CHAT_BUFFER_MAX = 64;
 
 /** What `sender` has sent so far: video frames encoded, or audio packets. */
 async function sentBy(sender, kind) {
