@@ -13,6 +13,7 @@
 
 mod action;
 mod close;
+mod conns;
 mod limits;
 pub mod presence;
 mod rate;

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use sotto_protocol::presence::{PresenceClientMessage, PresenceServerMessage};
 use sotto_protocol::{ChannelId, ProtocolError};
 
-use crate::{Action, CloseCode, ConnId, Frame, Limits, RateLimiter};
+use crate::conns::{impl_record, Conns, Refused};
+use crate::{Action, CloseCode, ConnId, Frame, Limits};
 
 /// What the adapter keeps per presence socket (its WebSocket attachment).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,32 +30,22 @@ pub struct PresenceRecord {
 
 pub type PresenceAction = Action<PresenceServerMessage, PresenceRecord>;
 
-#[derive(Debug)]
-struct Conn {
-    record: PresenceRecord,
-    last_seen_ms: u64,
-    limiter: RateLimiter,
-    invalid: u32,
-}
+impl_record!(PresenceRecord, |r| !r.active);
 
 /// The presence state machine.
 #[derive(Debug)]
 pub struct PresenceHub {
-    limits: Limits,
-    conns: BTreeMap<ConnId, Conn>,
+    conns: Conns<PresenceRecord>,
     announcers: BTreeMap<ChannelId, BTreeSet<ConnId>>,
     subscribers: BTreeMap<ChannelId, BTreeSet<ConnId>>,
-    next_conn: u64,
 }
 
 impl PresenceHub {
     pub fn new(limits: Limits) -> Self {
         Self {
-            limits,
-            conns: BTreeMap::new(),
+            conns: Conns::new(limits),
             announcers: BTreeMap::new(),
             subscribers: BTreeMap::new(),
-            next_conn: 1,
         }
     }
 
@@ -68,38 +59,22 @@ impl PresenceHub {
         let mut hub = Self::new(limits);
         for record in records {
             let conn = record.conn;
-            if hub.conns.contains_key(&conn) {
+            let (announced, subscribed) = (record.announced.clone(), record.subscribed.clone());
+            if !hub.conns.restore(record, now_ms) {
                 continue;
             }
-            hub.next_conn = hub.next_conn.max(conn.0.saturating_add(1));
-            for c in &record.announced {
-                hub.announcers.entry(c.clone()).or_default().insert(conn);
+            for c in announced {
+                hub.announcers.entry(c).or_default().insert(conn);
             }
-            for c in &record.subscribed {
-                hub.subscribers.entry(c.clone()).or_default().insert(conn);
+            for c in subscribed {
+                hub.subscribers.entry(c).or_default().insert(conn);
             }
-            let last_seen = record
-                .last_seen_ms
-                .saturating_add(hub.limits.persist_interval_ms)
-                .min(now_ms.max(record.last_seen_ms));
-            let limiter = RateLimiter::new(hub.limits.rate_per_sec, hub.limits.rate_burst, now_ms);
-            hub.conns.insert(
-                conn,
-                Conn {
-                    record,
-                    last_seen_ms: last_seen,
-                    limiter,
-                    invalid: 0,
-                },
-            );
         }
         hub
     }
 
     pub fn allocate_conn(&mut self) -> ConnId {
-        let id = ConnId(self.next_conn);
-        self.next_conn += 1;
-        id
+        self.conns.allocate()
     }
 
     pub fn connection_count(&self) -> usize {
@@ -121,25 +96,20 @@ impl PresenceHub {
     }
 
     pub fn next_deadline(&self) -> Option<u64> {
-        self.conns
-            .values()
-            .map(|c| {
-                let idle = c.last_seen_ms.saturating_add(self.limits.idle_timeout_ms);
-                if c.record.active {
-                    idle
-                } else {
-                    idle.min(
-                        c.record
-                            .connected_at_ms
-                            .saturating_add(self.limits.join_timeout_ms),
-                    )
-                }
-            })
-            .min()
+        self.conns.next_deadline()
     }
 
     pub fn open(&mut self, conn: ConnId, now_ms: u64) -> Vec<PresenceAction> {
-        if self.conns.len() >= self.limits.max_presence_connections {
+        let record = PresenceRecord {
+            conn,
+            connected_at_ms: now_ms,
+            last_seen_ms: now_ms,
+            active: false,
+            announced: Vec::new(),
+            subscribed: Vec::new(),
+        };
+        let max = self.conns.limits.max_presence_connections;
+        if !self.conns.open(record.clone(), now_ms, max) {
             return vec![
                 send(
                     conn,
@@ -151,93 +121,50 @@ impl PresenceHub {
                 },
             ];
         }
-        let record = PresenceRecord {
-            conn,
-            connected_at_ms: now_ms,
-            last_seen_ms: now_ms,
-            active: false,
-            announced: Vec::new(),
-            subscribed: Vec::new(),
-        };
-        self.conns.insert(
-            conn,
-            Conn {
-                record: record.clone(),
-                last_seen_ms: now_ms,
-                limiter: RateLimiter::new(self.limits.rate_per_sec, self.limits.rate_burst, now_ms),
-                invalid: 0,
-            },
-        );
         vec![Action::Persist { conn, record }]
     }
 
     pub fn message(&mut self, conn: ConnId, frame: Frame<'_>, now_ms: u64) -> Vec<PresenceAction> {
-        let max_bytes = self.limits.max_message_bytes;
-        let persist_interval = self.limits.persist_interval_ms;
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let parsed = self
+            .conns
+            .frame(conn, frame, now_ms, PresenceClientMessage::parse);
+        let Some((parsed, stale)) = parsed else {
             return Vec::new();
         };
         let mut out = Vec::new();
-        c.last_seen_ms = c.last_seen_ms.max(now_ms);
-        let stale = now_ms.saturating_sub(c.record.last_seen_ms) >= persist_interval;
-        if !c.limiter.try_acquire(now_ms) {
-            out.extend(self.reject(conn, ProtocolError::RateLimited, CloseCode::RateLimited));
-            return out;
-        }
-        let len = match frame {
-            Frame::Text(t) => t.len(),
-            Frame::Binary(b) => b.len(),
+        let update = match parsed {
+            Err(Refused::Close(e, code)) => {
+                out.extend(self.reject(conn, e, code));
+                return out;
+            }
+            Err(Refused::Invalid(e)) => Some(Err(e)),
+            Ok(PresenceClientMessage::Ping { .. }) => {
+                out.push(send(conn, PresenceServerMessage::pong()));
+                None
+            }
+            Ok(PresenceClientMessage::Announce { channels, .. }) => {
+                Some(self.set_announced(conn, dedup(channels)))
+            }
+            Ok(PresenceClientMessage::Subscribe { channels, .. }) => {
+                Some(self.set_subscribed(conn, dedup(channels)))
+            }
         };
-        if len > max_bytes {
-            out.extend(self.reject(conn, ProtocolError::MessageTooLarge, CloseCode::TooLarge));
-            return out;
-        }
-        let parsed = match frame {
-            Frame::Text(t) => PresenceClientMessage::parse(t),
-            Frame::Binary(_) => Err(ProtocolError::BinaryFrame),
-        };
-        let changed = match parsed {
-            Err(e) => {
+        let changed = match update {
+            Some(Ok(actions)) => {
+                out.extend(actions);
+                true
+            }
+            Some(Err(e)) => {
                 out.extend(self.invalid(conn, e));
                 false
             }
-            Ok(PresenceClientMessage::Ping { .. }) => {
-                out.push(send(conn, PresenceServerMessage::pong()));
-                false
-            }
-            Ok(PresenceClientMessage::Announce { channels, .. }) => {
-                match self.set_announced(conn, dedup(channels)) {
-                    Ok(actions) => {
-                        out.extend(actions);
-                        true
-                    }
-                    Err(e) => {
-                        out.extend(self.invalid(conn, e));
-                        false
-                    }
-                }
-            }
-            Ok(PresenceClientMessage::Subscribe { channels, .. }) => {
-                match self.set_subscribed(conn, dedup(channels)) {
-                    Ok(actions) => {
-                        out.extend(actions);
-                        true
-                    }
-                    Err(e) => {
-                        out.extend(self.invalid(conn, e));
-                        false
-                    }
-                }
-            }
+            None => false,
         };
-        if let Some(c) = self.conns.get_mut(&conn) {
-            if changed || stale {
-                c.record.last_seen_ms = c.last_seen_ms;
-                out.push(Action::Persist {
-                    conn,
-                    record: c.record.clone(),
-                });
-            }
+        if let Some(c) = self.conns.get_mut(conn).filter(|_| changed || stale) {
+            out.push(Action::Persist {
+                conn,
+                record: c.touch_record(),
+            });
         }
         out
     }
@@ -247,26 +174,8 @@ impl PresenceHub {
     }
 
     pub fn tick(&mut self, now_ms: u64) -> Vec<PresenceAction> {
-        let due: Vec<(ConnId, ProtocolError)> = self
-            .conns
-            .iter()
-            .filter_map(|(id, c)| {
-                if !c.record.active
-                    && c.record
-                        .connected_at_ms
-                        .saturating_add(self.limits.join_timeout_ms)
-                        <= now_ms
-                {
-                    Some((*id, ProtocolError::JoinTimeout))
-                } else if c.last_seen_ms.saturating_add(self.limits.idle_timeout_ms) <= now_ms {
-                    Some((*id, ProtocolError::IdleTimeout))
-                } else {
-                    None
-                }
-            })
-            .collect();
         let mut out = Vec::new();
-        for (conn, e) in due {
+        for (conn, e) in self.conns.due(now_ms) {
             out.extend(self.reject(conn, e, CloseCode::Timeout));
         }
         out
@@ -279,19 +188,36 @@ impl PresenceHub {
             .count()
     }
 
+    /// Replaces one of `conn`'s channel lists (`list` picks which) if the hub has room for
+    /// the new channels; returns the old list (`None` if `conn` is not open).
+    fn replace_list(
+        &mut self,
+        conn: ConnId,
+        channels: &[ChannelId],
+        list: fn(&mut PresenceRecord) -> &mut Vec<ChannelId>,
+    ) -> Result<Option<Vec<ChannelId>>, ProtocolError> {
+        let capacity = self.conns.limits.max_presence_channels;
+        if self.channel_count() + self.new_channels(channels) > capacity {
+            return Err(ProtocolError::PresenceFull);
+        }
+        let Some(c) = self.conns.get_mut(conn) else {
+            return Ok(None);
+        };
+        c.record.active = true;
+        Ok(Some(std::mem::replace(
+            list(&mut c.record),
+            channels.to_vec(),
+        )))
+    }
+
     fn set_announced(
         &mut self,
         conn: ConnId,
         channels: Vec<ChannelId>,
     ) -> Result<Vec<PresenceAction>, ProtocolError> {
-        if self.channel_count() + self.new_channels(&channels) > self.limits.max_presence_channels {
-            return Err(ProtocolError::PresenceFull);
-        }
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(old) = self.replace_list(conn, &channels, |r| &mut r.announced)? else {
             return Ok(Vec::new());
         };
-        c.record.active = true;
-        let old = std::mem::replace(&mut c.record.announced, channels.clone());
         let mut out = Vec::new();
         for ch in old.iter().filter(|ch| !channels.contains(ch)) {
             out.extend(self.withdraw(conn, ch));
@@ -312,14 +238,9 @@ impl PresenceHub {
         conn: ConnId,
         channels: Vec<ChannelId>,
     ) -> Result<Vec<PresenceAction>, ProtocolError> {
-        if self.channel_count() + self.new_channels(&channels) > self.limits.max_presence_channels {
-            return Err(ProtocolError::PresenceFull);
-        }
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(old) = self.replace_list(conn, &channels, |r| &mut r.subscribed)? else {
             return Ok(Vec::new());
         };
-        c.record.active = true;
-        let old = std::mem::replace(&mut c.record.subscribed, channels.clone());
         for ch in old.iter().filter(|ch| !channels.contains(ch)) {
             self.unsubscribe(conn, ch);
         }
@@ -367,13 +288,11 @@ impl PresenceHub {
     }
 
     fn invalid(&mut self, conn: ConnId, e: ProtocolError) -> Vec<PresenceAction> {
-        let max = self.limits.max_invalid_messages;
-        let Some(c) = self.conns.get_mut(&conn) else {
+        if self.conns.get(conn).is_none() {
             return Vec::new();
-        };
-        c.invalid = c.invalid.saturating_add(1);
+        }
         let mut out = vec![send(conn, PresenceServerMessage::error(e))];
-        if c.invalid > max {
+        if self.conns.count_invalid(conn) {
             out.extend(self.reject(conn, ProtocolError::TooManyErrors, CloseCode::BadRequest));
         }
         out
@@ -387,7 +306,7 @@ impl PresenceHub {
     }
 
     fn remove(&mut self, conn: ConnId) -> Vec<PresenceAction> {
-        let Some(c) = self.conns.remove(&conn) else {
+        let Some(c) = self.conns.remove(conn) else {
             return Vec::new();
         };
         for ch in &c.record.subscribed {

@@ -7,13 +7,12 @@
 //! ```
 //! Every frame costs a rate-limit token; an empty bucket closes the socket (4429). Invalid
 //! messages get an `error` and are dropped; too many of them close the socket (4400).
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use sotto_protocol::room::{ClientMessage, PeerInfo, ServerMessage};
 use sotto_protocol::{PeerId, ProtocolError, Version};
 
-use crate::{Action, CloseCode, ConnId, Frame, Limits, RateLimiter};
+use crate::conns::{impl_record, Conns, Refused};
+use crate::{Action, CloseCode, ConnId, Frame, Limits};
 
 /// What the adapter keeps per socket (its WebSocket attachment): enough to rebuild the room
 /// after hibernation. No payloads, no addresses.
@@ -30,28 +29,18 @@ pub struct RoomRecord {
 
 pub type RoomAction = Action<ServerMessage, RoomRecord>;
 
-#[derive(Debug)]
-struct Conn {
-    record: RoomRecord,
-    last_seen_ms: u64,
-    limiter: RateLimiter,
-    invalid: u32,
-}
+impl_record!(RoomRecord, |r| r.peer.is_none());
 
 /// The room state machine. Feed it events; carry out the returned actions in order.
 #[derive(Debug)]
 pub struct RoomRoster {
-    limits: Limits,
-    conns: BTreeMap<ConnId, Conn>,
-    next_conn: u64,
+    conns: Conns<RoomRecord>,
 }
 
 impl RoomRoster {
     pub fn new(limits: Limits) -> Self {
         Self {
-            limits,
-            conns: BTreeMap::new(),
-            next_conn: 1,
+            conns: Conns::new(limits),
         }
     }
 
@@ -69,57 +58,45 @@ impl RoomRoster {
         let mut records: Vec<RoomRecord> = records.into_iter().collect();
         records.sort_by_key(|r| r.conn);
         for record in records {
+            let conn = record.conn;
             let duplicate = record.peer.as_ref().is_some_and(|p| {
-                room.find_peer(&p.peer).is_some() || room.joined_count() >= room.limits.max_peers
+                room.find_peer(&p.peer).is_some()
+                    || room.joined_count() >= room.conns.limits.max_peers
             });
-            if duplicate || room.conns.contains_key(&record.conn) {
-                rejected.push(record.conn);
-                continue;
+            if duplicate || !room.conns.restore(record, now_ms) {
+                rejected.push(conn);
             }
-            room.next_conn = room.next_conn.max(record.conn.0.saturating_add(1));
-            let last_seen = record
-                .last_seen_ms
-                .saturating_add(room.limits.persist_interval_ms)
-                .min(now_ms.max(record.last_seen_ms));
-            let limiter =
-                RateLimiter::new(room.limits.rate_per_sec, room.limits.rate_burst, now_ms);
-            room.conns.insert(
-                record.conn,
-                Conn {
-                    record,
-                    last_seen_ms: last_seen,
-                    limiter,
-                    invalid: 0,
-                },
-            );
         }
         (room, rejected)
     }
 
     pub fn limits(&self) -> &Limits {
-        &self.limits
+        &self.conns.limits
     }
 
     /// A fresh connection id for a socket about to be opened.
     pub fn allocate_conn(&mut self) -> ConnId {
-        let id = ConnId(self.next_conn);
-        self.next_conn += 1;
-        id
+        self.conns.allocate()
     }
 
     /// Joined peers, in join order of their connections.
     pub fn roster(&self) -> Vec<PeerInfo> {
         self.conns
-            .values()
-            .filter_map(|c| c.record.peer.clone())
+            .iter()
+            .filter_map(|(_, c)| c.record.peer.clone())
+            .collect()
+    }
+
+    fn joined(&self) -> Vec<ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.record.peer.is_some())
+            .map(|(id, _)| id)
             .collect()
     }
 
     pub fn joined_count(&self) -> usize {
-        self.conns
-            .values()
-            .filter(|c| c.record.peer.is_some())
-            .count()
+        self.joined().len()
     }
 
     pub fn connection_count(&self) -> usize {
@@ -128,40 +105,31 @@ impl RoomRoster {
 
     /// The record of a connection, as it would be persisted now.
     pub fn record(&self, conn: ConnId) -> Option<RoomRecord> {
-        self.conns.get(&conn).map(|c| RoomRecord {
-            last_seen_ms: c.last_seen_ms,
-            ..c.record.clone()
-        })
+        self.conns.get(conn).map(|c| c.current_record())
     }
 
     /// When the next join or idle timeout falls due (for the alarm).
     pub fn next_deadline(&self) -> Option<u64> {
-        self.conns.values().map(|c| self.deadline(c)).min()
-    }
-
-    fn deadline(&self, c: &Conn) -> u64 {
-        let idle = c.last_seen_ms.saturating_add(self.limits.idle_timeout_ms);
-        if c.record.peer.is_none() {
-            idle.min(
-                c.record
-                    .connected_at_ms
-                    .saturating_add(self.limits.join_timeout_ms),
-            )
-        } else {
-            idle
-        }
+        self.conns.next_deadline()
     }
 
     fn find_peer(&self, peer: &PeerId) -> Option<ConnId> {
         self.conns
             .iter()
             .find(|(_, c)| c.record.peer.as_ref().is_some_and(|p| &p.peer == peer))
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
     }
 
     /// A socket was accepted as `conn` (from `allocate_conn`).
     pub fn open(&mut self, conn: ConnId, now_ms: u64) -> Vec<RoomAction> {
-        if self.conns.len() >= self.limits.max_room_connections {
+        let record = RoomRecord {
+            conn,
+            connected_at_ms: now_ms,
+            last_seen_ms: now_ms,
+            peer: None,
+        };
+        let max = self.conns.limits.max_room_connections;
+        if !self.conns.open(record.clone(), now_ms, max) {
             return vec![
                 send(conn, ServerMessage::error(ProtocolError::RoomFull)),
                 Action::Close {
@@ -170,66 +138,25 @@ impl RoomRoster {
                 },
             ];
         }
-        let record = RoomRecord {
-            conn,
-            connected_at_ms: now_ms,
-            last_seen_ms: now_ms,
-            peer: None,
-        };
-        self.conns.insert(
-            conn,
-            Conn {
-                record: record.clone(),
-                last_seen_ms: now_ms,
-                limiter: RateLimiter::new(self.limits.rate_per_sec, self.limits.rate_burst, now_ms),
-                invalid: 0,
-            },
-        );
         vec![Action::Persist { conn, record }]
     }
 
     /// A frame arrived on `conn`.
     pub fn message(&mut self, conn: ConnId, frame: Frame<'_>, now_ms: u64) -> Vec<RoomAction> {
-        let max_bytes = self.limits.max_message_bytes;
-        let persist_interval = self.limits.persist_interval_ms;
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some((parsed, stale)) = self.conns.frame(conn, frame, now_ms, ClientMessage::parse)
+        else {
             return Vec::new();
         };
         let mut out = Vec::new();
-        c.last_seen_ms = c.last_seen_ms.max(now_ms);
-        if now_ms.saturating_sub(c.record.last_seen_ms) >= persist_interval {
-            c.record.last_seen_ms = now_ms;
+        if let Some(c) = self.conns.get_mut(conn).filter(|_| stale) {
             out.push(Action::Persist {
                 conn,
-                record: c.record.clone(),
+                record: c.touch_record(),
             });
         }
-        if !c.limiter.try_acquire(now_ms) {
-            out.extend(self.reject(
-                conn,
-                ProtocolError::RateLimited,
-                Some(CloseCode::RateLimited),
-            ));
-            return out;
-        }
-        let len = match frame {
-            Frame::Text(t) => t.len(),
-            Frame::Binary(b) => b.len(),
-        };
-        if len > max_bytes {
-            out.extend(self.reject(
-                conn,
-                ProtocolError::MessageTooLarge,
-                Some(CloseCode::TooLarge),
-            ));
-            return out;
-        }
-        let parsed = match frame {
-            Frame::Text(t) => ClientMessage::parse(t),
-            Frame::Binary(_) => Err(ProtocolError::BinaryFrame),
-        };
         match parsed {
-            Err(e) => out.extend(self.invalid(conn, e)),
+            Err(Refused::Close(e, code)) => out.extend(self.reject(conn, e, Some(code))),
+            Err(Refused::Invalid(e)) => out.extend(self.invalid(conn, e)),
             Ok(ClientMessage::Ping { .. }) => out.push(send(conn, ServerMessage::pong())),
             Ok(ClientMessage::Join { peer, identity, .. }) => {
                 out.extend(self.join(conn, PeerInfo { peer, identity }))
@@ -237,7 +164,7 @@ impl RoomRoster {
             Ok(ClientMessage::Signal { to, payload, .. }) => {
                 let from = self
                     .conns
-                    .get(&conn)
+                    .get(conn)
                     .and_then(|c| c.record.peer.as_ref())
                     .map(|p| p.peer.clone());
                 match (from, self.find_peer(&to)) {
@@ -275,26 +202,8 @@ impl RoomRoster {
 
     /// Time passed: close every connection whose join or idle deadline is due.
     pub fn tick(&mut self, now_ms: u64) -> Vec<RoomAction> {
-        let due: Vec<(ConnId, ProtocolError)> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| self.deadline(c) <= now_ms)
-            .map(|(id, c)| {
-                let joined_late = c.record.peer.is_none()
-                    && c.record
-                        .connected_at_ms
-                        .saturating_add(self.limits.join_timeout_ms)
-                        <= now_ms;
-                let e = if joined_late {
-                    ProtocolError::JoinTimeout
-                } else {
-                    ProtocolError::IdleTimeout
-                };
-                (*id, e)
-            })
-            .collect();
         let mut out = Vec::new();
-        for (conn, e) in due {
+        for (conn, e) in self.conns.due(now_ms) {
             out.extend(self.reject(conn, e, Some(CloseCode::Timeout)));
         }
         out
@@ -303,7 +212,7 @@ impl RoomRoster {
     fn join(&mut self, conn: ConnId, info: PeerInfo) -> Vec<RoomAction> {
         let joined = self
             .conns
-            .get(&conn)
+            .get(conn)
             .is_some_and(|c| c.record.peer.is_some());
         if joined {
             return self.invalid(conn, ProtocolError::AlreadyJoined);
@@ -315,23 +224,17 @@ impl RoomRoster {
                 Some(CloseCode::DuplicatePeer),
             );
         }
-        if self.joined_count() >= self.limits.max_peers {
+        let others = self.joined();
+        if others.len() >= self.conns.limits.max_peers {
             return self.reject(conn, ProtocolError::RoomFull, Some(CloseCode::Full));
         }
-        let others: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(id, c)| **id != conn && c.record.peer.is_some())
-            .map(|(id, _)| *id)
-            .collect();
         let peers = self.roster();
-        let max_peers = u32::try_from(self.limits.max_peers).unwrap_or(u32::MAX);
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let max_peers = u32::try_from(self.conns.limits.max_peers).unwrap_or(u32::MAX);
+        let Some(c) = self.conns.get_mut(conn) else {
             return Vec::new();
         };
         c.record.peer = Some(info.clone());
-        c.record.last_seen_ms = c.last_seen_ms;
-        let record = c.record.clone();
+        let record = c.touch_record();
         let mut out = vec![
             Action::Persist { conn, record },
             send(
@@ -358,21 +261,18 @@ impl RoomRoster {
 
     /// An invalid message: answer with its code; close after too many.
     fn invalid(&mut self, conn: ConnId, e: ProtocolError) -> Vec<RoomAction> {
-        let max = self.limits.max_invalid_messages;
-        let Some(c) = self.conns.get_mut(&conn) else {
+        if self.conns.get(conn).is_none() {
             return Vec::new();
-        };
-        c.invalid = c.invalid.saturating_add(1);
-        if c.invalid > max {
-            let mut out = vec![send(conn, ServerMessage::error(e))];
+        }
+        let mut out = vec![send(conn, ServerMessage::error(e))];
+        if self.conns.count_invalid(conn) {
             out.extend(self.reject(
                 conn,
                 ProtocolError::TooManyErrors,
                 Some(CloseCode::BadRequest),
             ));
-            return out;
         }
-        vec![send(conn, ServerMessage::error(e))]
+        out
     }
 
     /// Sends the error, then (if `close`) forgets the connection and closes it.
@@ -392,18 +292,13 @@ impl RoomRoster {
 
     /// Forgets `conn`; tells the others if it had joined.
     fn remove(&mut self, conn: ConnId) -> Vec<RoomAction> {
-        let Some(c) = self.conns.remove(&conn) else {
+        let Some(c) = self.conns.remove(conn) else {
             return Vec::new();
         };
         let Some(info) = c.record.peer else {
             return Vec::new();
         };
-        let others: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.record.peer.is_some())
-            .map(|(id, _)| *id)
-            .collect();
+        let others = self.joined();
         if others.is_empty() {
             return Vec::new();
         }
