@@ -30,6 +30,22 @@ pub(crate) struct Schema {
     pub fields: &'static [(&'static str, Field)],
 }
 
+/// `ping` (client to worker), in every family.
+pub(crate) const PING: Schema = Schema {
+    ty: "ping",
+    fields: &[],
+};
+/// `pong` (worker to client), in every family.
+pub(crate) const PONG: Schema = Schema {
+    ty: "pong",
+    fields: &[],
+};
+/// `error{code,message}` (worker to client), in every family.
+pub(crate) const ERROR: Schema = Schema {
+    ty: "error",
+    fields: &[("code", Field::Other), ("message", Field::Other)],
+};
+
 /// The raw top-level fields of an object, in order, duplicates kept.
 struct RawFields<'a>(Vec<(String, &'a RawValue)>);
 
@@ -134,3 +150,47 @@ pub(crate) fn parse_str<T: DeserializeOwned>(
     }
     serde_json::from_str(text).map_err(|_| ProtocolError::InvalidMessage)
 }
+
+/// Gives a message enum the strict wire methods every family shares: `parse` (text),
+/// `parse_bytes` (raw frame bytes: size, then UTF-8) and `to_json`, over its `Schema` table.
+/// With `server`, also the `error` and `pong` replies every worker-to-client family has (its
+/// `Error { v, code, message }` and `Pong { v }` variants).
+macro_rules! strict_wire_message {
+    ($ty:ty, $schemas:expr, server) => {
+        $crate::parse::strict_wire_message!($ty, $schemas);
+
+        impl $ty {
+            /// The `error` message for `e`: its stable code and fixed text.
+            pub fn error(e: $crate::ProtocolError) -> Self {
+                Self::Error {
+                    v: $crate::Version,
+                    code: e.code().to_owned(),
+                    message: e.to_string(),
+                }
+            }
+
+            pub fn pong() -> Self {
+                Self::Pong { v: $crate::Version }
+            }
+        }
+    };
+    ($ty:ty, $schemas:expr) => {
+        impl $ty {
+            /// Parses a text frame; never panics.
+            pub fn parse(text: &str) -> Result<Self, $crate::ProtocolError> {
+                $crate::parse::parse_str(text, $schemas)
+            }
+
+            /// Parses raw frame bytes (checks size, then UTF-8); never panics.
+            pub fn parse_bytes(bytes: &[u8]) -> Result<Self, $crate::ProtocolError> {
+                $crate::parse::parse_bytes(bytes, $schemas)
+            }
+
+            /// Serializes to the wire form.
+            pub fn to_json(&self) -> Result<String, $crate::ProtocolError> {
+                serde_json::to_string(self).map_err(|_| $crate::ProtocolError::Internal)
+            }
+        }
+    };
+}
+pub(crate) use strict_wire_message;

@@ -7,8 +7,8 @@
 //! Each `announce` (and each `subscribe`) replaces the connection's previous list.
 use serde::{Deserialize, Serialize};
 
-use crate::parse::{parse_bytes, parse_str, Field, Schema};
-use crate::{ChannelId, ProtocolError, Version, MAX_ANNOUNCE_CHANNELS, MAX_SUBSCRIBE_CHANNELS};
+use crate::parse::{strict_wire_message, Field, Schema, ERROR, PING, PONG};
+use crate::{ChannelId, Version, MAX_ANNOUNCE_CHANNELS, MAX_SUBSCRIBE_CHANNELS};
 
 /// What a client sends on a presence socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,28 +38,10 @@ const CLIENT_SCHEMAS: &[Schema] = &[
         ty: "subscribe",
         fields: &[("channels", Field::Channels(MAX_SUBSCRIBE_CHANNELS))],
     },
-    Schema {
-        ty: "ping",
-        fields: &[],
-    },
+    PING,
 ];
 
-impl PresenceClientMessage {
-    /// Parses a text frame; never panics.
-    pub fn parse(text: &str) -> Result<Self, ProtocolError> {
-        parse_str(text, CLIENT_SCHEMAS)
-    }
-
-    /// Parses raw frame bytes; never panics.
-    pub fn parse_bytes(bytes: &[u8]) -> Result<Self, ProtocolError> {
-        parse_bytes(bytes, CLIENT_SCHEMAS)
-    }
-
-    /// Serializes to the wire form.
-    pub fn to_json(&self) -> Result<String, ProtocolError> {
-        serde_json::to_string(self).map_err(|_| ProtocolError::Internal)
-    }
-}
+strict_wire_message!(PresenceClientMessage, CLIENT_SCHEMAS);
 
 /// What the worker sends on a presence socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,45 +67,18 @@ const SERVER_SCHEMAS: &[Schema] = &[
         ty: "presence",
         fields: &[("channel", Field::Other), ("online", Field::Other)],
     },
-    Schema {
-        ty: "pong",
-        fields: &[],
-    },
-    Schema {
-        ty: "error",
-        fields: &[("code", Field::Other), ("message", Field::Other)],
-    },
+    PONG,
+    ERROR,
 ];
 
+strict_wire_message!(PresenceServerMessage, SERVER_SCHEMAS, server);
+
 impl PresenceServerMessage {
-    /// Parses a text frame from the worker; never panics.
-    pub fn parse(text: &str) -> Result<Self, ProtocolError> {
-        parse_str(text, SERVER_SCHEMAS)
-    }
-
-    /// Serializes to the wire form.
-    pub fn to_json(&self) -> Result<String, ProtocolError> {
-        serde_json::to_string(self).map_err(|_| ProtocolError::Internal)
-    }
-
-    /// The `error` message for `e`.
-    pub fn error(e: ProtocolError) -> Self {
-        Self::Error {
-            v: Version,
-            code: e.code().to_owned(),
-            message: e.to_string(),
-        }
-    }
-
     pub fn presence(channel: ChannelId, online: bool) -> Self {
         Self::Presence {
             v: Version,
             channel,
             online,
         }
-    }
-
-    pub fn pong() -> Self {
-        Self::Pong { v: Version }
     }
 }

@@ -7,8 +7,8 @@
 //! ```
 use serde::{Deserialize, Serialize};
 
-use crate::parse::{parse_bytes, parse_str, Field, Schema};
-use crate::{Identity, Payload, PeerId, ProtocolError, Version};
+use crate::parse::{strict_wire_message, Field, Schema, ERROR, PING, PONG};
+use crate::{Identity, Payload, PeerId, Version};
 
 /// A member of a room as others see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,32 +49,16 @@ const CLIENT_SCHEMAS: &[Schema] = &[
         ty: "signal",
         fields: &[("to", Field::PeerId), ("payload", Field::Payload)],
     },
-    Schema {
-        ty: "ping",
-        fields: &[],
-    },
+    PING,
     Schema {
         ty: "leave",
         fields: &[],
     },
 ];
 
+strict_wire_message!(ClientMessage, CLIENT_SCHEMAS);
+
 impl ClientMessage {
-    /// Parses a text frame; never panics.
-    pub fn parse(text: &str) -> Result<Self, ProtocolError> {
-        parse_str(text, CLIENT_SCHEMAS)
-    }
-
-    /// Parses raw frame bytes (checks size, then UTF-8); never panics.
-    pub fn parse_bytes(bytes: &[u8]) -> Result<Self, ProtocolError> {
-        parse_bytes(bytes, CLIENT_SCHEMAS)
-    }
-
-    /// Serializes to the wire form.
-    pub fn to_json(&self) -> Result<String, ProtocolError> {
-        serde_json::to_string(self).map_err(|_| ProtocolError::Internal)
-    }
-
     pub fn join(peer: PeerId, identity: Identity) -> Self {
         Self::Join {
             v: Version,
@@ -161,42 +145,8 @@ const SERVER_SCHEMAS: &[Schema] = &[
             ("payload", Field::Payload),
         ],
     },
-    Schema {
-        ty: "pong",
-        fields: &[],
-    },
-    Schema {
-        ty: "error",
-        fields: &[("code", Field::Other), ("message", Field::Other)],
-    },
+    PONG,
+    ERROR,
 ];
 
-impl ServerMessage {
-    /// Parses a text frame from the worker; never panics.
-    pub fn parse(text: &str) -> Result<Self, ProtocolError> {
-        parse_str(text, SERVER_SCHEMAS)
-    }
-
-    /// Parses raw frame bytes; never panics.
-    pub fn parse_bytes(bytes: &[u8]) -> Result<Self, ProtocolError> {
-        parse_bytes(bytes, SERVER_SCHEMAS)
-    }
-
-    /// Serializes to the wire form.
-    pub fn to_json(&self) -> Result<String, ProtocolError> {
-        serde_json::to_string(self).map_err(|_| ProtocolError::Internal)
-    }
-
-    /// The `error` message for `e`: its stable code and fixed text.
-    pub fn error(e: ProtocolError) -> Self {
-        Self::Error {
-            v: Version,
-            code: e.code().to_owned(),
-            message: e.to_string(),
-        }
-    }
-
-    pub fn pong() -> Self {
-        Self::Pong { v: Version }
-    }
-}
+strict_wire_message!(ServerMessage, SERVER_SCHEMAS, server);
