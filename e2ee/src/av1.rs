@@ -30,7 +30,7 @@
 
 use core::ops::Range;
 
-use crate::frame::{put_u32, split_sealed, SealedParts, TAG_LEN};
+use crate::frame::{put_u32, split_sealed, PartsReader, ReceivedParts, SealedParts, Segments};
 use crate::E2eeError;
 
 const OBU_HAS_SIZE_FIELD: u8 = 0x02;
@@ -243,33 +243,24 @@ struct Part {
 /// A received AV1 frame parsed into metadata, SFrame ciphertext and a plan to rebuild it.
 pub(crate) struct Received<'a> {
     data: &'a [u8],
-    parts: Vec<Part>,
-    meta: Vec<u8>,
-    sframe: Vec<u8>,
+    plan: Vec<Part>,
+    pub(crate) parts: ReceivedParts,
 }
 
 impl<'a> Received<'a> {
     /// Parses a protected AV1 frame; `None` if it does not have the OBU-aware layout.
     pub(crate) fn parse(data: &'a [u8]) -> Option<Self> {
         let (kept, k) = kept_and_carrier(data)?;
-        let carrier = &data[kept[k].payload.clone()];
-        let hdr_len = crate::frame::parse_header(carrier).ok()?.len();
-        let carrier_ct = carrier.len().checked_sub(hdr_len + TAG_LEN)?;
-
-        let mut meta = Vec::new();
-        let mut sframe = Vec::with_capacity(data.len());
-        sframe.extend_from_slice(&carrier[..hdr_len]);
-        let mut parts = Vec::with_capacity(kept.len());
+        let mut reader = PartsReader::new(&data[kept[k].payload.clone()], data.len())?;
+        let mut plan = Vec::with_capacity(kept.len());
         for (i, o) in kept.iter().enumerate() {
             let header = &data[o.header.clone()];
             let mut clear = Vec::with_capacity(header.len());
             push_normalized_header(&mut clear, header);
             if whole_clear(header[0]) {
                 clear.extend_from_slice(&data[o.payload.clone()]);
-                put_u32(&mut meta, clear.len());
-                meta.extend_from_slice(&clear);
-                put_u32(&mut meta, 0);
-                parts.push(Part {
+                reader.part(&clear, &[]);
+                plan.push(Part {
                     header: o.header.clone(),
                     clear_payload: Some(o.payload.clone()),
                     plain_len: 0,
@@ -277,56 +268,37 @@ impl<'a> Received<'a> {
                 continue;
             }
             let seg: &[u8] = if i == k {
-                &carrier[hdr_len..hdr_len + carrier_ct]
+                reader.carrier_ciphertext()
             } else {
                 &data[o.payload.clone()]
             };
-            put_u32(&mut meta, clear.len());
-            meta.extend_from_slice(&clear);
-            put_u32(&mut meta, seg.len());
-            sframe.extend_from_slice(seg);
-            parts.push(Part {
+            reader.part(&clear, seg);
+            plan.push(Part {
                 header: o.header.clone(),
                 clear_payload: None,
                 plain_len: seg.len(),
             });
         }
-        sframe.extend_from_slice(&carrier[carrier.len() - TAG_LEN..]);
         Some(Self {
             data,
-            parts,
-            meta,
-            sframe,
+            plan,
+            parts: reader.finish(),
         })
-    }
-
-    pub(crate) fn meta(&self) -> &[u8] {
-        &self.meta
-    }
-
-    pub(crate) fn sframe(&self) -> &[u8] {
-        &self.sframe
     }
 
     /// The decrypted frame: every OBU with its header, a size field and its plaintext.
     pub(crate) fn rebuild(&self, plain: &[u8]) -> Result<Vec<u8>, E2eeError> {
-        let mut out = Vec::with_capacity(plain.len() + self.parts.len() * 6);
-        let mut offset = 0;
-        for part in &self.parts {
+        let mut out = Vec::with_capacity(plain.len() + self.plan.len() * 6);
+        let mut segments = Segments::new(plain);
+        for part in &self.plan {
             let header = &self.data[part.header.clone()];
             if let Some(clear) = &part.clear_payload {
                 push_obu(&mut out, header, &[&self.data[clear.clone()]]);
                 continue;
             }
-            let seg = plain
-                .get(offset..offset + part.plain_len)
-                .ok_or(E2eeError::MalformedFrame)?;
-            offset += part.plain_len;
-            push_obu(&mut out, header, &[seg]);
+            push_obu(&mut out, header, &[segments.take(part.plain_len)?]);
         }
-        if offset != plain.len() {
-            return Err(E2eeError::MalformedFrame);
-        }
+        segments.finish()?;
         Ok(out)
     }
 }

@@ -90,6 +90,95 @@ pub(crate) fn put_u32(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
 }
 
+/// What a codec-aware layout reads out of a received frame: the metadata the AEAD
+/// authenticates and the SFrame ciphertext (`hdr || ct || tag`) it opens.
+pub(crate) struct ReceivedParts {
+    pub(crate) meta: Vec<u8>,
+    pub(crate) sframe: Vec<u8>,
+}
+
+/// Gathers [`ReceivedParts`] part by part (the receive-side mirror of what `seal` wrote): the
+/// carrier is the protected segment holding the SFrame header and tag.
+pub(crate) struct PartsReader<'c> {
+    carrier: &'c [u8],
+    hdr_len: usize,
+    parts: ReceivedParts,
+}
+
+impl<'c> PartsReader<'c> {
+    /// Starts at the carrier; `None` if it does not begin with a valid SFrame header.
+    pub(crate) fn new(carrier: &'c [u8], capacity: usize) -> Option<Self> {
+        let hdr_len = parse_header(carrier).ok()?.len();
+        let mut sframe = Vec::with_capacity(capacity);
+        sframe.extend_from_slice(&carrier[..hdr_len]);
+        Some(Self {
+            carrier,
+            hdr_len,
+            parts: ReceivedParts {
+                meta: Vec::new(),
+                sframe,
+            },
+        })
+    }
+
+    /// The carrier's own ciphertext segment, between its header and its tag.
+    pub(crate) fn carrier_ciphertext(&self) -> &'c [u8] {
+        // parse_header checked that a tag fits after the header
+        let end = self.carrier.len().saturating_sub(TAG_LEN).max(self.hdr_len);
+        &self.carrier[self.hdr_len..end]
+    }
+
+    /// One part of the frame: its clear bytes (authenticated) and its ciphertext segment.
+    pub(crate) fn part(&mut self, clear: &[u8], segment: &[u8]) {
+        put_u32(&mut self.parts.meta, clear.len());
+        self.parts.meta.extend_from_slice(clear);
+        put_u32(&mut self.parts.meta, segment.len());
+        self.parts.sframe.extend_from_slice(segment);
+    }
+
+    /// Appends the carrier's tag.
+    pub(crate) fn finish(mut self) -> ReceivedParts {
+        let tag_at = self.carrier.len().saturating_sub(TAG_LEN);
+        self.parts.sframe.extend_from_slice(&self.carrier[tag_at..]);
+        self.parts
+    }
+}
+
+/// Reads a decrypted plaintext back segment by segment, to rebuild a codec-aware frame.
+pub(crate) struct Segments<'p> {
+    plain: &'p [u8],
+    offset: usize,
+}
+
+impl<'p> Segments<'p> {
+    pub(crate) fn new(plain: &'p [u8]) -> Self {
+        Self { plain, offset: 0 }
+    }
+
+    /// The next `len` bytes.
+    pub(crate) fn take(&mut self, len: usize) -> Result<&'p [u8], E2eeError> {
+        let end = self
+            .offset
+            .checked_add(len)
+            .ok_or(E2eeError::MalformedFrame)?;
+        let seg = self
+            .plain
+            .get(self.offset..end)
+            .ok_or(E2eeError::MalformedFrame)?;
+        self.offset = end;
+        Ok(seg)
+    }
+
+    /// Every byte was taken.
+    pub(crate) fn finish(self) -> Result<(), E2eeError> {
+        if self.offset == self.plain.len() {
+            Ok(())
+        } else {
+            Err(E2eeError::MalformedFrame)
+        }
+    }
+}
+
 /// Encrypts frames with one sender key (one epoch).
 pub struct FrameSender {
     key: EncryptionKey,
@@ -266,16 +355,16 @@ impl Layout<'_> {
     fn meta(&self) -> &[u8] {
         match self {
             Layout::Prefix { clear, .. } => clear,
-            Layout::H264(r) => r.meta(),
-            Layout::Av1(r) => r.meta(),
+            Layout::H264(r) => &r.parts.meta,
+            Layout::Av1(r) => &r.parts.meta,
         }
     }
 
     fn sframe(&self) -> &[u8] {
         match self {
             Layout::Prefix { sframe, .. } => sframe,
-            Layout::H264(r) => r.sframe(),
-            Layout::Av1(r) => r.sframe(),
+            Layout::H264(r) => &r.parts.sframe,
+            Layout::Av1(r) => &r.parts.sframe,
         }
     }
 

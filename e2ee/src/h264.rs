@@ -38,7 +38,7 @@
 
 use core::ops::Range;
 
-use crate::frame::{put_u32, split_sealed, SealedParts, TAG_LEN};
+use crate::frame::{put_u32, split_sealed, PartsReader, ReceivedParts, SealedParts, Segments};
 use crate::E2eeError;
 
 /// Stop byte that ends every protected part.
@@ -211,10 +211,9 @@ pub(crate) fn protect(
 pub(crate) struct Received<'a> {
     data: &'a [u8],
     /// per NAL: start code range, clear range, length of its plaintext segment
-    parts: Vec<(Range<usize>, Range<usize>, usize)>,
+    plan: Vec<(Range<usize>, Range<usize>, usize)>,
     tail: Range<usize>,
-    meta: Vec<u8>,
-    sframe: Vec<u8>,
+    pub(crate) parts: ReceivedParts,
 }
 
 impl<'a> Received<'a> {
@@ -240,64 +239,37 @@ impl<'a> Received<'a> {
             }
             protected.push(p);
         }
-        let carrier = protected.get(k)?;
-        let hdr_len = crate::frame::parse_header(carrier).ok()?.len();
-        let carrier_ct = carrier.len().checked_sub(hdr_len + TAG_LEN)?;
-
-        let mut meta = Vec::new();
-        let mut sframe = Vec::with_capacity(data.len());
-        sframe.extend_from_slice(&carrier[..hdr_len]);
-        let mut parts = Vec::with_capacity(nals.len());
+        let mut reader = PartsReader::new(protected.get(k)?, data.len())?;
+        let mut plan = Vec::with_capacity(nals.len());
         for (i, ((nal, &c), p)) in nals.iter().zip(&clears).zip(&protected).enumerate() {
             let seg: &[u8] = if i == k {
-                &p[hdr_len..hdr_len + carrier_ct]
+                reader.carrier_ciphertext()
             } else {
                 p
             };
-            put_u32(&mut meta, c);
-            meta.extend_from_slice(&data[nal.body.start..nal.body.start + c]);
-            put_u32(&mut meta, seg.len());
-            sframe.extend_from_slice(seg);
-            parts.push((
-                nal.sc.clone(),
-                nal.body.start..nal.body.start + c,
-                seg.len(),
-            ));
+            let clear = nal.body.start..nal.body.start + c;
+            reader.part(&data[clear.clone()], seg);
+            plan.push((nal.sc.clone(), clear, seg.len()));
         }
-        sframe.extend_from_slice(&carrier[carrier.len() - TAG_LEN..]);
         Some(Self {
             data,
-            parts,
+            plan,
             tail,
-            meta,
-            sframe,
+            parts: reader.finish(),
         })
-    }
-
-    pub(crate) fn meta(&self) -> &[u8] {
-        &self.meta
-    }
-
-    pub(crate) fn sframe(&self) -> &[u8] {
-        &self.sframe
     }
 
     /// The decrypted frame: start codes and clear bytes as received, plaintext segments between.
     pub(crate) fn rebuild(&self, plain: &[u8]) -> Result<Vec<u8>, E2eeError> {
         let mut out = Vec::with_capacity(self.data.len());
-        let mut offset = 0;
-        for (sc, clear, seg_len) in &self.parts {
-            let seg = plain
-                .get(offset..offset + seg_len)
-                .ok_or(E2eeError::MalformedFrame)?;
-            offset += seg_len;
+        let mut segments = Segments::new(plain);
+        for (sc, clear, seg_len) in &self.plan {
+            let seg = segments.take(*seg_len)?;
             out.extend_from_slice(&self.data[sc.clone()]);
             out.extend_from_slice(&self.data[clear.clone()]);
             out.extend_from_slice(seg);
         }
-        if offset != plain.len() {
-            return Err(E2eeError::MalformedFrame);
-        }
+        segments.finish()?;
         out.extend_from_slice(&self.data[self.tail.clone()]);
         Ok(out)
     }
