@@ -1,0 +1,395 @@
+//! Keys, through the crypto Worker: this participant's rotations (see [`crate::rotation`]),
+//! the keys it receives, and whether it holds one from every connected peer.
+use sotto_protocol::peer::{B64UrlBytes, PeerPayload};
+use sotto_protocol::room::PeerInfo;
+use sotto_protocol::PeerId;
+
+use super::{CallCore, Pending, STALE_QUERY_MS};
+use crate::crypto::{CryptoRequest, CryptoResult, KeyMessage, Rejection};
+use crate::error::{CallError, ErrorCode};
+use crate::event::{AppEvent, KeyState, LeaveReason};
+use crate::peer::Resend;
+use crate::rotation::{
+    answer_key_request, resend_delay, KeyRequestAnswer, PendingKey, RESEND_DELAYS_MS,
+};
+use crate::RequestId;
+
+impl CallCore {
+    /// The roster changed: a new sender key for everyone in it (one rotation in flight; a
+    /// change meanwhile runs again when it is done).
+    pub(super) fn rekey(&mut self) {
+        self.rotation.started = true;
+        if self.rotation.roster_in_flight {
+            self.rotation.dirty = true;
+            return;
+        }
+        self.rotation.roster_in_flight = true;
+        self.rotation.retry_at = None;
+        let roster: Vec<PeerInfo> = self
+            .peers
+            .iter()
+            .map(|(peer, p)| PeerInfo {
+                peer: peer.clone(),
+                identity: p.identity.clone(),
+            })
+            .collect();
+        self.crypto(CryptoRequest::SetRoster { roster }, Pending::SetRoster);
+        // keys that came before their sender was in the crypto roster
+        let mut held = Vec::new();
+        for (peer, p) in &mut self.peers {
+            p.in_crypto_roster = true;
+            for key in p.held_keys.drain(..) {
+                held.push((peer.clone(), key));
+            }
+        }
+        for (from, key) in held {
+            self.receive_key(&from, key);
+        }
+    }
+
+    pub(super) fn on_crypto(&mut self, request: RequestId, result: CryptoResult) {
+        let Some(pending) = self.requests.remove(&request) else {
+            self.stats.unexpected_crypto_results += 1;
+            return;
+        };
+        match (pending, result) {
+            (
+                Pending::SetRoster,
+                CryptoResult::Roster {
+                    epoch,
+                    committed,
+                    messages,
+                    rejected,
+                    safety_code,
+                },
+            ) => {
+                self.rotation.roster_in_flight = false;
+                self.rotation.failures = 0;
+                self.on_rejected(&rejected);
+                self.emit(AppEvent::SafetyCode(safety_code));
+                self.on_rotation(epoch, committed, messages);
+                self.rekey_if_dirty();
+            }
+            (Pending::SetRoster, CryptoResult::Failed { code, .. }) => {
+                self.rotation.roster_in_flight = false;
+                self.rotation.pending = None;
+                for p in self.peers.values_mut() {
+                    p.resend = None;
+                }
+                self.error(CallError::new(
+                    ErrorCode::Crypto(code),
+                    "the key rotation failed; nothing is sent until one succeeds",
+                ));
+                self.rotation.failed(self.now);
+                self.rekey_if_dirty();
+            }
+            (Pending::Acknowledge, CryptoResult::Acknowledged { complete }) => {
+                if complete {
+                    if let Some(p) = self.rotation.pending {
+                        self.commit(p.epoch);
+                    }
+                }
+            }
+            (Pending::Commit, CryptoResult::Committed { epoch }) => self.announce(epoch),
+            (Pending::Reseal { peer }, CryptoResult::Resealed { to, key, .. }) if to == peer => {
+                if self.peers.contains_key(&peer) {
+                    self.send_peer(&peer, &PeerPayload::SenderKey { key });
+                }
+            }
+            (Pending::ReceiveKey { from }, CryptoResult::KeyReceived { epoch, duplicate }) => {
+                self.key_received(&from, epoch, duplicate);
+            }
+            (Pending::ReceiveKey { from }, CryptoResult::Failed { code, .. }) => {
+                // refused (stale, forged, for someone else): the key check keeps asking
+                self.error(
+                    CallError::new(ErrorCode::Crypto(code), "a key from a peer was rejected")
+                        .about(&from),
+                );
+            }
+            (Pending::KeysFrom { asked }, CryptoResult::KeysHeld { peers }) => {
+                self.keys_query_since = None;
+                self.keys_checked(&asked, &peers);
+            }
+            (Pending::SealChat { request }, result) => self.chat_sealed(request, result),
+            (Pending::OpenChat { seq, from }, result) => self.chat_opened(seq, &from, result),
+            (Pending::Commit, CryptoResult::Failed { code, .. })
+            | (Pending::Acknowledge | Pending::Reseal { .. }, CryptoResult::Failed { code, .. }) => {
+                self.error(CallError::new(
+                    ErrorCode::Crypto(code),
+                    "a key operation failed",
+                ));
+            }
+            (Pending::KeysFrom { .. }, _) => {
+                self.keys_query_since = None;
+                self.stats.unexpected_crypto_results += 1;
+            }
+            _ => self.stats.unexpected_crypto_results += 1,
+        }
+    }
+
+    fn rekey_if_dirty(&mut self) {
+        if std::mem::take(&mut self.rotation.dirty) {
+            self.rekey();
+        }
+    }
+
+    /// Roster entries the crypto Worker left out, reported one by one and dropped.
+    fn on_rejected(&mut self, rejected: &[Rejection]) {
+        for r in rejected {
+            self.stats.roster_rejections += 1;
+            self.error(
+                CallError::new(
+                    ErrorCode::BadRosterEntry,
+                    "the server announced a participant who cannot be in the call; that entry is ignored",
+                )
+                .about(&r.peer)
+                .because(r.reason.as_str()),
+            );
+            self.drop_peer(&r.peer, LeaveReason::Rejected);
+        }
+    }
+
+    fn on_rotation(&mut self, epoch: u64, committed: bool, messages: Vec<KeyMessage>) {
+        self.rotation.pending = None;
+        for p in self.peers.values_mut() {
+            p.resend = None;
+        }
+        if committed {
+            self.announce(epoch);
+            return;
+        }
+        self.rotation.pending = Some(PendingKey {
+            epoch,
+            switch_at: self.now.saturating_add(self.config.switch_timeout_ms),
+        });
+        let first_resend = self.now.saturating_add(RESEND_DELAYS_MS[0]);
+        for m in messages {
+            let Some(p) = self.peers.get_mut(&m.to) else {
+                continue;
+            };
+            p.resend = Some(Resend {
+                epoch,
+                attempt: 0,
+                at: first_resend,
+            });
+            self.send_peer(&m.to, &PeerPayload::SenderKey { key: m.key });
+        }
+    }
+
+    /// Switches sending to the pending key of `epoch`, unless it was replaced meanwhile.
+    fn commit(&mut self, epoch: u64) {
+        if self.rotation.pending.map(|p| p.epoch) != Some(epoch) {
+            return;
+        }
+        self.rotation.pending = None;
+        self.rotation.committing = Some(epoch);
+        self.crypto(CryptoRequest::Commit { epoch }, Pending::Commit);
+    }
+
+    fn announce(&mut self, epoch: u64) {
+        self.rotation.committing = None;
+        if self.rotation.current != Some(epoch) {
+            self.rotation.current = Some(epoch);
+            self.emit(AppEvent::KeyEpoch {
+                peer: self.me.clone(),
+                epoch,
+            });
+        }
+    }
+
+    pub(super) fn rotation_due(&mut self) {
+        let now = self.now;
+        if let Some(p) = self.rotation.pending.filter(|p| p.switch_at <= now) {
+            self.commit(p.epoch);
+        }
+        if self.rotation.retry_at.is_some_and(|t| t <= now) {
+            self.rotation.retry_at = None;
+            self.rekey();
+        }
+    }
+
+    /// A re-send to `peer` is due.
+    pub(super) fn resend_due(&mut self, peer: &PeerId) {
+        let newest = self.rotation.newest();
+        let now = self.now;
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let Some(r) = p.resend.take() else {
+            return;
+        };
+        if p.acked_epoch.is_some_and(|a| a >= r.epoch) || newest != Some(r.epoch) {
+            return;
+        }
+        if usize::try_from(r.attempt).unwrap_or(usize::MAX) >= RESEND_DELAYS_MS.len() {
+            self.error(
+                CallError::new(
+                    ErrorCode::KeyNotAcknowledged,
+                    "a participant did not acknowledge this participant's key after every re-send; they cannot decrypt what is sent to them",
+                )
+                .about(peer),
+            );
+            return;
+        }
+        let attempt = r.attempt.saturating_add(1);
+        p.resend = Some(Resend {
+            epoch: r.epoch,
+            attempt,
+            at: now.saturating_add(resend_delay(attempt)),
+        });
+        self.crypto(
+            CryptoRequest::Reseal { peer: peer.clone() },
+            Pending::Reseal { peer: peer.clone() },
+        );
+    }
+
+    pub(super) fn on_key_ack(&mut self, from: &PeerId, epoch: u64) {
+        let newest = self.rotation.newest();
+        let Some(p) = self.peers.get_mut(from) else {
+            return;
+        };
+        p.acked_epoch = Some(p.acked_epoch.map_or(epoch, |a| a.max(epoch)));
+        if newest.is_some_and(|n| p.acked_epoch.is_some_and(|a| a >= n)) {
+            p.resend = None;
+        }
+        if self.rotation.pending.map(|p| p.epoch) == Some(epoch) {
+            self.crypto(
+                CryptoRequest::Acknowledge {
+                    from: from.clone(),
+                    epoch,
+                },
+                Pending::Acknowledge,
+            );
+        }
+    }
+
+    pub(super) fn on_key_request(&mut self, from: &PeerId) {
+        let now = self.now;
+        let newest = self.rotation.newest();
+        let Some(p) = self.peers.get_mut(from) else {
+            return;
+        };
+        match answer_key_request(&self.rotation, p, now) {
+            KeyRequestAnswer::Ignore => {}
+            KeyRequestAnswer::Reseal => {
+                p.last_key_answer_at = Some(now);
+                p.requested_epoch = newest;
+                self.crypto(
+                    CryptoRequest::Reseal { peer: from.clone() },
+                    Pending::Reseal { peer: from.clone() },
+                );
+            }
+            KeyRequestAnswer::Rotate => {
+                p.last_key_answer_at = Some(now);
+                self.rotation.last_requested_rotation_at = Some(now);
+                self.rekey();
+            }
+        }
+    }
+
+    pub(super) fn on_sender_key(&mut self, from: &PeerId, key: B64UrlBytes) {
+        let Some(p) = self.peers.get_mut(from) else {
+            return;
+        };
+        if p.in_crypto_roster {
+            self.receive_key(from, key);
+        } else {
+            p.hold_key(key);
+        }
+    }
+
+    fn receive_key(&mut self, from: &PeerId, key: B64UrlBytes) {
+        self.crypto(
+            CryptoRequest::ReceiveKey {
+                from: from.clone(),
+                key,
+            },
+            Pending::ReceiveKey { from: from.clone() },
+        );
+    }
+
+    fn key_received(&mut self, from: &PeerId, epoch: u64, duplicate: bool) {
+        let Some(p) = self.peers.get_mut(from) else {
+            return;
+        };
+        let newer = !duplicate && p.epoch.is_none_or(|e| epoch > e);
+        if newer {
+            p.epoch = Some(epoch);
+        }
+        p.missing_since = None;
+        self.send_peer(from, &PeerPayload::KeyAck { epoch });
+        if newer {
+            self.emit(AppEvent::KeyEpoch {
+                peer: from.clone(),
+                epoch,
+            });
+        }
+        self.set_key_state(from, KeyState::Ready);
+        self.chat.key_arrived(from);
+        self.open_next_chat(from);
+    }
+
+    /// Every second: ask the crypto Worker which connected peers it holds a key from.
+    pub(super) fn check_keys(&mut self) {
+        if self
+            .keys_query_since
+            .is_some_and(|t| self.now.saturating_sub(t) < STALE_QUERY_MS)
+        {
+            return;
+        }
+        let connected: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.is_connected())
+            .map(|(id, _)| id.clone())
+            .collect();
+        if connected.is_empty() {
+            return;
+        }
+        self.keys_query_since = Some(self.now);
+        self.crypto(
+            CryptoRequest::KeysFrom {
+                peers: connected.clone(),
+            },
+            Pending::KeysFrom { asked: connected },
+        );
+    }
+
+    /// A connected peer whose key this participant has not held for `key_wait_ms` is
+    /// `waiting-for-keys` (its media cannot be decrypted) and is asked for it (`key-request`,
+    /// at most once a second) until one arrives; then it is `ready` again.
+    fn keys_checked(&mut self, asked: &[PeerId], held: &[PeerId]) {
+        let now = self.now;
+        let wait = self.config.key_wait_ms;
+        for id in asked {
+            let Some(p) = self.peers.get_mut(id).filter(|p| p.is_connected()) else {
+                continue;
+            };
+            if held.contains(id) {
+                p.missing_since = None;
+                self.set_key_state(id, KeyState::Ready);
+                continue;
+            }
+            // never had a key: counted from when the media path came up
+            let since = if p.key_state == KeyState::New {
+                p.connected_at.unwrap_or(now)
+            } else {
+                now
+            };
+            let missing_since = *p.missing_since.get_or_insert(since);
+            if now.saturating_sub(missing_since) < wait {
+                continue;
+            }
+            let ask = p
+                .last_key_request_at
+                .is_none_or(|t| now.saturating_sub(t) >= crate::rotation::KEY_REQUEST_INTERVAL_MS);
+            if ask {
+                p.last_key_request_at = Some(now);
+            }
+            self.set_key_state(id, KeyState::WaitingForKeys);
+            if ask {
+                self.send_peer(id, &PeerPayload::KeyRequest {});
+            }
+        }
+    }
+}

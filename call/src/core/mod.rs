@@ -1,0 +1,536 @@
+//! [`CallCore`]: the whole call as one state machine.
+//!
+//! ```text
+//!  bridge ──handle(Input, now)──────> CallCore ──poll_action()──> Action (socket, crypto,
+//!         ──handle_timeout(now)────>    │                            WebRTC, Emit(AppEvent))
+//!         <──poll_timeout()─────────────┘
+//! ```
+//! Split by concern: `server` (room messages, roster, hello), `negotiate` (offers, answers,
+//! candidates, recovery), `keys` (rotation, acks, re-sends, key requests, key checks),
+//! `media` (chat, the sender invariant, local tracks).
+mod keys;
+mod media;
+mod negotiate;
+mod server;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+use sotto_protocol::peer::PeerPayload;
+use sotto_protocol::room::ClientMessage;
+use sotto_protocol::{Identity, Payload, PeerId, RoomId};
+
+use crate::action::Action;
+use crate::backoff::Jitter;
+use crate::chat::{ChatLines, ChatStats};
+use crate::crypto::CryptoRequest;
+use crate::error::{CallError, ErrorCode};
+use crate::event::{AppEvent, KeyState, LeaveReason, SignalingPhase};
+use crate::input::{Input, PcState};
+use crate::invariant::{Invariant, InvariantReport};
+use crate::peer::Peer;
+use crate::rotation::Rotation;
+use crate::signaling::{Signaling, SignalingDue};
+use crate::{Config, ConnId, RequestId};
+
+/// Server messages kept while the local media is not ready yet (the oldest go first).
+const MAX_HELD_MESSAGES: usize = 256;
+/// Peers dropped as vanished that are still asked to reconnect now and then.
+const MAX_DORMANT: usize = 64;
+/// The periodic tick (sender invariant, key checks).
+const TICK_MS: u64 = 1_000;
+/// A sample or key check not answered within this is given up.
+const STALE_QUERY_MS: u64 = 5_000;
+
+/// A participant as `call.participants` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParticipantInfo {
+    pub peer: PeerId,
+    pub identity: Identity,
+    pub connection_state: PcState,
+    /// The newest key epoch accepted from them.
+    pub epoch: Option<u64>,
+    pub key_state: KeyState,
+}
+
+/// Counters for `cryptoStats()` and diagnostics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CoreStats {
+    pub invariant: InvariantReport,
+    pub chat: ChatStats,
+    pub chat_waiting: u64,
+    pub roster_rejections: u64,
+    /// Server messages that did not parse, or were out of place (a signal for someone else).
+    pub bad_server_messages: u64,
+    /// Peer payloads that did not parse, or came from nobody known, or out of place.
+    pub dropped_peer_messages: u64,
+    /// Messages that could not be sent because the socket was down.
+    pub unsent_messages: u64,
+    /// Crypto results nobody waited for, or of the wrong shape.
+    pub unexpected_crypto_results: u64,
+    pub ice_restarts: u64,
+}
+
+/// What a crypto request was for.
+#[derive(Debug, Clone)]
+enum Pending {
+    SetRoster,
+    Acknowledge,
+    Commit,
+    Reseal { peer: PeerId },
+    ReceiveKey { from: PeerId },
+    KeysFrom { asked: Vec<PeerId> },
+    SealChat { request: u64 },
+    OpenChat { seq: u64, from: PeerId },
+}
+
+/// A peer dropped as vanished while the server may still list it.
+#[derive(Debug, Clone)]
+struct Dormant {
+    identity: Identity,
+    hello_at: u64,
+    hellos: u32,
+}
+
+/// The call core. See the crate docs.
+pub struct CallCore {
+    config: Config,
+    me: PeerId,
+    identity: Identity,
+    now: u64,
+    out: VecDeque<Action>,
+    closed: bool,
+    media_ready: bool,
+    held: VecDeque<String>,
+    signaling: Signaling,
+    /// Welcomes handled (a connection made in an older session predates the last rejoin).
+    session: u64,
+    peers: BTreeMap<PeerId, Peer>,
+    dormant: BTreeMap<PeerId, Dormant>,
+    conn_owner: BTreeMap<ConnId, PeerId>,
+    next_conn: u64,
+    next_request: u64,
+    requests: BTreeMap<RequestId, Pending>,
+    rotation: Rotation,
+    keys_query_since: Option<u64>,
+    chat: ChatLines,
+    invariant: Invariant,
+    sampling_since: Option<u64>,
+    tick_at: Option<u64>,
+    first_checks: Vec<u64>,
+    jitter: Jitter,
+    stats: CoreStats,
+}
+
+impl CallCore {
+    /// A call for participant `me` (public identity key `identity`, as the crypto Worker's
+    /// `init` gave it) in room `room`, starting now: the first action opens the signaling
+    /// socket. `seed` seeds the reconnect jitter (any value; a random one in the browser).
+    pub fn new(
+        config: Config,
+        me: PeerId,
+        identity: Identity,
+        room: &RoomId,
+        seed: u64,
+        now_ms: u64,
+    ) -> Self {
+        let mut signaling = Signaling::new(format!("/ws/room/{}", room.as_str()));
+        let open = signaling.open_socket();
+        Self {
+            config: config.sanitized(),
+            me,
+            identity,
+            now: now_ms,
+            out: VecDeque::from([open]),
+            closed: false,
+            media_ready: false,
+            held: VecDeque::new(),
+            signaling,
+            session: 0,
+            peers: BTreeMap::new(),
+            dormant: BTreeMap::new(),
+            conn_owner: BTreeMap::new(),
+            next_conn: 1,
+            next_request: 1,
+            requests: BTreeMap::new(),
+            rotation: Rotation::default(),
+            keys_query_since: None,
+            chat: ChatLines::default(),
+            invariant: Invariant::default(),
+            sampling_since: None,
+            tick_at: None,
+            first_checks: Vec::new(),
+            jitter: Jitter::new(seed),
+            stats: CoreStats::default(),
+        }
+    }
+
+    // ---- the public surface ----
+
+    /// This participant's peer id.
+    pub fn peer_id(&self) -> &PeerId {
+        &self.me
+    }
+
+    /// The epoch this participant sends under (after its first commit).
+    pub fn epoch(&self) -> Option<u64> {
+        self.rotation.current
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The participants, sorted by peer id.
+    pub fn participants(&self) -> Vec<ParticipantInfo> {
+        self.peers
+            .iter()
+            .map(|(id, p)| ParticipantInfo {
+                peer: id.clone(),
+                identity: p.identity.clone(),
+                connection_state: p.conn.as_ref().map_or(PcState::New, |c| c.state),
+                epoch: p.epoch,
+                key_state: p.key_state,
+            })
+            .collect()
+    }
+
+    pub fn stats(&self) -> CoreStats {
+        CoreStats {
+            invariant: self.invariant.report().clone(),
+            chat: self.chat.stats(),
+            chat_waiting: self.chat.waiting() as u64,
+            ..self.stats.clone()
+        }
+    }
+
+    /// The next action for the bridge, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.out.pop_front()
+    }
+
+    /// When [`CallCore::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if self.closed {
+            return None;
+        }
+        let peers = self.peers.values().flat_map(|p| {
+            [
+                p.unconfirmed_until,
+                p.hello_at,
+                p.resend.map(|r| r.at),
+                p.conn
+                    .as_ref()
+                    .and_then(|c| c.recovery.next_deadline(&self.config)),
+            ]
+        });
+        let dormant = self.dormant.values().map(|d| Some(d.hello_at));
+        [
+            self.signaling.next_deadline(),
+            self.rotation.next_deadline(),
+            self.tick_at,
+            self.first_checks.iter().min().copied(),
+            self.chat.next_deadline(),
+        ]
+        .into_iter()
+        .chain(peers)
+        .chain(dormant)
+        .flatten()
+        .min()
+    }
+
+    /// One event, at `now_ms`.
+    pub fn handle(&mut self, input: Input, now_ms: u64) {
+        self.now = self.now.max(now_ms);
+        if self.closed {
+            return;
+        }
+        match input {
+            Input::LocalMediaReady => {
+                self.media_ready = true;
+                while let Some(text) = self.held.pop_front() {
+                    self.on_server_text(&text);
+                }
+            }
+            Input::SocketOpened { socket } if self.signaling.is_current(socket) => {
+                self.signaling.on_opened(self.now, &self.config);
+                let join = ClientMessage::join(self.me.clone(), self.identity.clone());
+                self.send_server(&join);
+            }
+            Input::SocketMessage { socket, text } if self.signaling.is_current(socket) => {
+                if self.media_ready {
+                    self.on_server_text(&text);
+                } else {
+                    if self.held.len() == MAX_HELD_MESSAGES {
+                        self.held.pop_front();
+                        self.stats.bad_server_messages += 1;
+                    }
+                    self.held.push_back(text);
+                }
+            }
+            Input::SocketClosed { socket, code } if self.signaling.is_current(socket) => {
+                self.on_socket_closed(code);
+            }
+            Input::SocketOpened { .. }
+            | Input::SocketMessage { .. }
+            | Input::SocketClosed { .. } => {}
+            Input::PeerConnectionState { conn, state } => self.on_pc_state(conn, state),
+            Input::DataChannelState { conn, open } => {
+                if let Some(c) = self.conn_mut(conn) {
+                    c.chat_open = open;
+                }
+            }
+            Input::IceCandidate { conn, candidate } => self.on_local_candidate(conn, candidate),
+            Input::DescriptionCreated { conn, kind, sdp } => {
+                self.on_description_created(conn, kind, &sdp)
+            }
+            Input::PeerOpDone { conn, op } => self.on_peer_op_done(conn, op),
+            Input::PeerOpFailed { conn, op, .. } => self.on_peer_op_failed(conn, op),
+            Input::ChatFrame { conn, data } => self.on_chat_frame(conn, data),
+            Input::Crypto { request, result } => self.on_crypto(request, result),
+            Input::SenderSamples { samples } => self.on_sender_samples(&samples),
+            Input::SendChat { request, text } => self.send_chat(request, text),
+            Input::ReplaceTrack { kind } => self.replace_track(kind),
+            Input::Close => self.close(),
+        }
+    }
+
+    /// Time passed: everything due at `now_ms` happens.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.now = self.now.max(now_ms);
+        // every step below moves its own deadline on; the bound only guards against a bug
+        for _ in 0..256 {
+            if self.closed || self.poll_timeout().is_none_or(|t| t > self.now) {
+                return;
+            }
+            self.fire_due();
+        }
+    }
+
+    fn fire_due(&mut self) {
+        let now = self.now;
+        match self.signaling.due(now, &self.config) {
+            Some(SignalingDue::Reconnect) => {
+                let open = self.signaling.open_socket();
+                self.out.push_back(open);
+            }
+            Some(SignalingDue::Keepalive) => self.send_server(&ClientMessage::ping()),
+            None => {}
+        }
+        self.rotation_due();
+        if self.tick_at.is_some_and(|t| t <= now) {
+            self.tick();
+        }
+        if self.first_checks.iter().any(|t| *t <= now) {
+            self.first_checks.retain(|t| *t > now);
+            self.sample_senders();
+        }
+        for from in self.chat.expire(now) {
+            self.error(
+                CallError::new(
+                    ErrorCode::ChatRejected,
+                    "a chat message was dropped: its key did not arrive within 5 s",
+                )
+                .about(&from),
+            );
+        }
+        self.peers_due();
+        self.dormant_due();
+    }
+
+    // ---- helpers shared by the parts ----
+
+    fn emit(&mut self, event: AppEvent) {
+        self.out.push_back(Action::Emit { event });
+    }
+
+    fn error(&mut self, error: CallError) {
+        self.emit(AppEvent::Error(error));
+    }
+
+    fn send_server(&mut self, msg: &ClientMessage) {
+        let Ok(text) = msg.to_json() else {
+            self.error(CallError::new(
+                ErrorCode::Internal,
+                "a message could not be built",
+            ));
+            return;
+        };
+        match self.signaling.send(text) {
+            Some(action) => self.out.push_back(action),
+            None => self.stats.unsent_messages += 1,
+        }
+    }
+
+    fn send_peer(&mut self, to: &PeerId, payload: &PeerPayload) {
+        let built = payload.to_json().and_then(Payload::new);
+        match built {
+            Ok(payload) => self.send_server(&ClientMessage::signal(to.clone(), payload)),
+            Err(_) => self.error(CallError::new(
+                ErrorCode::Internal,
+                "a message to a peer could not be built (too large?)",
+            )),
+        }
+    }
+
+    fn crypto(&mut self, op: CryptoRequest, pending: Pending) {
+        let request = RequestId(self.next_request);
+        self.next_request += 1;
+        self.requests.insert(request, pending);
+        self.out.push_back(Action::Crypto { request, op });
+    }
+
+    fn conn_mut(&mut self, conn: ConnId) -> Option<&mut crate::connection::Connection> {
+        let peer = self.conn_owner.get(&conn)?;
+        self.peers
+            .get_mut(peer)?
+            .conn
+            .as_mut()
+            .filter(|c| c.id == conn)
+    }
+
+    fn set_key_state(&mut self, peer: &PeerId, state: KeyState) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if p.key_state != state {
+            p.key_state = state;
+            self.emit(AppEvent::ParticipantState {
+                peer: peer.clone(),
+                state,
+            });
+        }
+    }
+
+    /// Keeps the periodic tick running while any connection exists.
+    fn ensure_tick(&mut self) {
+        if self.tick_at.is_none() {
+            self.tick_at = Some(self.now.saturating_add(TICK_MS));
+        }
+    }
+
+    fn tick(&mut self) {
+        self.tick_at = None;
+        if self.conn_owner.is_empty() {
+            return;
+        }
+        self.sample_senders();
+        self.check_keys();
+        self.ensure_tick();
+    }
+
+    /// Drops a peer (closing its connection) and tells the application; no rotation here.
+    fn drop_peer(&mut self, peer: &PeerId, reason: LeaveReason) {
+        let Some(p) = self.peers.remove(peer) else {
+            return;
+        };
+        if let Some(c) = p.conn {
+            self.close_conn(c.id);
+        }
+        self.chat.remove_peer(peer);
+        if reason == LeaveReason::Vanished && self.dormant.len() < MAX_DORMANT {
+            let hello_at = self.now.saturating_add(dormant_hello_delay(0));
+            self.dormant.insert(
+                peer.clone(),
+                Dormant {
+                    identity: p.identity,
+                    hello_at,
+                    hellos: 0,
+                },
+            );
+        }
+        self.emit(AppEvent::ParticipantLeft {
+            peer: peer.clone(),
+            reason,
+        });
+    }
+
+    fn close_conn(&mut self, conn: ConnId) {
+        self.conn_owner.remove(&conn);
+        self.invariant.forget(conn);
+        self.out.push_back(Action::ClosePeer { conn });
+    }
+
+    /// Every peer vanished: rejoin signaling on purpose, to get a fresh roster.
+    fn resync(&mut self) {
+        if !self.signaling.is_open() {
+            return;
+        }
+        self.emit(AppEvent::SignalingState {
+            state: SignalingPhase::Resyncing,
+            code: None,
+        });
+        if let Some(socket) = self.signaling.forget() {
+            self.out.push_back(Action::CloseSocket {
+                socket,
+                code: 1000,
+                reason: "resync",
+            });
+        }
+        self.reconnect_after(1000);
+    }
+
+    fn reconnect_after(&mut self, code: u16) {
+        self.emit(AppEvent::SignalingState {
+            state: SignalingPhase::Reconnecting,
+            code: Some(code),
+        });
+        self.signaling
+            .schedule_reconnect(self.now, &mut self.jitter, &self.config);
+    }
+
+    fn on_socket_closed(&mut self, code: u16) {
+        self.signaling.forget();
+        if self.signaling.ever_welcomed() {
+            self.reconnect_after(code);
+        } else {
+            self.join_failed(CallError::new(
+                ErrorCode::SignalingUnavailable,
+                "signaling closed before joining",
+            ));
+        }
+    }
+
+    fn join_failed(&mut self, error: CallError) {
+        self.emit(AppEvent::JoinFailed { error });
+        self.shut_down();
+    }
+
+    /// `call.close()`: leave, close everything, `closed`.
+    fn close(&mut self) {
+        if self.signaling.is_open() {
+            self.send_server(&ClientMessage::leave());
+        }
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        if let Some(socket) = self.signaling.forget() {
+            self.out.push_back(Action::CloseSocket {
+                socket,
+                code: 1000,
+                reason: "bye",
+            });
+        }
+        let conns: Vec<ConnId> = self.conn_owner.keys().copied().collect();
+        for conn in conns {
+            self.close_conn(conn);
+        }
+        let requests = std::mem::take(&mut self.requests);
+        for pending in requests.into_values() {
+            if let Pending::SealChat { request } = pending {
+                self.emit(AppEvent::ChatFailed {
+                    request,
+                    error: CallError::new(ErrorCode::Closed, "the call was closed"),
+                });
+            }
+        }
+        self.emit(AppEvent::Closed);
+        self.closed = true;
+    }
+}
+
+/// Hellos to a vanished peer: after 30 s, then doubling to 2 min.
+fn dormant_hello_delay(hellos: u32) -> u64 {
+    crate::backoff::exponential(30_000, 120_000, hellos.saturating_add(1))
+}

@@ -1,0 +1,95 @@
+//! What the core knows about one remote participant.
+use sotto_protocol::peer::B64UrlBytes;
+use sotto_protocol::Identity;
+
+use crate::connection::Connection;
+use crate::event::KeyState;
+use crate::input::IceCandidate;
+
+/// At most this many candidates wait for a remote description (per peer).
+pub const MAX_PENDING_CANDIDATES: usize = 64;
+/// At most this many key messages wait for the peer to enter the crypto roster.
+pub const MAX_HELD_KEYS: usize = 4;
+
+/// Re-sends of this participant's key to a peer that has not acknowledged it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resend {
+    pub epoch: u64,
+    pub attempt: u32,
+    pub at: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub identity: Identity,
+    pub conn: Option<Connection>,
+    /// Candidates from the peer that wait for a remote description.
+    pub pending_candidates: Vec<IceCandidate>,
+    /// Known from a welcome that did not list it: it has `rejoin_grace_ms` to come back.
+    pub unconfirmed_until: Option<u64>,
+    /// No connection yet, learned from `peer-joined`: when to say `hello` again.
+    pub hello_at: Option<u64>,
+    pub hellos: u32,
+    // ---- the peer's keys, as this participant receives them ----
+    /// The newest epoch accepted from the peer.
+    pub epoch: Option<u64>,
+    pub key_state: KeyState,
+    pub missing_since: Option<u64>,
+    pub connected_at: Option<u64>,
+    pub last_key_request_at: Option<u64>,
+    /// The peer is in the roster the crypto Worker was last given.
+    pub in_crypto_roster: bool,
+    /// Key messages that came before that.
+    pub held_keys: Vec<B64UrlBytes>,
+    // ---- this participant's key, as the peer receives it ----
+    pub acked_epoch: Option<u64>,
+    pub requested_epoch: Option<u64>,
+    pub last_key_answer_at: Option<u64>,
+    pub resend: Option<Resend>,
+}
+
+impl Peer {
+    pub fn new(identity: Identity) -> Self {
+        Self {
+            identity,
+            conn: None,
+            pending_candidates: Vec::new(),
+            unconfirmed_until: None,
+            hello_at: None,
+            hellos: 0,
+            epoch: None,
+            key_state: KeyState::New,
+            missing_since: None,
+            connected_at: None,
+            last_key_request_at: None,
+            in_crypto_roster: false,
+            held_keys: Vec::new(),
+            acked_epoch: None,
+            requested_epoch: None,
+            last_key_answer_at: None,
+            resend: None,
+        }
+    }
+
+    /// Keeps a candidate for later (the oldest goes when too many wait).
+    pub fn hold_candidate(&mut self, candidate: IceCandidate) {
+        if self.pending_candidates.len() == MAX_PENDING_CANDIDATES {
+            self.pending_candidates.remove(0);
+        }
+        self.pending_candidates.push(candidate);
+    }
+
+    /// Keeps a key message until the peer is in the crypto roster (the oldest goes).
+    pub fn hold_key(&mut self, key: B64UrlBytes) {
+        if self.held_keys.len() == MAX_HELD_KEYS {
+            self.held_keys.remove(0);
+        }
+        self.held_keys.push(key);
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.conn
+            .as_ref()
+            .is_some_and(|c| c.state == crate::input::PcState::Connected)
+    }
+}
