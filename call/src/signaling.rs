@@ -2,18 +2,26 @@
 //!
 //! ```text
 //!  open ──opened──> join sent ──welcome──> joined ──(ping every keepalive_ms)
-//!   ^                                        │ closed (or resync: closed on purpose)
-//!   └──── after equal-jitter back-off ───────┘   (no welcome ever: the join failed)
+//!   ^                  │ no welcome in         │ closed (or resync: closed on purpose)
+//!   │                  │ JOIN_TIMEOUT_MS       │
+//!   └──── after equal-jitter back-off ─────────┘   (no welcome ever: the join failed)
 //! ```
 use crate::action::Action;
 use crate::backoff::Jitter;
 use crate::{Config, SocketId};
+
+/// A socket that opened but got no welcome this long is given up.
+pub const JOIN_TIMEOUT_MS: u64 = 10_000;
+/// Before the first welcome, this many sockets may time out before the join fails.
+pub const JOIN_ATTEMPTS: u32 = 3;
 
 /// What the socket needs now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignalingDue {
     Reconnect,
     Keepalive,
+    /// The server opened the socket but never welcomed us.
+    JoinTimeout,
 }
 
 #[derive(Debug, Clone)]
@@ -25,7 +33,9 @@ pub struct Signaling {
     attempt: u32,
     reconnect_at: Option<u64>,
     keepalive_at: Option<u64>,
+    welcome_by: Option<u64>,
     welcomed: bool,
+    join_timeouts: u32,
 }
 
 impl Signaling {
@@ -39,7 +49,9 @@ impl Signaling {
             attempt: 0,
             reconnect_at: None,
             keepalive_at: None,
+            welcome_by: None,
             welcomed: false,
+            join_timeouts: 0,
         }
     }
 
@@ -51,6 +63,7 @@ impl Signaling {
         self.open = false;
         self.reconnect_at = None;
         self.keepalive_at = None;
+        self.welcome_by = None;
         Action::OpenSocket {
             socket,
             path: self.path.clone(),
@@ -69,6 +82,12 @@ impl Signaling {
     pub fn on_opened(&mut self, now_ms: u64, config: &Config) {
         self.open = true;
         self.keepalive_at = Some(now_ms.saturating_add(config.keepalive_ms));
+        self.welcome_by = Some(now_ms.saturating_add(JOIN_TIMEOUT_MS));
+    }
+
+    /// A welcome arrived on the current socket (it may be handled later).
+    pub fn welcome_arrived(&mut self) {
+        self.welcome_by = None;
     }
 
     /// Sends `text` on the current socket, if it is open.
@@ -83,6 +102,7 @@ impl Signaling {
     pub fn forget(&mut self) -> Option<SocketId> {
         self.open = false;
         self.keepalive_at = None;
+        self.welcome_by = None;
         self.socket.take()
     }
 
@@ -94,6 +114,12 @@ impl Signaling {
 
     pub fn ever_welcomed(&self) -> bool {
         self.welcomed
+    }
+
+    /// A join timed out; true if another socket may be tried before the first welcome.
+    pub fn join_timed_out(&mut self) -> bool {
+        self.join_timeouts = self.join_timeouts.saturating_add(1);
+        self.join_timeouts < JOIN_ATTEMPTS
     }
 
     /// Schedules the next socket after the back-off (equal jitter).
@@ -108,7 +134,7 @@ impl Signaling {
     }
 
     pub fn next_deadline(&self) -> Option<u64> {
-        [self.reconnect_at, self.keepalive_at]
+        [self.reconnect_at, self.keepalive_at, self.welcome_by]
             .into_iter()
             .flatten()
             .min()
@@ -119,6 +145,10 @@ impl Signaling {
         if self.reconnect_at.is_some_and(|t| t <= now_ms) {
             self.reconnect_at = None;
             return Some(SignalingDue::Reconnect);
+        }
+        if self.welcome_by.is_some_and(|t| t <= now_ms) {
+            self.welcome_by = None;
+            return Some(SignalingDue::JoinTimeout);
         }
         if self.keepalive_at.is_some_and(|t| t <= now_ms) {
             self.keepalive_at = Some(now_ms.saturating_add(config.keepalive_ms));
@@ -147,6 +177,8 @@ mod tests {
         assert!(s.send("x".into()).is_none(), "not open yet");
         s.on_opened(0, &config);
         assert!(s.send("x".into()).is_some());
+        assert_eq!(s.next_deadline(), Some(JOIN_TIMEOUT_MS));
+        s.welcome_arrived();
         assert_eq!(s.next_deadline(), Some(15_000));
         let mut delays = Vec::new();
         for _ in 0..6 {

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 use sotto_protocol::peer::PeerPayload;
-use sotto_protocol::room::ClientMessage;
+use sotto_protocol::room::{ClientMessage, ServerMessage};
 use sotto_protocol::{Identity, Payload, PeerId, RoomId};
 
 use crate::action::Action;
@@ -41,6 +41,13 @@ const MAX_DORMANT: usize = 64;
 const TICK_MS: u64 = 1_000;
 /// A sample or key check not answered within this is given up.
 const STALE_QUERY_MS: u64 = 5_000;
+/// A peer this participant does not know that keeps asking to connect (its `peer-joined`
+/// was lost): after this, rejoin signaling to get the roster again...
+const STRANGER_GRACE_MS: u64 = 2_000;
+/// ...but rejoin on purpose at most this often.
+const RESYNC_INTERVAL_MS: u64 = 30_000;
+/// At most this many strangers are remembered.
+const MAX_STRANGERS: usize = 64;
 
 /// A participant as `call.participants` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -107,6 +114,9 @@ pub struct CallCore {
     session: u64,
     peers: BTreeMap<PeerId, Peer>,
     dormant: BTreeMap<PeerId, Dormant>,
+    /// Unknown peers that said hello or offered, and when first.
+    strangers: BTreeMap<PeerId, u64>,
+    last_resync: Option<u64>,
     conn_owner: BTreeMap<ConnId, PeerId>,
     next_conn: u64,
     next_request: u64,
@@ -149,6 +159,8 @@ impl CallCore {
             session: 0,
             peers: BTreeMap::new(),
             dormant: BTreeMap::new(),
+            strangers: BTreeMap::new(),
+            last_resync: None,
             conn_owner: BTreeMap::new(),
             next_conn: 1,
             next_request: 1,
@@ -225,7 +237,9 @@ impl CallCore {
             ]
         });
         let dormant = self.dormant.values().map(|d| Some(d.hello_at));
+        let strangers = self.strangers_deadline();
         [
+            strangers,
             self.signaling.next_deadline(),
             self.rotation.next_deadline(),
             self.tick_at,
@@ -258,6 +272,14 @@ impl CallCore {
                 self.send_server(&join);
             }
             Input::SocketMessage { socket, text } if self.signaling.is_current(socket) => {
+                if text.contains("\"welcome\"")
+                    && matches!(
+                        ServerMessage::parse(&text),
+                        Ok(ServerMessage::Welcome { .. })
+                    )
+                {
+                    self.signaling.welcome_arrived();
+                }
                 if self.media_ready {
                     self.on_server_text(&text);
                 } else {
@@ -315,6 +337,7 @@ impl CallCore {
                 self.out.push_back(open);
             }
             Some(SignalingDue::Keepalive) => self.send_server(&ClientMessage::ping()),
+            Some(SignalingDue::JoinTimeout) => self.join_timeout(),
             None => {}
         }
         self.rotation_due();
@@ -336,6 +359,26 @@ impl CallCore {
         }
         self.peers_due();
         self.dormant_due();
+        if self.strangers_deadline().is_some_and(|t| t <= now) {
+            self.strangers.clear();
+            self.resync();
+        }
+    }
+
+    /// When a rejoin for the strangers is due.
+    fn strangers_deadline(&self) -> Option<u64> {
+        let first = self.strangers.values().min()?;
+        let allowed = self
+            .last_resync
+            .map_or(0, |t| t.saturating_add(RESYNC_INTERVAL_MS));
+        Some(first.saturating_add(STRANGER_GRACE_MS).max(allowed))
+    }
+
+    /// An unknown peer asked to connect.
+    fn stranger(&mut self, peer: &PeerId) {
+        if self.strangers.len() < MAX_STRANGERS || self.strangers.contains_key(peer) {
+            self.strangers.entry(peer.clone()).or_insert(self.now);
+        }
     }
 
     // ---- helpers shared by the parts ----
@@ -456,6 +499,7 @@ impl CallCore {
         if !self.signaling.is_open() {
             return;
         }
+        self.last_resync = Some(self.now);
         self.emit(AppEvent::SignalingState {
             state: SignalingPhase::Resyncing,
             code: None,
@@ -477,6 +521,29 @@ impl CallCore {
         });
         self.signaling
             .schedule_reconnect(self.now, &mut self.jitter, &self.config);
+    }
+
+    /// The socket opened but no welcome came: try another (quietly, a few times before the
+    /// first welcome: then the join fails).
+    fn join_timeout(&mut self) {
+        if let Some(socket) = self.signaling.forget() {
+            self.out.push_back(Action::CloseSocket {
+                socket,
+                code: 1000,
+                reason: "no welcome",
+            });
+        }
+        if self.signaling.ever_welcomed() {
+            self.reconnect_after(4408);
+        } else if self.signaling.join_timed_out() {
+            self.signaling
+                .schedule_reconnect(self.now, &mut self.jitter, &self.config);
+        } else {
+            self.join_failed(CallError::new(
+                ErrorCode::SignalingUnavailable,
+                "the server never answered the join",
+            ));
+        }
     }
 
     fn on_socket_closed(&mut self, code: u16) {

@@ -87,6 +87,7 @@ impl CallCore {
             });
         }
         self.dormant.clear();
+        self.strangers.clear();
         let known = self.peers.iter().map(|(peer, p)| Known {
             peer,
             identity: &p.identity,
@@ -129,6 +130,7 @@ impl CallCore {
     }
 
     fn add_peer(&mut self, info: &PeerInfo) {
+        self.strangers.remove(&info.peer);
         self.peers
             .insert(info.peer.clone(), Peer::new(info.identity.clone()));
         self.emit(AppEvent::ParticipantJoined {
@@ -163,6 +165,7 @@ impl CallCore {
 
     fn on_peer_left(&mut self, peer: &PeerId) {
         self.dormant.remove(peer);
+        self.strangers.remove(peer);
         if self.peers.contains_key(peer) {
             self.drop_peer(peer, LeaveReason::Left);
             self.rekey();
@@ -188,11 +191,15 @@ impl CallCore {
             return;
         };
         if !self.peers.contains_key(from) {
-            if self.dormant.contains_key(from)
-                && matches!(payload, PeerPayload::Hello {} | PeerPayload::Offer { .. })
-            {
+            let asks = matches!(payload, PeerPayload::Hello {} | PeerPayload::Offer { .. });
+            if asks && self.dormant.contains_key(from) {
                 self.revive(from);
             } else {
+                // Someone in the room whose arrival this participant never heard of (a
+                // lost peer-joined): if it keeps asking, rejoin to get the roster again.
+                if asks {
+                    self.stranger(from);
+                }
                 self.stats.dropped_peer_messages += 1;
                 return;
             }
