@@ -42,6 +42,12 @@ export interface JoinOptionsBase {
   iceRestartDelayMs?: number;
   /** After a signaling rejoin, how long a still-connected peer may take to rejoin (default 10 s). */
   rejoinGraceMs?: number;
+  /** After a membership change, how long the new sender key waits for every participant's
+   *  acknowledgement before it is used anyway (default 1 s). */
+  switchTimeoutMs?: number;
+  /** How long a connected participant's key may be missing before it is shown as
+   *  'waiting-for-keys' and asked for (default 3 s). */
+  keyWaitMs?: number;
   /** Constant-bitrate Opus, so audio frame sizes do not follow speech (default true). The
    *  audio-level header extensions are never negotiated. */
   constantBitrateAudio?: boolean;
@@ -63,8 +69,13 @@ export interface Participant {
   identity: string;
   stream: MediaStream | undefined;
   connectionState: RTCPeerConnectionState;
+  /** Epoch of the newest key this participant holds from that peer. */
   epoch: number | null;
+  /** Whether that peer's key is here: 'new' (none yet), 'ready', 'waiting-for-keys'. */
+  keyState: 'new' | ParticipantKeyState;
 }
+
+export type ParticipantKeyState = 'ready' | 'waiting-for-keys';
 
 export interface MediaStatsEntry {
   framesReceived: number;
@@ -77,8 +88,17 @@ export interface MediaStatsEntry {
   videoCodec: string | null;
 }
 
+export interface PeerCryptoStats {
+  decrypted: number;
+  dropped_unknown_key: number;
+  dropped_auth: number;
+  dropped_replay: number;
+}
+
 export interface CryptoStats {
-  crypto: Record<string, number> | null;
+  /** Counters of the crypto core: encrypted, decrypted, dropped_* (with reasons), blocked,
+   *  chat_*, and `peers`: the same per remote peer. */
+  crypto: (Record<string, number> & { peers?: Record<string, PeerCryptoStats> }) | null;
   frames: {
     encrypt: { audio: number; video: number };
     decrypt: { audio: number; video: number };
@@ -94,16 +114,27 @@ export interface CryptoStats {
     /** Last check, per sender with a track: frames (video) or packets (audio) the browser
      *  sent, frames the encrypt transform saw, and whether it was stopped. */
     senders: { peer: string; kind: 'audio' | 'video'; sent: number; seen: number; blocked: boolean }[];
+    /** Each sender stopped, with its figures at that moment. */
+    stopped: { peer: string; kind: 'audio' | 'video'; sent: number; seen: number }[];
   };
+  /** Chat that arrived before its sender's key: kept up to 5 s, then dropped. */
+  chat: { buffered: number; deliveredLate: number; dropped: number; waiting: number };
+  /** Roster entries from the server that were refused (bad-roster-entry errors). */
+  rosterRejections: number;
 }
 
 /** left: the server said so; vanished: media path down past peerTimeoutMs; replaced: same id,
  *  new identity key; rejected: the announced identity key is unusable. */
 export type ParticipantLeftReason = 'left' | 'vanished' | 'replaced' | 'rejected';
 
+/** Why the server's roster entry was refused (bad-roster-entry errors). */
+export type RosterRejection = 'own-peer-id' | 'bad-peer-id' | 'duplicate-peer' | 'bad-identity';
+
 export interface CallEventMap {
   'participant-joined': CustomEvent<{ peer: string }>;
   'participant-left': CustomEvent<{ peer: string; reason: ParticipantLeftReason }>;
+  /** Whether this participant holds a usable key from `peer`. */
+  'participant-state': CustomEvent<{ peer: string; state: ParticipantKeyState }>;
   'ice-restart': CustomEvent<{ peer: string; attempt: number }>;
   track: CustomEvent<{ peer: string; track: MediaStreamTrack; stream: MediaStream }>;
   /** A remote track is gone (its participant left or vanished). */
@@ -113,8 +144,10 @@ export interface CallEventMap {
   'safety-code': CustomEvent<SafetyCode>;
   /** 'reconnecting' (socket lost), 'resyncing' (rejoining on purpose after every peer vanished), 'connected'. */
   'signaling-state': CustomEvent<{ state: 'reconnecting' | 'resyncing' | 'connected'; code?: number }>;
-  /** A SottoError; `unencrypted-media-blocked` errors also carry `peer` and `kind`. */
-  error: CustomEvent<SottoError & { peer?: string; kind?: 'audio' | 'video' }>;
+  /** A SottoError; some carry details: `peer` (unencrypted-media-blocked, bad-roster-entry,
+   *  key-not-acknowledged, chat-rejected), `kind` (unencrypted-media-blocked), `reason`
+   *  (bad-roster-entry). */
+  error: CustomEvent<SottoError & { peer?: string; kind?: 'audio' | 'video'; reason?: RosterRejection }>;
   chat: CustomEvent<{ from: string; text: string }>;
   'mute-changed': CustomEvent<{ kind: 'audio' | 'video'; muted: boolean }>;
   'screen-share': CustomEvent<{ active: boolean; track: MediaStreamTrack }>;
@@ -128,7 +161,7 @@ export declare class Call extends EventTarget {
   readonly encrypted: boolean;
   /** How frames reach the crypto worker; 'none' only with `e2ee: false`. */
   readonly frameTransform: 'script-transform' | 'insertable-streams' | 'none';
-  /** This participant's current sender-key epoch. */
+  /** The epoch of the sender key this participant sends under (changes once a rotation completed). */
   readonly epoch: number | null;
   readonly roomId: string | null;
   readonly identity: string | null;

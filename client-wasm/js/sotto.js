@@ -127,7 +127,7 @@ export class Call extends EventTarget {
   #transformIds = new WeakMap();
   #transformSeq = 0;
   #blocked = new WeakSet();
-  #invariant = { checks: 0, trips: 0, senders: [] };
+  #invariant = { checks: 0, trips: 0, senders: [], stopped: [] };
   #tickTimer = null;
   #checking = false;
   // Key rotation in two phases: the pending key's epoch, the peers it still waits for, and
@@ -191,6 +191,9 @@ export class Call extends EventTarget {
     this.#worker.onmessage = (event) => this.#onWorkerMessage(event.data);
     this.#worker.onerror = (event) => this.#fail(new SottoError('worker-failed', `crypto worker failed: ${event.message}`));
     const { roomId, identity } = await this.#rpc('init', { secret: this.#options.roomSecret, peerId: this.peerId });
+    // The worker has the secret now; the page keeps no reference to it (a JS string cannot be
+    // wiped, but it can at least be left to the garbage collector).
+    this.#options = { ...this.#options, roomSecret: undefined, link: undefined };
     this.roomId = roomId;
     this.identity = identity;
     throwIfAborted(signal);
@@ -214,13 +217,14 @@ export class Call extends EventTarget {
    * Frame counters from the crypto worker, and `invariant`: how often the senders were checked
    * for media that bypassed encryption (`checks`), how many were stopped for it (`trips`), and
    * the last figures per sender (`senders`: peer, kind, `sent` by the browser, `seen` by the
-   * encrypt transform, `blocked`).
+   * encrypt transform, `blocked`), and the figures of each sender when it was stopped
+   * (`stopped`).
    */
   async cryptoStats() {
     const stats = await this.#rpc('stats');
     return {
       ...stats,
-      invariant: { ...this.#invariant, senders: this.#invariant.senders.map((e) => ({ ...e })) },
+      invariant: { ...this.#invariant, senders: this.#invariant.senders.map((e) => ({ ...e })), stopped: this.#invariant.stopped.map((e) => ({ ...e })) },
       chat: { ...this.#chatStats, waiting: this.#chatBuffer.length },
       rosterRejections: this.#rosterRejections,
     };
@@ -405,6 +409,7 @@ export class Call extends EventTarget {
     for (const peer of this.#peers.values()) {
       peer.pc?.close();
       clearPeerTimers(peer);
+      clearTimeout(peer.resendTimer);
     }
     this.#peers.clear();
     for (const { reject } of this.#pending.values()) reject(new SottoError('closed', 'the call was closed'));
@@ -573,7 +578,12 @@ export class Call extends EventTarget {
         }
         if (changed || this.#epochAnnounced === false) await this.#rekey();
         // The newcomer offers to everyone already there; they wait for its offer.
-        for (const [peerId, peer] of this.#peers) if (!peer.pc) await this.#offerTo(peerId);
+        for (const [peerId, peer] of this.#peers) {
+          if (peer.pc) continue;
+          this.#afterRotation(async () => {
+            if (this.#peers.get(peerId) === peer && !peer.pc && !this.#closed) await this.#offerTo(peerId);
+          });
+        }
         break;
       }
       case 'peer-joined': {
@@ -617,6 +627,7 @@ export class Call extends EventTarget {
     if (!peer) return;
     peer.pc?.close();
     clearPeerTimers(peer);
+    clearTimeout(peer.resendTimer);
     this.#peers.delete(peerId);
     this.#chatBuffer = this.#chatBuffer.filter((m) => m.from !== peerId);
     for (const track of peer.stream?.getTracks() ?? []) {
@@ -642,6 +653,7 @@ export class Call extends EventTarget {
       return;
     }
     const { epoch, committed, messages, rejected, safetyCode } = result;
+    const waiters = this.#rotation?.waiters ?? [];
     for (const { peer: peerId, reason } of rejected) {
       this.#rosterRejections += 1;
       const error = new SottoError('bad-roster-entry', `the server announced a participant who cannot be in the call (${reason}); that entry is ignored`);
@@ -656,22 +668,40 @@ export class Call extends EventTarget {
     for (const peer of this.#peers.values()) clearTimeout(peer.resendTimer);
     if (committed) {
       this.#announceEpoch(epoch);
+      this.#runAfterRotation(waiters);
       return;
     }
     const timer = setTimeout(() => this.#enqueue(() => this.#commit(epoch)), this.#options.switchTimeoutMs ?? SWITCH_TIMEOUT_MS);
-    this.#rotation = { epoch, timer };
+    this.#rotation = { epoch, timer, waiters };
     for (const { to, key } of messages) {
       this.#sendToPeer(to, { type: 'sender-key', key });
-      this.#scheduleResend(to, epoch, 0);
+      // A peer that has not acknowledged the earlier keys either goes on where it was in the
+      // re-send backoff: rotations do not restart it.
+      this.#scheduleResend(to, epoch, this.#peers.get(to)?.resendAttempt ?? 0);
     }
   }
 
   // Switches sending to the pending key of `epoch` (unless it was replaced meanwhile).
   async #commit(epoch) {
     if (this.#rotation?.epoch !== epoch) return;
-    clearTimeout(this.#rotation.timer);
+    const { timer, waiters } = this.#rotation;
+    clearTimeout(timer);
     this.#rotation = null;
     this.#announceEpoch(await this.#rpc('commit'));
+    this.#runAfterRotation(waiters);
+  }
+
+  // New connections start (offer, or answer to a newcomer's offer) only once this
+  // participant's pending key is committed: its media then never reaches a new peer under
+  // the key before, which that peer does not get. The wait is one acknowledgement round trip
+  // (at most switchTimeoutMs).
+  #afterRotation(step) {
+    if (this.#rotation) this.#rotation.waiters.push(step);
+    else this.#enqueue(step);
+  }
+
+  #runAfterRotation(waiters) {
+    for (const step of waiters) this.#enqueue(step);
   }
 
   #announceEpoch(epoch) {
@@ -685,24 +715,29 @@ export class Call extends EventTarget {
   }
 
   // A key the peer has not acknowledged is sent again after 1 s, 2 s and 4 s; if the last
-  // one goes unanswered for 4 s more, `key-not-acknowledged` is reported. (The receiver asks
-  // on its own too: `key-request`.)
+  // one goes unanswered for 4 s more, `key-not-acknowledged` is reported (once, until the peer
+  // acknowledges a key again). The receiver asks on its own too (`key-request`).
   #scheduleResend(peerId, epoch, attempt) {
     const peer = this.#peers.get(peerId);
     if (!peer) return;
     clearTimeout(peer.resendTimer);
-    const delay = RESEND_DELAYS_MS[Math.min(attempt, RESEND_DELAYS_MS.length - 1)];
+    if (attempt > RESEND_DELAYS_MS.length) return; // reported already
+    // A rotation meanwhile keeps the step that was due (rotations do not postpone it).
+    const now = performance.now();
+    if (!(attempt > 0 && peer.resendDueAt > now)) peer.resendDueAt = now + RESEND_DELAYS_MS[Math.min(attempt, RESEND_DELAYS_MS.length - 1)];
     peer.resendTimer = setTimeout(() => this.#enqueue(async () => {
+      peer.resendDueAt = 0;
       if (this.#peers.get(peerId) !== peer || peer.ackedEpoch >= epoch || this.#newestEpoch() !== epoch) return;
-      if (attempt >= RESEND_DELAYS_MS.length) {
-        const error = new SottoError('key-not-acknowledged', `a participant did not acknowledge this participant's key after ${attempt} re-sends; they cannot decrypt what is sent to them`);
+      peer.resendAttempt = attempt + 1;
+      if (attempt === RESEND_DELAYS_MS.length) {
+        const error = new SottoError('key-not-acknowledged', `a participant acknowledged none of this participant's keys through ${attempt} re-sends; it cannot decrypt what is sent to it`);
         error.peer = peerId;
         this.#emitError(error);
         return;
       }
       await this.#resendKey(peerId);
       this.#scheduleResend(peerId, epoch, attempt + 1);
-    }), delay);
+    }), peer.resendDueAt - now);
   }
 
   async #resendKey(peerId) {
@@ -716,30 +751,37 @@ export class Call extends EventTarget {
       return;
     }
     peer.ackedEpoch = Math.max(peer.ackedEpoch, epoch);
-    if (peer.ackedEpoch >= this.#newestEpoch()) clearTimeout(peer.resendTimer);
+    if (peer.ackedEpoch >= this.#newestEpoch()) {
+      clearTimeout(peer.resendTimer);
+      peer.resendAttempt = 0;
+    }
     if (this.#rotation?.epoch !== epoch) return; // an ack of a re-sent current key, or of a replaced one
     const { complete } = await this.#rpc('acknowledge', { from, epoch });
     if (complete) await this.#commit(epoch);
   }
 
-  // The peer holds no usable key from this participant. A pending key, or a current one the
-  // peer never acknowledged, is sealed to it again; a current key it had (acknowledged, or
-  // asked for twice) is no use to it any more (it dropped someone, or a leave was forged, so
-  // it only accepts keys made after that): then only a rotation helps. At most one answer
-  // per second per peer, and one such rotation per second.
+  // The peer holds no usable key from this participant. The newest key (pending, else
+  // current) is sealed to it again. But a current key the peer had (it acknowledged it) is no
+  // use to it any more: it dropped someone, or a leave was forged, and now accepts only keys
+  // made after that; then only a rotation helps. A peer that keeps asking for the same key it
+  // never acknowledged (KEY_REQUESTS_BEFORE_ROTATION times: its acknowledgements may have been
+  // lost) gets a rotation too, after the re-send. Rotating sooner would not help a peer whose
+  // keys are being dropped, and would strand chat sealed under the key it is still missing.
+  // At most one answer per second per peer, and one such rotation per second.
   async #onKeyRequest(from, peer) {
     const now = performance.now();
     if (now - peer.lastKeyAnswerAt < KEY_REQUEST_INTERVAL_MS) return;
     peer.lastKeyAnswerAt = now;
-    const current = this.epoch;
-    if (!this.#rotation && current !== null && (peer.ackedEpoch >= current || peer.requestedEpoch === current)) {
-      if (now - this.#lastRequestedRotation < KEY_REQUEST_INTERVAL_MS) return;
+    const newest = this.#newestEpoch();
+    if (peer.requested?.epoch !== newest) peer.requested = { epoch: newest, count: 0 };
+    peer.requested.count += 1;
+    const hadIt = !this.#rotation && newest !== null && peer.ackedEpoch >= newest;
+    const rotate = !this.#rotation && (hadIt || peer.requested.count >= KEY_REQUESTS_BEFORE_ROTATION);
+    if (!hadIt) await this.#resendKey(from);
+    if (rotate && now - this.#lastRequestedRotation >= KEY_REQUEST_INTERVAL_MS) {
       this.#lastRequestedRotation = now;
       await this.#rekey();
-      return;
     }
-    peer.requestedEpoch = this.#newestEpoch();
-    await this.#resendKey(from);
   }
 
   async #onSenderKey(from, peer, key) {
@@ -818,7 +860,8 @@ export class Call extends EventTarget {
         await this.#onKeyRequest(from, peer);
         break;
       case 'offer':
-        await this.#answer(from, payload.sdp);
+        if (isRenegotiation(peer)) await this.#answer(from, payload.sdp);
+        else this.#afterRotation(async () => { if (this.#peers.get(from) === peer && !this.#closed) await this.#answer(from, payload.sdp); });
         break;
       case 'answer':
         await peer.pc?.setRemoteDescription({ type: 'answer', sdp: this.#tuneSdp(payload.sdp) });
@@ -874,8 +917,15 @@ export class Call extends EventTarget {
       clearPeerTimers(peer, { keepRejoin: true });
       peer.iceRestarts = 0;
       peer.connectedAt ??= performance.now();
-      // The first check of this connection's senders, soon after media starts.
-      peer.checkTimer = setTimeout(() => this.#checkSenders(), FIRST_CHECK_MS);
+      // The first checks of this connection's senders come soon after media starts (then
+      // the once-a-second tick goes on).
+      const earlyCheck = (i) => {
+        peer.checkTimer = setTimeout(() => {
+          this.#checkSenders();
+          if (i + 1 < EARLY_CHECKS_MS.length) earlyCheck(i + 1);
+        }, EARLY_CHECKS_MS[i] - (EARLY_CHECKS_MS[i - 1] ?? 0));
+      };
+      earlyCheck(0);
       return;
     }
     if (state !== 'failed' && state !== 'disconnected') return;
@@ -965,7 +1015,7 @@ export class Call extends EventTarget {
   async #answer(peerId, offerSdp) {
     const peer = this.#peers.get(peerId);
     const offer = { type: 'offer', sdp: this.#tuneSdp(offerSdp) };
-    if (peer.pc && peer.role === 'answerer' && peer.pc.signalingState === 'stable' && peer.pc.connectionState !== 'closed') {
+    if (isRenegotiation(peer)) {
       // A renegotiation (ICE restart) on the existing connection: transforms stay attached;
       // a transceiver the offer adds gets them in ontrack, or below, before the answer.
       await peer.pc.setRemoteDescription(offer);
@@ -1083,6 +1133,7 @@ export class Call extends EventTarget {
   async #block({ peer, kind, sender, sent }, seen) {
     this.#blocked.add(sender);
     this.#invariant.trips += 1;
+    this.#invariant.stopped.push({ peer, kind, sent, seen });
     await sender.replaceTrack(null).catch(() => {});
     const error = new SottoError('unencrypted-media-blocked',
       `${kind} to a participant was leaving without end-to-end encryption (${sent} sent, ${seen} encrypted); that sender was stopped`);
@@ -1181,9 +1232,14 @@ function throwIfAborted(signal) {
   if (signal?.aborted) throw abortError(signal);
 }
 
+// An offer on a live connection this side answered before (an ICE restart).
+function isRenegotiation(peer) {
+  return Boolean(peer.pc && peer.role === 'answerer' && peer.pc.signalingState === 'stable' && peer.pc.connectionState !== 'closed');
+}
+
 function newPeer(identity) {
   return {
-    identity, pc: null, epoch: null, keyState: 'new', ackedEpoch: -1,
+    identity, pc: null, epoch: null, keyState: 'new', ackedEpoch: -1, resendAttempt: 0, resendDueAt: 0,
     missingSince: null, lastKeyRequestAt: -Infinity, lastKeyAnswerAt: -Infinity,
   };
 }
@@ -1192,7 +1248,6 @@ function clearPeerTimers(peer, { keepRejoin = false } = {}) {
   clearTimeout(peer.vanishTimer);
   clearTimeout(peer.restartTimer);
   clearTimeout(peer.checkTimer);
-  clearTimeout(peer.resendTimer);
   peer.vanishTimer = null;
   peer.restartTimer = null;
   peer.checkTimer = null;
@@ -1206,7 +1261,7 @@ function iceFromPayload(payload) {
 // The fail-open invariant's timing and margin (frames between the encoder and the transform
 // when the counters are read).
 const TICK_MS = 1000;
-const FIRST_CHECK_MS = 300;
+const EARLY_CHECKS_MS = [300, 600, 1000];
 const INVARIANT_MARGIN = 5;
 // Key exchange: how long a pending key waits for every acknowledgement, the re-send backoff,
 // how long a connected peer may go without a key before it is shown as waiting, and the
@@ -1215,6 +1270,7 @@ const SWITCH_TIMEOUT_MS = 1000;
 const RESEND_DELAYS_MS = [1000, 2000, 4000];
 const KEY_WAIT_MS = 3000;
 const KEY_REQUEST_INTERVAL_MS = 1000;
+const KEY_REQUESTS_BEFORE_ROTATION = 10;
 // Chat that arrived before its key.
 const CHAT_WAIT_MS = 5000;
 const CHAT_BUFFER_MAX = 64;
