@@ -1,0 +1,309 @@
+// The key exchange against a server that drops, forges and injects (issue 11, items 2, 3, 4
+// and 6): real Chromium, the real worker, and the recording proxy playing the server.
+// - keys dropped: the receiver says so within seconds and asks; once keys flow it decodes;
+// - a forged leave and rejoin with a replayed old key and a former participant sending under
+//   that key: refused, nothing decoded, the safety code unchanged;
+// - bad roster entries: each reported, keys still rotate, a leaver opens nothing sent after;
+// - 20 joins and leaves: frames dropped for want of a key (lossless rotation, target 0).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { startWorker } from './lib/worker.mjs';
+import { startRecordingProxy } from './lib/proxy.mjs';
+import { launchChromium, openParticipant, waitInPage } from './lib/browser.mjs';
+import { cryptoStats, dumpOnFailure, mediaStats } from './lib/probes.mjs';
+
+let worker;
+let proxy;
+let browser;
+const opened = [];
+
+before(async () => {
+  worker = await startWorker();
+  proxy = await startRecordingProxy({ upstream: worker.origin });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await proxy?.stop();
+  await worker?.stop();
+});
+
+async function participant(url, label, options = {}) {
+  const p = await openParticipant(browser, url, { label, ...options });
+  opened.push(p);
+  return p;
+}
+
+async function closeAll() {
+  for (const p of opened.splice(0)) await p.context.close().catch(() => {});
+  proxy.hooks.rewriteMessage = undefined;
+}
+
+async function leave(p) {
+  await p.context.close();
+  opened.splice(opened.indexOf(p), 1);
+}
+
+const peerIdOf = (p) => p.page.evaluate(() => window.sotto.call.peerId);
+const exportKeys = (p) => p.page.evaluate(() => window.sotto.call.exportKeysForTesting());
+const eventsOf = (page, type) => page.evaluate((t) => window.sotto.events.filter((e) => e.type === t).map((e) => ({ ...e.detail, at: e.at })), type);
+const epochOf = (p) => p.page.evaluate(() => window.sotto.call.epoch);
+const payloadOf = (text) => {
+  try {
+    const message = JSON.parse(text);
+    return message.type === 'signal' ? { to: message.to, from: message.from, payload: JSON.parse(message.payload) } : null;
+  } catch {
+    return null;
+  }
+};
+
+/** Waits until `p` decodes at least `frames` frames from each of `peers` remote participants. */
+async function decodingFrom(p, peers, frames = 20, timeoutMs = 30_000) {
+  const stats = await waitInPage(p.page, mediaStats, (s) => Object.keys(s).length === peers && Object.values(s).every((e) => e.framesDecoded >= frames), { timeoutMs });
+  assert.equal(Object.keys(stats).length, peers, `${p.label} sees ${peers} peers: ${JSON.stringify(stats)}`);
+  for (const entry of Object.values(stats)) assert.ok(entry.framesDecoded >= frames, `${p.label} decodes: ${JSON.stringify(stats)}`);
+  return stats;
+}
+
+async function decodedGrows(p, from, label) {
+  const start = (await p.page.evaluate(mediaStats))[from]?.framesDecoded ?? 0;
+  const end = await waitInPage(p.page, async (id) => (await window.sotto.call.mediaStats())[id]?.framesDecoded ?? 0, (n) => n >= start + 10, { arg: from, timeoutMs: 10_000 });
+  assert.ok(end >= start + 10, `${label}: decoding goes on (${start} -> ${end})`);
+}
+
+test('keys dropped by the server: the receiver reports waiting-for-keys within seconds, asks, and decodes once keys flow', async () => {
+  const a = await participant(`${proxy.origin}/`, 'A');
+  const idA = await peerIdOf(a);
+  // The server drops every sender-key message A sends.
+  let dropping = true;
+  let dropped = 0;
+  proxy.hooks.rewriteMessage = ({ direction, text, conn }) => {
+    if (!dropping || direction !== 'to-server' || conn.peer !== idA || payloadOf(text)?.payload.type !== 'sender-key') return text;
+    dropped += 1;
+    return null;
+  };
+  const b = await participant(a.page.url(), 'B');
+  await dumpOnFailure([a, b], async () => {
+    const idB = await peerIdOf(b);
+    const waiting = await waitInPage(b.page, (id) => window.sotto.events.find((e) => e.type === 'participant-state' && e.detail.peer === id && e.detail.state === 'waiting-for-keys')?.at, Boolean, { arg: idA, timeoutMs: 15_000 });
+    assert.ok(waiting, 'B reported that it is waiting for A\'s keys');
+    const [connectedAt] = (await eventsOf(b.page, 'connection-state')).filter((e) => e.peer === idA && e.state === 'connected').map((e) => e.at);
+    const reportMs = Math.round(waiting - connectedAt);
+    assert.ok(connectedAt && reportMs >= 0 && reportMs < 5000, `reported ${reportMs} ms after the media path to A came up`);
+    const shown = await b.page.evaluate(() => ({ status: document.querySelector('#status').textContent, caption: document.querySelector('figure[data-peer] figcaption')?.textContent }));
+    assert.match(shown.status, /Waiting for encryption keys/, 'the demo says so');
+    assert.doesNotMatch(shown.status, /end-to-end encrypted/, 'and does not claim an encrypted call');
+    assert.match(shown.caption ?? '', /waiting for keys/, 'the participant\'s picture says so');
+    const atB = (await b.page.evaluate(mediaStats))[idA];
+    assert.ok(atB.videoPacketsReceived > 50 && atB.framesDecoded === 0, `B receives A's media and decodes none of it: ${JSON.stringify(atB)}`);
+    assert.ok((await b.page.evaluate(cryptoStats)).crypto.peers[idA].dropped_unknown_key > 0, 'counted as dropped for want of a key');
+
+    // A re-sends (each dropped) and finally reports that B never acknowledged.
+    const notAcked = await waitInPage(a.page, (id) => window.sotto.events.find((e) => e.type === 'error' && e.detail.code === 'key-not-acknowledged' && e.detail.peer === id)?.at, Boolean, { arg: idB, timeoutMs: 20_000 });
+    assert.ok(notAcked, `A reported key-not-acknowledged for B (A: ${JSON.stringify(await a.page.evaluate(() => window.sotto.events.filter((e) => ['error', 'key-epoch', 'participant-joined'].includes(e.type)).map((e) => `${Math.round(e.at)} ${e.type} ${e.detail.code ?? ''} ${e.detail.epoch ?? ''}`)))})`);
+    const requests = proxy.record.messages.filter((m) => m.direction === 'to-server' && m.peer === idB && payloadOf(m.text)?.payload.type === 'key-request').length;
+    assert.ok(requests >= 2, `B asked for A's key (${requests} key-requests)`);
+    assert.ok(dropped >= 4, `the first key and its re-sends were all dropped (${dropped})`);
+
+    // A chat message sent under the key B does not have waits for it.
+    await a.page.evaluate(() => window.sotto.call.sendChat('sent before B had my key'));
+    await waitInPage(b.page, () => window.sotto.call.cryptoStats().then((s) => s.chat.waiting), (n) => n === 1, { timeoutMs: 5000 });
+
+    dropping = false;
+    const resumedAt = await b.page.evaluate(() => performance.now());
+    const ready = await waitInPage(b.page, ([id, t]) => window.sotto.events.find((e) => e.type === 'participant-state' && e.detail.peer === id && e.detail.state === 'ready' && e.at >= t)?.at, Boolean, { arg: [idA, resumedAt], timeoutMs: 10_000 });
+    assert.ok(ready, 'B is ready once a key arrives');
+    await decodedGrows(b, idA, 'B decodes A');
+    const decodingAt = await b.page.evaluate(() => performance.now());
+    const chats = await waitInPage(b.page, () => window.sotto.events.filter((e) => e.type === 'chat').map((e) => e.detail.text), (t) => t.length > 0, { timeoutMs: 5000 });
+    assert.deepEqual(chats, ['sent before B had my key'], `the waiting chat message was delivered once the key came (B: ${JSON.stringify({ chat: (await b.page.evaluate(cryptoStats)).chat, errors: (await eventsOf(b.page, 'error')).map((e) => e.code), epochs: await eventsOf(b.page, 'key-epoch'), aEpochs: await eventsOf(a.page, 'key-epoch') })})`);
+    assert.equal((await b.page.evaluate(cryptoStats)).chat.deliveredLate, 1);
+    assert.match(await b.page.evaluate(() => document.querySelector('#status').textContent), /end-to-end encrypted/);
+    console.log(`missing keys: B reported waiting-for-keys ${reportMs} ms after its path to A came up and sent ${requests} key-requests; A's key and re-sends (${dropped}) dropped, key-not-acknowledged ${Math.round((notAcked - (await a.page.evaluate(() => window.sotto.events.find((e) => e.type === 'participant-joined')?.at))) / 100) / 10} s after B joined; keys flowing again -> B ready after ${Math.round(ready - resumedAt)} ms, decoding within ${Math.round(decodingAt - resumedAt)} ms, the waiting chat delivered`);
+  });
+  await closeAll();
+});
+
+test('a forged leave and rejoin cannot revive an old key: a former participant working with the server gets nothing decoded as A', async () => {
+  const a = await participant(`${proxy.origin}/`, 'A');
+  const link = a.page.url();
+  const b = await participant(link, 'B');
+  const c = await participant(link, 'C');
+  await dumpOnFailure([a, b, c], async () => {
+    for (const p of [a, b, c]) await decodingFrom(p, 2, 10);
+    const [idA, idB, idC] = await Promise.all([a, b, c].map(peerIdOf));
+    const identityA = await a.page.evaluate(() => window.sotto.call.identity);
+    // C keeps A's newest key; the server keeps A's last sealed key message to B.
+    const oldA = (await exportKeys(c)).receiveKeys.filter((k) => k.peer === idA).sort((x, y) => y.epoch - x.epoch)[0];
+    assert.ok(oldA?.key, 'C holds a key of A');
+    const sealedToB = proxy.record.messages.filter((m) => m.direction === 'to-server' && m.peer === idA && payloadOf(m.text)?.to === idB && payloadOf(m.text).payload.type === 'sender-key');
+    const oldSealed = JSON.parse(sealedToB.at(-1).text).payload;
+    const bAcked = proxy.record.messages.filter((m) => m.direction === 'to-server' && m.peer === idB && payloadOf(m.text)?.to === idA && payloadOf(m.text).payload.type === 'key-ack').map((m) => payloadOf(m.text).payload.epoch);
+    assert.ok(bAcked.includes(oldA.epoch), `B had accepted A's epoch ${oldA.epoch} (acks ${bAcked})`);
+
+    // C leaves; A and B rotate.
+    await leave(c);
+    await waitInPage(b.page, (id) => window.sotto.call.participants.get(id)?.epoch, (e) => e > oldA.epoch, { arg: idA, timeoutMs: 10_000 });
+    await waitInPage(a.page, () => window.sotto.call.epoch, (e) => e > oldA.epoch, { timeoutMs: 10_000 });
+    await decodedGrows(b, idA, 'B decodes A after the rotation');
+    const codeBefore = await b.page.evaluate(() => window.sotto.call.safetyCode());
+    const attackStartedAt = await b.page.evaluate(() => performance.now());
+
+    // The server: cuts A off from B, forges A's leave and return, replays A's old sealed key,
+    // and routes B's connection for "A" to C (back as C2, hidden from A and B).
+    let idC2 = null;
+    proxy.hooks.rewriteMessage = ({ direction, text, conn }) => {
+      const message = JSON.parse(text);
+      const signal = payloadOf(text);
+      if (direction === 'to-server') {
+        if (message.type === 'join' && ![idA, idB].includes(conn.peer)) idC2 = conn.peer;
+        if (conn.peer === idA && signal?.to === idB) return null;
+        if (conn.peer === idB && signal?.to === idA) {
+          // Keep C2 sending under the old key: no key request or ack reaches it.
+          if (!idC2 || ['key-request', 'key-ack', 'sender-key'].includes(signal.payload.type)) return null;
+          return JSON.stringify({ ...message, to: idC2 });
+        }
+        if (conn.peer === idC2 && signal) return signal.to === idB && signal.payload.type !== 'sender-key' ? text : null;
+        return text;
+      }
+      if (conn.peer === idB || conn.peer === idA) {
+        if (message.type === 'peer-joined' && message.peer?.peer === idC2) return null;
+        if (message.type === 'peer-left' && message.peer === idC2) return null;
+      }
+      if (conn.peer === idB && signal?.from === idC2) return JSON.stringify({ ...message, from: idA });
+      if (conn.peer === idC2 && message.type === 'welcome') return JSON.stringify({ ...message, peers: message.peers.filter((p) => p.peer === idB) });
+      return text;
+    };
+    const toB = proxy.connections().find((conn) => conn.peer === idB);
+    toB.toClient(JSON.stringify({ v: 1, type: 'peer-left', peer: idA }));
+    toB.toClient(JSON.stringify({ v: 1, type: 'peer-joined', peer: { peer: idA, identity: identityA } }));
+    toB.toClient(JSON.stringify({ v: 1, type: 'signal', from: idA, to: idB, payload: oldSealed }));
+    const refused = await waitInPage(b.page, (t) => window.sotto.events.filter((e) => e.type === 'error' && e.at >= t).map((e) => e.detail.code), (codes) => codes.includes('stale-epoch'), { arg: attackStartedAt, timeoutMs: 10_000 });
+    assert.ok(refused.includes('stale-epoch'), `B refused the replayed key as stale (errors: ${refused})`);
+    // B closed its connection to the real A on the forged leave: from here on, whatever B
+    // decrypts as A came from the forger.
+    const decryptedBefore = (await b.page.evaluate(cryptoStats)).crypto.peers[idA].decrypted;
+
+    // C2: the former participant, back with the link and A's old key, answering as "A".
+    const c2 = await participant(link, 'C2');
+    await waitInPage(c2.page, () => window.sotto.call.epoch, (e) => e !== null, { timeoutMs: 10_000 });
+    await c2.page.evaluate(([key, epoch]) => window.sotto.call.installSenderKeyForTesting(key, epoch), [oldA.key, oldA.epoch]);
+    const forged = await waitInPage(b.page, async (id) => (await window.sotto.call.mediaStats())[id], (s) => s?.videoPacketsReceived >= 150, { arg: idA, timeoutMs: 30_000 });
+    assert.ok(forged?.videoPacketsReceived >= 150, `B receives C2's video as A's: ${JSON.stringify(forged)}`);
+    // Control: what C2 sends does open under A's old key.
+    await c2.page.evaluate(() => window.sotto.call.testCapture(10));
+    const captured = await waitInPage(c2.page, () => window.sotto.call.testCaptured(), (f) => f.length >= 10, { timeoutMs: 10_000 });
+    const opens = await c2.page.evaluate(([k, from, f]) => window.sotto.call.testDecryptWith(k, from, f), [[oldA.key], idA, captured]);
+    assert.equal(opens.ok, captured.length, `C2's frames are sealed under A's old key (${JSON.stringify(opens)})`);
+    await b.page.waitForTimeout(1500);
+    const atB = (await b.page.evaluate(mediaStats))[idA];
+    const crypto = await b.page.evaluate(cryptoStats);
+    assert.equal(atB.framesDecoded, 0, `B decoded none of the forged frames: ${JSON.stringify(atB)}`);
+    assert.equal(crypto.crypto.peers[idA].decrypted, decryptedBefore, 'nothing was decrypted as A since the forgery');
+    const codeAfter = await b.page.evaluate(() => window.sotto.call.safetyCode());
+    assert.equal(codeAfter.digits, codeBefore.digits, 'B\'s safety code is unchanged (same identities)');
+    const state = await b.page.evaluate((id) => window.sotto.call.participants.get(id)?.keyState, idA);
+    assert.equal(state, 'waiting-for-keys', 'B shows "A" as waiting for keys');
+    console.log(`forged rejoin: B refused A's replayed epoch-${oldA.epoch} key (stale-epoch); C2 sent ${atB.videoPacketsReceived} video packets as A, sealed under that key (control: ${opens.ok}/${captured.length} open with it), B decoded 0 and decrypted nothing as A (${crypto.crypto.peers[idA].dropped_unknown_key} dropped for want of a key); safety code unchanged; B shows A waiting for keys`);
+  });
+  await closeAll();
+});
+
+test('bad roster entries from the server are reported one by one; keys still rotate, and a leaver opens nothing sent after', async () => {
+  const a = await participant(`${proxy.origin}/`, 'A');
+  const idA = await peerIdOf(a);
+  const validKey = () => randomBytes(32).toString('base64url');
+  let injected = false;
+  proxy.hooks.rewriteMessage = ({ direction, text, conn }) => {
+    if (injected || direction !== 'to-client' || conn.peer === idA) return text;
+    const message = JSON.parse(text);
+    if (message.type !== 'welcome') return text;
+    injected = true;
+    message.peers.push(
+      { peer: conn.peer, identity: validKey() }, // the recipient itself
+      { peer: 'p'.repeat(65), identity: validKey() }, // a peer id too long
+      { peer: '', identity: validKey() }, // an empty one
+      { peer: 'NotAKeyAtAll', identity: 'AAAA' }, // an identity that is no X25519 key
+    );
+    return JSON.stringify(message);
+  };
+  const b = await participant(a.page.url(), 'B');
+  await dumpOnFailure([a, b], async () => {
+    const errors = await waitInPage(b.page, () => window.sotto.events.filter((e) => e.type === 'error' && e.detail.code === 'bad-roster-entry').map((e) => e.detail), (x) => x.length >= 4, { timeoutMs: 10_000 });
+    assert.deepEqual(errors.map((e) => e.reason).sort(), ['bad-identity', 'bad-peer-id', 'bad-peer-id', 'own-peer-id'], `each bad entry reported with its reason: ${JSON.stringify(errors)}`);
+    assert.equal((await b.page.evaluate(cryptoStats)).rosterRejections, 4, 'and counted');
+    assert.deepEqual(await b.page.evaluate(() => [...window.sotto.call.participants.keys()]), [idA], 'B keeps only the real participant');
+    await decodingFrom(a, 1);
+    await decodingFrom(b, 1);
+    proxy.hooks.rewriteMessage = undefined;
+
+    const c = await participant(a.page.url(), 'C');
+    for (const p of [a, b, c]) await decodingFrom(p, 2, 10);
+    const idB = await peerIdOf(b);
+    const cKeys = await exportKeys(c);
+    const epochBefore = await epochOf(b);
+    await leave(c);
+    const epochAfter = await waitInPage(b.page, () => window.sotto.call.epoch, (e) => e > epochBefore, { timeoutMs: 10_000 });
+    assert.ok(epochAfter > epochBefore, `B rotated after C left (${epochBefore} -> ${epochAfter})`);
+    const rotated = (await eventsOf(b.page, 'key-epoch')).filter((e) => e.peer === idB).map((e) => e.epoch);
+    assert.ok(rotated.includes(epochAfter), `B announced its new epoch ${epochAfter} only once committed (${rotated})`);
+    await decodedGrows(a, idB, 'A decodes B after the rotation');
+    await b.page.evaluate(() => window.sotto.call.testCapture(15));
+    const frames = await waitInPage(b.page, () => window.sotto.call.testCaptured(), (f) => f.length >= 15, { timeoutMs: 10_000 });
+    const aKeys = await exportKeys(a);
+    const byC = await a.page.evaluate(([k, from, f]) => window.sotto.call.testDecryptWith(k, from, f), [cKeys.receive, idB, frames]);
+    const byA = await a.page.evaluate(([k, from, f]) => window.sotto.call.testDecryptWith(k, from, f), [aKeys.receive, idB, frames]);
+    assert.equal(byA.ok, frames.length, 'control: A\'s keys open what B sent after C left');
+    assert.equal(byC.ok, 0, 'none of C\'s keys opens a frame B sent after C left');
+    console.log(`bad roster: 4 bad entries (own id, 65-char id, empty id, bad identity) reported one by one and counted; B rotated ${epochBefore} -> ${epochAfter} when C left; C's ${cKeys.receive.length} keys open 0/${frames.length} of B's later frames, A's ${byA.ok}/${frames.length}`);
+  });
+  await closeAll();
+});
+
+// Small pictures keep four encoders and decoders per page light for 20 membership changes.
+const SMALL_CAMERA = () => {
+  const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = (constraints) => getUserMedia({ ...constraints, video: constraints.video ? { width: 320, height: 240, frameRate: 15 } : false });
+};
+
+test('lossless rotation: frames dropped for want of a key across 20 joins and leaves', async () => {
+  const a = await participant(`${proxy.origin}/`, 'A', { initScripts: [SMALL_CAMERA] });
+  const link = a.page.url();
+  const b = await participant(link, 'B', { initScripts: [SMALL_CAMERA] });
+  await dumpOnFailure([a, b], async () => {
+    await decodingFrom(a, 1);
+    await decodingFrom(b, 1);
+    const dropsOf = async (p) => (await p.page.evaluate(cryptoStats)).crypto.dropped_unknown_key;
+    const start = { A: await dropsOf(a), B: await dropsOf(b) };
+    let joinerDrops = 0;
+    const changes = [];
+    for (let round = 1; round <= 10; round += 1) {
+      const x = await participant(link, `X${round}`, { initScripts: [SMALL_CAMERA] });
+      const idX = await peerIdOf(x);
+      await decodingFrom(x, 2, 10);
+      for (const p of [a, b]) await waitInPage(p.page, async (id) => (await window.sotto.call.mediaStats())[id]?.framesDecoded ?? 0, (n) => n >= 10, { arg: idX, timeoutMs: 20_000 });
+      const xDrops = await dropsOf(x);
+      joinerDrops += xDrops;
+      if (xDrops > 0) {
+        const peers = (await x.page.evaluate(cryptoStats)).crypto.peers;
+        const names = { [await peerIdOf(a)]: 'A', [await peerIdOf(b)]: 'B' };
+        const timeline = await x.page.evaluate(() => window.sotto.events.filter((e) => ['key-epoch', 'participant-state', 'connection-state'].includes(e.type)).map((e) => `${Math.round(e.at)} ${e.type} ${e.detail.peer?.slice(0, 4)} ${e.detail.epoch ?? e.detail.state}`));
+        console.log(`round ${round}: X dropped ${xDrops} (${Object.entries(peers).map(([id, e]) => `${names[id] ?? id.slice(0, 4)}: ${e.dropped_unknown_key}`).join(', ')}); X's timeline: ${timeline.join('; ')}`);
+      }
+      const epochs = [await epochOf(a), await epochOf(b)];
+      await leave(x);
+      await waitInPage(a.page, () => window.sotto.call.epoch, (e) => e > epochs[0], { timeoutMs: 10_000 });
+      await waitInPage(b.page, () => window.sotto.call.epoch, (e) => e > epochs[1], { timeoutMs: 10_000 });
+      await decodedGrows(a, await peerIdOf(b), `round ${round}: A decodes B after X left`);
+      changes.push(`${await dropsOf(a) - start.A}/${await dropsOf(b) - start.B}`);
+    }
+    const dropped = { A: await dropsOf(a) - start.A, B: await dropsOf(b) - start.B, joiners: joinerDrops };
+    const total = dropped.A + dropped.B + dropped.joiners;
+    const frames = (await a.page.evaluate(cryptoStats)).crypto.decrypted + (await b.page.evaluate(cryptoStats)).crypto.decrypted;
+    console.log(`rotation: ${total} frames dropped for want of a key across 20 joins and leaves (A ${dropped.A}, B ${dropped.B}, the 10 joiners ${dropped.joiners}; A/B cumulative per round ${changes.join(' ')}) out of ${frames} decrypted at A and B`);
+    assert.equal(total, 0, `no frame dropped for want of a key: ${JSON.stringify(dropped)}`);
+  });
+  await closeAll();
+});
