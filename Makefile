@@ -54,6 +54,7 @@ fmt-check:
 clippy:
 	cargo clippy --workspace --exclude sotto-client-wasm --exclude sotto-signaling-worker --all-targets -- -D warnings
 	cargo clippy -p sotto-client-wasm -p sotto-signaling-worker --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -p sotto-client-wasm --target wasm32-unknown-unknown --features testing -- -D warnings
 
 unit:
 	cargo test --workspace --exclude sotto-client-wasm --exclude sotto-signaling-worker

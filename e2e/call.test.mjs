@@ -68,6 +68,13 @@ test('two participants get an end-to-end encrypted video call through the local 
       assert.ok(crypto.crypto.decrypted >= media.framesDecoded, `${p.label}: the wasm decrypted every decoded frame`);
     }
 
+    // The demo runs under its strict Content-Security-Policy, and nothing it does is refused.
+    const csp = await a.page.evaluate(() => document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.content ?? '');
+    for (const directive of ["default-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", "connect-src 'self'", "object-src 'none'", "base-uri 'none'"]) {
+      assert.ok(csp.includes(directive), `the demo's CSP has ${directive}: ${csp}`);
+    }
+    assert.deepEqual([...a.console, ...b.console].filter((line) => /Content Security Policy|Refused to/i.test(line)), [], 'no CSP violation');
+
     // Both sides show the same safety code.
     const codes = await Promise.all([a, b].map((p) => p.page.evaluate(() => window.sotto.call.safetyCode())));
     assert.equal(codes[0].digits, codes[1].digits);
