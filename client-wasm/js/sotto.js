@@ -536,6 +536,13 @@ export class Call extends EventTarget {
     this.#send({ type: 'signal', to, payload: JSON.stringify(payload) });
   }
 
+  // For messages that are sent again later anyway: false when signaling is down.
+  #trySendToPeer(to, payload) {
+    if (this.#socket?.readyState !== WebSocket.OPEN) return false;
+    this.#sendToPeer(to, payload);
+    return true;
+  }
+
   // Everything that touches call state runs in order, one step at a time.
   #enqueue(step) {
     this.#queue = this.#queue.then(step).catch((error) => this.#emitError(error));
@@ -674,7 +681,7 @@ export class Call extends EventTarget {
     const timer = setTimeout(() => this.#enqueue(() => this.#commit(epoch)), this.#options.switchTimeoutMs ?? SWITCH_TIMEOUT_MS);
     this.#rotation = { epoch, timer, waiters };
     for (const { to, key } of messages) {
-      this.#sendToPeer(to, { type: 'sender-key', key });
+      this.#trySendToPeer(to, { type: 'sender-key', key }); // if the socket is down, the re-send delivers it
       // A peer that has not acknowledged the earlier keys either goes on where it was in the
       // re-send backoff: rotations do not restart it.
       this.#scheduleResend(to, epoch, this.#peers.get(to)?.resendAttempt ?? 0);
@@ -728,6 +735,10 @@ export class Call extends EventTarget {
     peer.resendTimer = setTimeout(() => this.#enqueue(async () => {
       peer.resendDueAt = 0;
       if (this.#peers.get(peerId) !== peer || peer.ackedEpoch >= epoch || this.#newestEpoch() !== epoch) return;
+      if (this.#socket?.readyState !== WebSocket.OPEN) {
+        this.#scheduleResend(peerId, epoch, attempt); // signaling is down: try again later
+        return;
+      }
       peer.resendAttempt = attempt + 1;
       if (attempt === RESEND_DELAYS_MS.length) {
         const error = new SottoError('key-not-acknowledged', `a participant acknowledged none of this participant's keys through ${attempt} re-sends; it cannot decrypt what is sent to it`);
@@ -832,9 +843,8 @@ export class Call extends EventTarget {
       peer.missingSince ??= peer.keyState === 'new' ? (peer.connectedAt ?? now) : now;
       if (now - peer.missingSince < waitMs) continue;
       this.#setKeyState(id, peer, 'waiting-for-keys');
-      if (now - peer.lastKeyRequestAt >= KEY_REQUEST_INTERVAL_MS) {
+      if (now - peer.lastKeyRequestAt >= KEY_REQUEST_INTERVAL_MS && this.#trySendToPeer(id, { type: 'key-request' })) {
         peer.lastKeyRequestAt = now;
-        this.#sendToPeer(id, { type: 'key-request' });
       }
     }
   }
