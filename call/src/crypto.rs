@@ -27,7 +27,10 @@ pub enum CryptoRequest {
     Reseal { peer: PeerId },
     /// `receiveKey(from, key, now)`. Answered with [`CryptoResult::KeyReceived`].
     ReceiveKey { from: PeerId, key: B64UrlBytes },
-    /// `hasKeyFrom(peer, now)` for each peer. Answered with [`CryptoResult::KeysHeld`].
+    /// For each peer: `hasKeyFrom(peer, now)`, the newest epoch held from it
+    /// (`GroupKeys::receive_epochs(peer)[0]`), and `stats().peers[peer].dropped_unknown_key`
+    /// (frames from it that no key held opened: a key is missing even if an older one is
+    /// held). Answered with [`CryptoResult::KeysHeld`].
     KeysFrom { peers: Vec<PeerId> },
     /// `sealChat(utf8(text))`. Answered with [`CryptoResult::ChatSealed`].
     SealChat { text: String },
@@ -73,6 +76,20 @@ pub struct Rejection {
     pub reason: RejectReason,
 }
 
+/// One peer in [`CryptoResult::KeysHeld`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyHolding {
+    pub peer: PeerId,
+    /// A usable key from the peer is held.
+    pub held: bool,
+    /// The newest epoch held from the peer.
+    #[serde(default)]
+    pub epoch: Option<u64>,
+    /// Frames from the peer dropped for want of a key, so far.
+    pub dropped_unknown_key: u64,
+}
+
 /// The safety code (`safetyCode()`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,8 +128,8 @@ pub enum CryptoResult {
         duplicate: bool,
     },
     KeysHeld {
-        /// The asked peers a usable key is held from.
-        peers: Vec<PeerId>,
+        /// The asked peers, each with whether a usable key is held and its drop counter.
+        peers: Vec<KeyHolding>,
     },
     ChatSealed {
         sealed: Bytes,

@@ -37,6 +37,8 @@ pub struct Peer {
     pub missing_since: Option<u64>,
     pub connected_at: Option<u64>,
     pub last_key_request_at: Option<u64>,
+    /// The crypto Worker's count of frames from the peer dropped for want of a key.
+    pub unknown_key_drops: Option<u64>,
     /// The peer is in the roster the crypto Worker was last given.
     pub in_crypto_roster: bool,
     /// Key messages that came before that.
@@ -62,6 +64,7 @@ impl Peer {
             missing_since: None,
             connected_at: None,
             last_key_request_at: None,
+            unknown_key_drops: None,
             in_crypto_roster: false,
             held_keys: Vec::new(),
             acked_epoch: None,

@@ -35,6 +35,8 @@ pub struct Signaling {
     keepalive_at: Option<u64>,
     welcome_by: Option<u64>,
     welcomed: bool,
+    /// The current socket was welcomed (a second welcome on it is a replay).
+    welcomed_here: bool,
     join_timeouts: u32,
 }
 
@@ -51,6 +53,7 @@ impl Signaling {
             keepalive_at: None,
             welcome_by: None,
             welcomed: false,
+            welcomed_here: false,
             join_timeouts: 0,
         }
     }
@@ -64,6 +67,7 @@ impl Signaling {
         self.reconnect_at = None;
         self.keepalive_at = None;
         self.welcome_by = None;
+        self.welcomed_here = false;
         Action::OpenSocket {
             socket,
             path: self.path.clone(),
@@ -109,7 +113,13 @@ impl Signaling {
     /// A welcome arrived: the back-off starts over. True the first time ever.
     pub fn on_welcome(&mut self) -> bool {
         self.attempt = 0;
+        self.welcomed_here = true;
         !std::mem::replace(&mut self.welcomed, true)
+    }
+
+    /// The current socket has had its welcome: another one is a replay.
+    pub fn welcomed_here(&self) -> bool {
+        self.welcomed_here
     }
 
     pub fn ever_welcomed(&self) -> bool {

@@ -5,7 +5,7 @@ use sotto_protocol::room::PeerInfo;
 use sotto_protocol::PeerId;
 
 use super::{CallCore, Pending, STALE_QUERY_MS};
-use crate::crypto::{CryptoRequest, CryptoResult, KeyMessage, Rejection};
+use crate::crypto::{CryptoRequest, CryptoResult, KeyHolding, KeyMessage, Rejection};
 use crate::error::{CallError, ErrorCode};
 use crate::event::{AppEvent, KeyState, LeaveReason};
 use crate::peer::Resend;
@@ -145,7 +145,7 @@ impl CallCore {
                 .about(&r.peer)
                 .because(r.reason.as_str()),
             );
-            self.drop_peer(&r.peer, LeaveReason::Rejected);
+            self.drop_peer(&r.peer, LeaveReason::Rejected, false);
         }
     }
 
@@ -357,16 +357,35 @@ impl CallCore {
 
     /// A connected peer whose key this participant has not held for `key_wait_ms` is
     /// `waiting-for-keys` (its media cannot be decrypted) and is asked for it (`key-request`,
-    /// at most once a second) until one arrives; then it is `ready` again.
-    fn keys_checked(&mut self, asked: &[PeerId], held: &[PeerId]) {
+    /// at most once a second) until one arrives; then it is `ready` again. Holding an older
+    /// key does not count while frames from the peer keep failing for want of a key (its
+    /// current one never came).
+    fn keys_checked(&mut self, asked: &[PeerId], holdings: &[KeyHolding]) {
         let now = self.now;
         let wait = self.config.key_wait_ms;
         for id in asked {
             let Some(p) = self.peers.get_mut(id).filter(|p| p.is_connected()) else {
                 continue;
             };
-            if held.contains(id) {
+            let Some(h) = holdings.iter().find(|h| &h.peer == id) else {
+                continue;
+            };
+            let dropping = p
+                .unknown_key_drops
+                .is_some_and(|before| h.dropped_unknown_key > before);
+            p.unknown_key_drops = Some(h.dropped_unknown_key);
+            if h.held && !dropping {
                 p.missing_since = None;
+                // a key kept across a drop and re-add the crypto Worker never saw (its roster
+                // was the same before and after): this entry learns its epoch here
+                let learned = h.epoch.filter(|e| p.epoch.is_none_or(|mine| *e > mine));
+                if let Some(epoch) = learned {
+                    p.epoch = Some(epoch);
+                    self.emit(AppEvent::KeyEpoch {
+                        peer: id.clone(),
+                        epoch,
+                    });
+                }
                 self.set_key_state(id, KeyState::Ready);
                 continue;
             }

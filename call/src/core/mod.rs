@@ -463,7 +463,10 @@ impl CallCore {
     }
 
     /// Drops a peer (closing its connection) and tells the application; no rotation here.
-    fn drop_peer(&mut self, peer: &PeerId, reason: LeaveReason) {
+    /// With `dormant`, the peer may still be in the room (it vanished, a welcome did not list
+    /// it, a leave that may have been replayed): it is asked a few times to reconnect
+    /// (`hello`), and comes back if it answers.
+    fn drop_peer(&mut self, peer: &PeerId, reason: LeaveReason, dormant: bool) {
         let Some(p) = self.peers.remove(peer) else {
             return;
         };
@@ -471,7 +474,7 @@ impl CallCore {
             self.close_conn(c.id);
         }
         self.chat.remove_peer(peer);
-        if reason == LeaveReason::Vanished && self.dormant.len() < MAX_DORMANT {
+        if dormant && self.dormant.len() < MAX_DORMANT {
             let hello_at = self.now.saturating_add(dormant_hello_delay(0));
             self.dormant.insert(
                 peer.clone(),
@@ -597,7 +600,10 @@ impl CallCore {
     }
 }
 
-/// Hellos to a vanished peer: after 30 s, then doubling to 2 min.
+/// Hellos to a dormant peer: this many, then it is forgotten.
+const DORMANT_HELLOS: u32 = 4;
+
+/// Hellos to a dormant peer: after 30 s, then doubling to 2 min.
 fn dormant_hello_delay(hellos: u32) -> u64 {
     crate::backoff::exponential(30_000, 120_000, hellos.saturating_add(1))
 }

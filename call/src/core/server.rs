@@ -3,14 +3,16 @@
 //!
 //! Who offers: the newcomer (it learns of the others from its welcome); a peer that learns
 //! of someone from `peer-joined` waits for the offer and says `hello`, again now and then
-//! while no connection exists. A `hello` makes the receiver offer if its connection to the
-//! sender predates its own last welcome (the sender dropped it: a signaling outage on this
-//! side), if it has none, or if it had given the sender up as vanished.
+//! while no connection exists. A rejoining participant says `hello` to every peer it kept
+//! from before (they may have dropped it when its socket closed, and lost the news that it
+//! is back). A `hello` makes the receiver offer if it has no connection to the sender, if its
+//! connection predates its own last welcome and is not up, or if it had given the sender up
+//! (dormant); an unknown sender that keeps asking makes it rejoin to get the roster again.
 use sotto_protocol::peer::PeerPayload;
 use sotto_protocol::room::{PeerInfo, ServerMessage};
-use sotto_protocol::{Payload, PeerId};
+use sotto_protocol::{Payload, PeerId, ProtocolError};
 
-use super::{dormant_hello_delay, CallCore};
+use super::{dormant_hello_delay, CallCore, DORMANT_HELLOS};
 use crate::backoff::exponential;
 use crate::error::{CallError, ErrorCode};
 use crate::event::{AppEvent, LeaveReason, SignalingPhase};
@@ -47,7 +49,10 @@ impl CallCore {
                     ErrorCode::from_server(&code),
                     "the server refused or reported an error",
                 );
-                if self.signaling.ever_welcomed() {
+                if error.code == ErrorCode::Server(ProtocolError::UnknownPeer) {
+                    // a signal to a peer that has just left: a race, not news
+                    self.stats.bad_server_messages += 1;
+                } else if self.signaling.ever_welcomed() {
                     self.error(error);
                 } else {
                     self.join_failed(error);
@@ -69,12 +74,17 @@ impl CallCore {
     }
 
     fn on_welcome(&mut self, you: &PeerId, listed: &[PeerInfo]) {
-        if you != &self.me {
+        let why = if you != &self.me {
+            Some("the server welcomed someone else")
+        } else if self.signaling.welcomed_here() {
+            // one welcome answers one join: a second one is replayed (or forged)
+            Some("the server welcomed this participant twice")
+        } else {
+            None
+        };
+        if let Some(why) = why {
             self.stats.bad_server_messages += 1;
-            self.error(CallError::new(
-                ErrorCode::BadServerMessage,
-                "the server welcomed someone else",
-            ));
+            self.error(CallError::new(ErrorCode::BadServerMessage, why));
             return;
         }
         self.session += 1;
@@ -86,7 +96,8 @@ impl CallCore {
                 code: None,
             });
         }
-        self.dormant.clear();
+        // dormant peers stay dormant unless listed: a welcome that does not list someone is
+        // no proof that it left (a replayed or forged welcome says anything)
         self.strangers.clear();
         let known = self.peers.iter().map(|(peer, p)| Known {
             peer,
@@ -109,7 +120,10 @@ impl CallCore {
             }
         }
         for (peer, reason) in &plan.drops {
-            self.drop_peer(peer, *reason);
+            // a peer the server merely did not list may still be there (a replayed or
+            // forged welcome): dormant
+            let dormant = matches!(reason, LeaveReason::Left | LeaveReason::Vanished);
+            self.drop_peer(peer, *reason, dormant);
         }
         for info in &plan.adds {
             self.add_peer(info);
@@ -127,10 +141,22 @@ impl CallCore {
         for peer in without {
             self.start_offer(&peer);
         }
+        // peers kept from before this welcome may have dropped us meanwhile: tell them
+        let session = self.session;
+        let kept: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.conn.as_ref().is_some_and(|c| c.session < session))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for peer in kept {
+            self.send_peer(&peer, &PeerPayload::Hello {});
+        }
     }
 
     fn add_peer(&mut self, info: &PeerInfo) {
         self.strangers.remove(&info.peer);
+        self.dormant.remove(&info.peer);
         self.peers
             .insert(info.peer.clone(), Peer::new(info.identity.clone()));
         self.emit(AppEvent::ParticipantJoined {
@@ -151,7 +177,7 @@ impl CallCore {
                 known.unconfirmed_until = None;
                 return;
             }
-            Some(_) => self.drop_peer(&info.peer, LeaveReason::Replaced),
+            Some(_) => self.drop_peer(&info.peer, LeaveReason::Replaced, false),
             None if full => {
                 self.bad_roster_entry(&info.peer, "too-many-peers");
                 return;
@@ -167,7 +193,9 @@ impl CallCore {
         self.dormant.remove(peer);
         self.strangers.remove(peer);
         if self.peers.contains_key(peer) {
-            self.drop_peer(peer, LeaveReason::Left);
+            // even an explicit leave may be replayed or forged: the peer stays dormant
+            // (asked a few times whether it is still there) rather than forgotten
+            self.drop_peer(peer, LeaveReason::Left, true);
             self.rekey();
         }
     }
@@ -246,7 +274,9 @@ impl CallCore {
         };
         match &p.conn {
             None => self.start_offer(from),
-            Some(c) if c.session < session => self.start_offer(from),
+            Some(c) if c.session < session && c.state != crate::input::PcState::Connected => {
+                self.start_offer(from);
+            }
             Some(_) => {}
         }
     }
@@ -276,7 +306,7 @@ impl CallCore {
             };
             if p.unconfirmed_until.is_some_and(|t| t <= now) {
                 // did not come back within the rejoin grace
-                self.drop_peer(&id, LeaveReason::Left);
+                self.drop_peer(&id, LeaveReason::Left, true);
                 self.rekey();
                 continue;
             }
@@ -310,7 +340,7 @@ impl CallCore {
 
     /// The media path stayed down past the peer timeout.
     fn vanish(&mut self, peer: &PeerId) {
-        self.drop_peer(peer, LeaveReason::Vanished);
+        self.drop_peer(peer, LeaveReason::Vanished, true);
         self.rekey();
         // Everyone vanished at once: more likely this participant was the one cut off (a
         // frozen tab, a laptop lid) while the server still lists the others. Rejoining
@@ -329,9 +359,14 @@ impl CallCore {
             .map(|(id, _)| id.clone())
             .collect();
         for id in due {
-            if let Some(d) = self.dormant.get_mut(&id) {
-                d.hellos = d.hellos.saturating_add(1);
-                d.hello_at = now.saturating_add(dormant_hello_delay(d.hellos));
+            let Some(d) = self.dormant.get_mut(&id) else {
+                continue;
+            };
+            d.hellos = d.hellos.saturating_add(1);
+            d.hello_at = now.saturating_add(dormant_hello_delay(d.hellos));
+            if d.hellos > DORMANT_HELLOS {
+                self.dormant.remove(&id);
+                continue;
             }
             self.send_peer(&id, &PeerPayload::Hello {});
         }

@@ -1,7 +1,8 @@
 //! The crypto Worker, played by the real `sotto_e2ee::GroupKeys` (what `CallCrypto` wraps):
 //! every `CryptoRequest` the core makes is carried out as the bridge would.
 use sotto_call::crypto::{
-    CryptoErrorCode, CryptoRequest, CryptoResult, KeyMessage, RejectReason, Rejection, SafetyCode,
+    CryptoErrorCode, CryptoRequest, CryptoResult, KeyHolding, KeyMessage, RejectReason, Rejection,
+    SafetyCode,
 };
 use sotto_call::Bytes;
 use sotto_e2ee::{Codec, E2eeError, GroupKeys, IdentityKeyPair, RoomKeys, RosterEntry};
@@ -120,12 +121,23 @@ impl CryptoService {
                     Err(e) => failed(e),
                 }
             }
-            CryptoRequest::KeysFrom { peers } => CryptoResult::KeysHeld {
-                peers: peers
-                    .into_iter()
-                    .filter(|p| self.keys.has_key_from(p.as_str(), Some(now_ms)))
-                    .collect(),
-            },
+            CryptoRequest::KeysFrom { peers } => {
+                let stats = self.keys.stats();
+                CryptoResult::KeysHeld {
+                    peers: peers
+                        .into_iter()
+                        .map(|p| KeyHolding {
+                            held: self.keys.has_key_from(p.as_str(), Some(now_ms)),
+                            epoch: self.keys.receive_epochs(p.as_str()).first().copied(),
+                            dropped_unknown_key: stats
+                                .peers
+                                .get(p.as_str())
+                                .map_or(0, |s| s.dropped_unknown_key),
+                            peer: p,
+                        })
+                        .collect(),
+                }
+            }
             CryptoRequest::SealChat { text } => match self.keys.seal_chat(text.as_bytes()) {
                 Ok(sealed) => CryptoResult::ChatSealed {
                     sealed: Bytes(sealed),

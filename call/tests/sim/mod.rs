@@ -30,7 +30,7 @@ use sotto_signaling::{Action as ServerAction, ConnId as ServerConn, Frame, Limit
 
 use self::crypto::CryptoService;
 use self::rng::SimRng;
-use self::webrtc::{kind_index, FakePc, Sig};
+use self::webrtc::{kind_index, FakePc};
 
 /// Faults of the server's deliveries to clients, while `until` has not passed.
 #[derive(Debug, Clone, Default)]
@@ -129,6 +129,7 @@ pub struct Sim {
     pub config: Config,
     pub trace: bool,
     pub tamper: Option<TamperFn>,
+    max_conn: u64,
 }
 
 fn pair(a: usize, b: usize) -> (usize, usize) {
@@ -165,6 +166,7 @@ impl Sim {
             config,
             trace: std::env::var_os("SIM_TRACE").is_some(),
             tamper: None,
+            max_conn: 0,
         }
     }
 
@@ -266,6 +268,7 @@ impl Sim {
                     self.later(client, delay, Input::SocketClosed { socket, code: 1006 });
                 } else {
                     let conn = self.room.allocate_conn();
+                    self.max_conn = self.max_conn.max(conn.0);
                     self.clients[client].sockets.insert(socket, conn);
                     self.server_conns.insert(conn, (client, socket));
                     let at = self.now + delay;
@@ -426,6 +429,10 @@ impl Sim {
                 }
             }
             Action::Emit { event } => {
+                if matches!(event, AppEvent::JoinFailed { .. }) {
+                    // joinCall rejected: this participant is not in the call
+                    self.clients[client].honest = false;
+                }
                 if let AppEvent::Chat { from, text } = &event {
                     self.clients[client]
                         .chats
@@ -458,20 +465,19 @@ impl Sim {
     }
 
     /// The peer connection at the other end of `client`'s `conn`, if the two hold each
-    /// other's current descriptions.
+    /// other's current (last stable) descriptions and candidates: ICE and DTLS run on the
+    /// stable pair while a renegotiation is under way.
     fn partner(&self, client: usize, conn: ConnId) -> Option<(usize, ConnId)> {
         let x = self.pcs.get(&(client, conn)).filter(|p| !p.closed)?;
-        let (xl, xr) = (x.local.as_ref()?, x.remote.as_ref()?);
+        let (xl, xr) = (x.stable_local.as_ref()?, x.stable_remote.as_ref()?);
         let y = self
             .pcs
             .values()
             .find(|y| y.uid == xr.origin && !y.closed)?;
-        let (yl, yr) = (y.local.as_ref()?, y.remote.as_ref()?);
+        let (yl, yr) = (y.stable_local.as_ref()?, y.stable_remote.as_ref()?);
         let fits = yr.origin == x.uid
             && yl.ufrag == xr.ufrag
             && xl.ufrag == yr.ufrag
-            && x.sig == Sig::Stable
-            && y.sig == Sig::Stable
             && x.remote_candidates.contains(&yl.ufrag)
             && y.remote_candidates.contains(&xl.ufrag);
         fits.then_some((y.client, y.conn))
@@ -510,7 +516,7 @@ impl Sim {
         let keys: Vec<(usize, ConnId)> = self
             .pcs
             .iter()
-            .filter(|(_, p)| !p.closed && p.sig == Sig::Stable && !self.clients[p.client].frozen)
+            .filter(|(_, p)| !p.closed && !self.clients[p.client].frozen)
             .map(|(k, _)| *k)
             .collect();
         for key in keys {
@@ -522,7 +528,7 @@ impl Sim {
             let instant = remote.is_some_and(|b| self.instant_fail.contains(&pair(key.0, b)));
             let up = !instant && partner.is_some_and(|(b, _)| self.path_up(key.0, b));
             let pc = &self.pcs[&key];
-            let creds = match (&pc.local, &pc.remote) {
+            let creds = match (&pc.stable_local, &pc.stable_remote) {
                 (Some(l), Some(r)) => Some((l.ufrag.clone(), r.ufrag.clone())),
                 _ => None,
             };
@@ -645,6 +651,7 @@ impl Sim {
                 }
                 ServerAction::Close { conn, code } => {
                     if let Some((client, socket)) = self.server_conns.remove(&conn) {
+                        self.clients[client].sockets.remove(&socket);
                         let delay = self.latency();
                         self.later(
                             client,
@@ -770,11 +777,16 @@ impl Sim {
     pub fn restart_server(&mut self) {
         let conns: Vec<(ServerConn, (usize, SocketId))> =
             std::mem::take(&mut self.server_conns).into_iter().collect();
+        let last = conns.last().map_or(0, |(c, _)| c.0);
         for (_, (client, socket)) in conns {
-            self.clients[client].sockets.remove(&socket);
             self.later(client, 5, Input::SocketClosed { socket, code: 1006 });
         }
+        for c in &mut self.clients {
+            c.sockets.clear();
+        }
         self.room = RoomRoster::new(Limits::default());
+        // connection ids stay unique across the restart
+        while self.room.allocate_conn().0 < last.max(self.max_conn) {}
     }
 
     pub fn freeze(&mut self, client: usize) {
@@ -811,10 +823,11 @@ impl Sim {
             .iter()
             .filter(|c| !c.frozen)
             .filter_map(|c| c.core.poll_timeout());
+        // timers of connections the step leaves alone (frozen) wait
         let pcs = self
             .pcs
             .values()
-            .filter(|p| !p.closed)
+            .filter(|p| !p.closed && !self.clients[p.client].frozen)
             .filter_map(|p| p.timer);
         let server = self.room.next_deadline();
         [queue, server, Some(self.media_at)]

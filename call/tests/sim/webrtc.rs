@@ -69,6 +69,9 @@ pub struct FakePc {
     /// The local description of the last stable state (what a rollback returns to).
     pub stable_local: Option<Desc>,
     pub remote: Option<Desc>,
+    /// The remote description of the last stable state (ICE and DTLS run on the stable pair
+    /// while a renegotiation is under way).
+    pub stable_remote: Option<Desc>,
     /// The ufrag of the remote offer the last answer was made for.
     answered_ufrag: Option<String>,
     ufrags_made: u32,
@@ -113,6 +116,7 @@ impl FakePc {
             local: None,
             stable_local: None,
             remote: None,
+            stable_remote: None,
             answered_ufrag: None,
             ufrags_made: 0,
             remote_candidates: BTreeSet::new(),
@@ -191,6 +195,7 @@ m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n",
                 self.sig = Sig::Stable;
                 self.answered_ufrag = self.remote.as_ref().map(|d| d.ufrag.clone());
                 self.stable_local = Some(desc.clone());
+                self.stable_remote = self.remote.clone();
             }
             _ => return Err("setLocalDescription in the wrong state"),
         }
@@ -214,6 +219,7 @@ m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n",
             (SdpKind::Answer, Sig::HaveLocalOffer) => {
                 self.sig = Sig::Stable;
                 self.stable_local = self.local.clone();
+                self.stable_remote = Some(desc.clone());
             }
             _ => return Err("setRemoteDescription in the wrong state"),
         }
