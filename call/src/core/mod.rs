@@ -11,7 +11,9 @@
 mod keys;
 mod media;
 mod negotiate;
+mod receive;
 mod server;
+mod socket;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -25,7 +27,7 @@ use crate::backoff::Jitter;
 use crate::chat::{ChatLines, ChatStats};
 use crate::crypto::CryptoRequest;
 use crate::error::{CallError, ErrorCode};
-use crate::event::{AppEvent, KeyState, LeaveReason, SignalingPhase};
+use crate::event::{AppEvent, KeyState, LeaveReason};
 use crate::input::{Input, PcState};
 use crate::invariant::{Invariant, InvariantReport};
 use crate::peer::Peer;
@@ -365,22 +367,6 @@ impl CallCore {
         }
     }
 
-    /// When a rejoin for the strangers is due.
-    fn strangers_deadline(&self) -> Option<u64> {
-        let first = self.strangers.values().min()?;
-        let allowed = self
-            .last_resync
-            .map_or(0, |t| t.saturating_add(RESYNC_INTERVAL_MS));
-        Some(first.saturating_add(STRANGER_GRACE_MS).max(allowed))
-    }
-
-    /// An unknown peer asked to connect.
-    fn stranger(&mut self, peer: &PeerId) {
-        if self.strangers.len() < MAX_STRANGERS || self.strangers.contains_key(peer) {
-            self.strangers.entry(peer.clone()).or_insert(self.now);
-        }
-    }
-
     // ---- helpers shared by the parts ----
 
     fn emit(&mut self, event: AppEvent) {
@@ -495,108 +481,6 @@ impl CallCore {
         self.conn_owner.remove(&conn);
         self.invariant.forget(conn);
         self.out.push_back(Action::ClosePeer { conn });
-    }
-
-    /// Every peer vanished: rejoin signaling on purpose, to get a fresh roster.
-    fn resync(&mut self) {
-        if !self.signaling.is_open() {
-            return;
-        }
-        self.last_resync = Some(self.now);
-        self.emit(AppEvent::SignalingState {
-            state: SignalingPhase::Resyncing,
-            code: None,
-        });
-        if let Some(socket) = self.signaling.forget() {
-            self.out.push_back(Action::CloseSocket {
-                socket,
-                code: 1000,
-                reason: "resync",
-            });
-        }
-        self.reconnect_after(1000);
-    }
-
-    fn reconnect_after(&mut self, code: u16) {
-        self.emit(AppEvent::SignalingState {
-            state: SignalingPhase::Reconnecting,
-            code: Some(code),
-        });
-        self.signaling
-            .schedule_reconnect(self.now, &mut self.jitter, &self.config);
-    }
-
-    /// The socket opened but no welcome came: try another (quietly, a few times before the
-    /// first welcome: then the join fails).
-    fn join_timeout(&mut self) {
-        if let Some(socket) = self.signaling.forget() {
-            self.out.push_back(Action::CloseSocket {
-                socket,
-                code: 1000,
-                reason: "no welcome",
-            });
-        }
-        if self.signaling.ever_welcomed() {
-            self.reconnect_after(4408);
-        } else if self.signaling.join_timed_out() {
-            self.signaling
-                .schedule_reconnect(self.now, &mut self.jitter, &self.config);
-        } else {
-            self.join_failed(CallError::new(
-                ErrorCode::SignalingUnavailable,
-                "the server never answered the join",
-            ));
-        }
-    }
-
-    fn on_socket_closed(&mut self, code: u16) {
-        self.signaling.forget();
-        if self.signaling.ever_welcomed() {
-            self.reconnect_after(code);
-        } else {
-            self.join_failed(CallError::new(
-                ErrorCode::SignalingUnavailable,
-                "signaling closed before joining",
-            ));
-        }
-    }
-
-    fn join_failed(&mut self, error: CallError) {
-        self.emit(AppEvent::JoinFailed { error });
-        self.shut_down();
-    }
-
-    /// `call.close()`: leave, close everything, `closed`.
-    fn close(&mut self) {
-        if self.signaling.is_open() {
-            self.send_server(&ClientMessage::leave());
-        }
-        self.shut_down();
-    }
-
-    fn shut_down(&mut self) {
-        if let Some(socket) = self.signaling.forget() {
-            self.out.push_back(Action::CloseSocket {
-                socket,
-                code: 1000,
-                reason: "bye",
-            });
-        }
-        let conns: Vec<ConnId> = self.conn_owner.keys().copied().collect();
-        for conn in conns {
-            self.close_conn(conn);
-        }
-        let requests = std::mem::take(&mut self.requests);
-        for pending in requests.into_values() {
-            if let Pending::SealChat { request } = pending {
-                self.emit(AppEvent::ChatFailed {
-                    request,
-                    error: CallError::new(ErrorCode::Closed, "the call was closed"),
-                });
-            }
-        }
-        self.emit(AppEvent::Closed);
-        self.closed = true;
     }
 }
 
