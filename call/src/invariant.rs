@@ -1,6 +1,6 @@
 //! The fail-open invariant: no sender may send media its encrypt transform did not see.
 //!
-//! Every second (and [`FIRST_CHECK_MS`] after each connection comes up) the bridge samples,
+//! Every second (and [`EARLY_CHECKS_MS`] after each connection comes up) the bridge samples,
 //! per sender with a track, what the browser sent and then what the transform saw; a sender
 //! more than [`INVARIANT_MARGIN`] ahead has been sending media that bypassed encryption. It
 //! is blocked for good (`replaceTrack(null)`, never a track again), reported
@@ -15,8 +15,8 @@ use crate::{ConnId, MediaKind};
 
 /// Frames between the encoder and the transform when the counters are read.
 pub const INVARIANT_MARGIN: u64 = 5;
-/// The first check of a connection's senders, after it comes up.
-pub const FIRST_CHECK_MS: u64 = 300;
+/// The first checks of a connection's senders, after it comes up.
+pub const EARLY_CHECKS_MS: [u64; 3] = [300, 600, 1_000];
 /// How often senders are checked.
 pub const CHECK_INTERVAL_MS: u64 = 1_000;
 
@@ -30,13 +30,28 @@ pub struct SenderReport {
     pub blocked: bool,
 }
 
+/// A sender the invariant stopped, with its figures then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoppedSender {
+    pub peer: PeerId,
+    pub kind: MediaKind,
+    pub sent: u64,
+    pub seen: u64,
+}
+
 /// `cryptoStats().invariant`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct InvariantReport {
     pub checks: u64,
     pub trips: u64,
+    /// The last check, per sender with a track.
     pub senders: Vec<SenderReport>,
+    /// Every sender stopped so far (at most [`MAX_STOPPED`] kept).
+    pub stopped: Vec<StoppedSender>,
 }
+
+/// The most stopped senders the report keeps.
+pub const MAX_STOPPED: usize = 64;
 
 /// A sender to block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +90,14 @@ impl Invariant {
             if leaked && !already {
                 self.blocked.insert((s.conn, s.kind));
                 self.report.trips += 1;
+                if self.report.stopped.len() < MAX_STOPPED {
+                    self.report.stopped.push(StoppedSender {
+                        peer: peer.clone(),
+                        kind: s.kind,
+                        sent: s.sent,
+                        seen: s.seen,
+                    });
+                }
                 trips.push(Trip {
                     peer: peer.clone(),
                     conn: s.conn,
@@ -133,6 +156,15 @@ mod tests {
         let again = inv.check(&[(p.clone(), sample(1, MediaKind::Video, 200, 100))]);
         assert!(again.is_empty(), "reported once");
         assert_eq!(inv.report().trips, 1);
+        assert_eq!(
+            inv.report().stopped,
+            vec![StoppedSender {
+                peer: p.clone(),
+                kind: MediaKind::Video,
+                sent: 106,
+                seen: 100
+            }]
+        );
         assert_eq!(inv.report().checks, 3);
         assert!(inv.report().senders[0].blocked);
         // a transform that saw more than was sent (in-flight frames) is fine

@@ -45,9 +45,13 @@ pub struct Peer {
     pub held_keys: Vec<B64UrlBytes>,
     // ---- this participant's key, as the peer receives it ----
     pub acked_epoch: Option<u64>,
-    pub requested_epoch: Option<u64>,
+    /// The key the peer last asked for (`key-request`), and how many times in a row.
+    pub requested: Option<(u64, u32)>,
     pub last_key_answer_at: Option<u64>,
     pub resend: Option<Resend>,
+    /// Where the peer stands in the re-send back-off (kept across rotations; back to 0 when
+    /// it acknowledges the newest key).
+    pub resend_attempt: u32,
 }
 
 impl Peer {
@@ -68,9 +72,10 @@ impl Peer {
             in_crypto_roster: false,
             held_keys: Vec::new(),
             acked_epoch: None,
-            requested_epoch: None,
+            requested: None,
             last_key_answer_at: None,
             resend: None,
+            resend_attempt: 0,
         }
     }
 

@@ -9,10 +9,17 @@
 //!  switch_timeout_ms ─────────────────────────┴─> Commit ─> key-epoch (only now)
 //! ```
 //! A rotation that fails is retried with back-off (sending stays blocked until one works).
-//! A `key-request` from a peer gets the newest key sealed again, or, when the peer had the
-//! current key and lost it (it acknowledged it, or asks a second time for the same one),
-//! a fresh rotation: after a local drop or a forged leave a receiver only accepts keys made
-//! later. At most one answer per peer per second, and one such rotation per second.
+//! Re-sends go on across rotations (a rotation does not restart a peer's back-off), pause
+//! while signaling is down, and end with one `key-not-acknowledged` until the peer
+//! acknowledges a key again.
+//!
+//! A `key-request` from a peer gets the newest key sealed again; but a peer that had the
+//! newest key (it acknowledged it) and lost it only accepts keys made later (it dropped
+//! someone, or a leave was forged): it gets a fresh rotation instead. A peer that asks
+//! [`KEY_REQUESTS_BEFORE_ROTATION`] times for the same key it never acknowledged (its
+//! acknowledgements may be lost) gets a rotation too, after the re-send; rotating sooner would
+//! not help a peer whose keys are being dropped and would strand chat sealed under the key it
+//! is still missing. At most one answer per peer per second, and one such rotation per second.
 use crate::backoff::exponential;
 use crate::peer::Peer;
 
@@ -21,6 +28,8 @@ use crate::peer::Peer;
 pub const RESEND_DELAYS_MS: [u64; 3] = [1_000, 2_000, 4_000];
 /// Key requests: at most one answer per peer, and one rotation, per this interval.
 pub const KEY_REQUEST_INTERVAL_MS: u64 = 1_000;
+/// Requests for the same key, never acknowledged, before the sender rotates.
+pub const KEY_REQUESTS_BEFORE_ROTATION: u32 = 10;
 /// Failed rotations are retried after 1 s, 2 s, 4 s ... up to this.
 pub const ROTATION_RETRY_MAX_MS: u64 = 8_000;
 
@@ -57,6 +66,11 @@ pub struct Rotation {
 }
 
 impl Rotation {
+    /// No rotation under way (nothing being made, pending or being committed).
+    pub fn settled(&self) -> bool {
+        !self.roster_in_flight && self.pending.is_none() && self.committing.is_none()
+    }
+
     /// The newest key made: pending (or being committed), else current.
     pub fn newest(&self) -> Option<u64> {
         self.pending
@@ -83,33 +97,34 @@ impl Rotation {
 /// How to answer a `key-request`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyRequestAnswer {
-    /// Too soon after the last answer (to this peer, or the last such rotation).
+    /// Too soon after the last answer to this peer.
     Ignore,
-    /// Seal the newest key to the peer again.
-    Reseal,
-    /// The peer lost a key it had: only a new key helps.
-    Rotate,
+    /// Seal the newest key to the peer again (`reseal`) and/or make a new one (`rotate`).
+    Answer { reseal: bool, rotate: bool },
 }
 
-/// The rule of `rust-done.md` ("Note for the JS flow").
-pub fn answer_key_request(rotation: &Rotation, peer: &Peer, now_ms: u64) -> KeyRequestAnswer {
+/// Answers a `key-request` from `peer` at `now_ms` (and records it on the peer).
+pub fn answer_key_request(rotation: &Rotation, peer: &mut Peer, now_ms: u64) -> KeyRequestAnswer {
     let recent =
         |t: Option<u64>| t.is_some_and(|t| now_ms.saturating_sub(t) < KEY_REQUEST_INTERVAL_MS);
     if recent(peer.last_key_answer_at) {
         return KeyRequestAnswer::Ignore;
     }
-    match (rotation.pending, rotation.current) {
-        (None, Some(current))
-            if peer.acked_epoch.is_some_and(|a| a >= current)
-                || peer.requested_epoch == Some(current) =>
-        {
-            if recent(rotation.last_requested_rotation_at) {
-                KeyRequestAnswer::Ignore
-            } else {
-                KeyRequestAnswer::Rotate
-            }
-        }
-        _ => KeyRequestAnswer::Reseal,
+    peer.last_key_answer_at = Some(now_ms);
+    let newest = rotation.newest();
+    let count = match peer.requested {
+        Some((epoch, count)) if Some(epoch) == newest => count.saturating_add(1),
+        _ => 1,
+    };
+    peer.requested = newest.map(|e| (e, count));
+    let settled = rotation.pending.is_none() && rotation.committing.is_none();
+    let had_it = settled && newest.is_some_and(|n| peer.acked_epoch.is_some_and(|a| a >= n));
+    let rotate = settled
+        && (had_it || count >= KEY_REQUESTS_BEFORE_ROTATION)
+        && !recent(rotation.last_requested_rotation_at);
+    KeyRequestAnswer::Answer {
+        reseal: !had_it,
+        rotate,
     }
 }
 
@@ -125,37 +140,47 @@ mod tests {
 
     #[test]
     fn a_request_is_answered_by_a_reseal_unless_the_peer_lost_a_key_it_had() {
+        let answer = |reseal, rotate| KeyRequestAnswer::Answer { reseal, rotate };
         let mut r = Rotation {
             current: Some(3),
             ..Rotation::default()
         };
         let mut p = peer();
-        assert_eq!(answer_key_request(&r, &p, 10_000), KeyRequestAnswer::Reseal);
-        // asked again for the same current key after a reseal: it cannot use it
-        p.requested_epoch = Some(3);
-        assert_eq!(answer_key_request(&r, &p, 10_000), KeyRequestAnswer::Rotate);
-        // acknowledged it before: it had it and dropped it
-        p.requested_epoch = None;
+        assert_eq!(answer_key_request(&r, &mut p, 10_000), answer(true, false));
+        assert_eq!(
+            answer_key_request(&r, &mut p, 10_500),
+            KeyRequestAnswer::Ignore
+        );
+        // asked again and again for a key it never acknowledged: the tenth time, a rotation
+        for i in 2..10 {
+            let t = 10_000 + i * 1_000;
+            assert_eq!(
+                answer_key_request(&r, &mut p, t),
+                answer(true, false),
+                "{i}"
+            );
+        }
+        assert_eq!(answer_key_request(&r, &mut p, 20_000), answer(true, true));
+        // acknowledged the newest key before: it had it and lost it, a rotation only
+        let mut p = peer();
         p.acked_epoch = Some(3);
-        assert_eq!(answer_key_request(&r, &p, 10_000), KeyRequestAnswer::Rotate);
-        // a rotation is pending: its key is newer than anything the peer had
+        assert_eq!(answer_key_request(&r, &mut p, 30_000), answer(false, true));
+        // ...at most one such rotation a second
+        r.last_requested_rotation_at = Some(30_500);
+        let mut q = peer();
+        q.acked_epoch = Some(3);
+        assert_eq!(answer_key_request(&r, &mut q, 31_000), answer(false, false));
+        // a rotation is under way: its key is newer than anything the peer had
         r.pending = Some(PendingKey {
             epoch: 4,
-            switch_at: 11_000,
+            switch_at: 41_000,
         });
-        assert_eq!(answer_key_request(&r, &p, 10_000), KeyRequestAnswer::Reseal);
-        // rate limits
-        r.pending = None;
-        r.last_requested_rotation_at = Some(9_500);
-        assert_eq!(answer_key_request(&r, &p, 10_000), KeyRequestAnswer::Ignore);
-        assert_eq!(answer_key_request(&r, &p, 10_500), KeyRequestAnswer::Rotate);
-        p.last_key_answer_at = Some(10_400);
-        assert_eq!(answer_key_request(&r, &p, 10_500), KeyRequestAnswer::Ignore);
+        assert_eq!(answer_key_request(&r, &mut p, 40_000), answer(true, false));
         // no key committed yet: reseal whatever is newest
         let fresh = Rotation::default();
         assert_eq!(
-            answer_key_request(&fresh, &peer(), 0),
-            KeyRequestAnswer::Reseal
+            answer_key_request(&fresh, &mut peer(), 0),
+            answer(true, false)
         );
     }
 

@@ -83,6 +83,7 @@ impl CallCore {
                 ));
                 self.rotation.failed(self.now);
                 self.rekey_if_dirty();
+                self.run_deferred();
             }
             (Pending::Acknowledge, CryptoResult::Acknowledged { complete }) => {
                 if complete {
@@ -152,8 +153,11 @@ impl CallCore {
 
     fn on_rotation(&mut self, epoch: u64, committed: bool, messages: Vec<KeyMessage>) {
         self.rotation.pending = None;
-        for p in self.peers.values_mut() {
-            p.resend = None;
+        let mut kept = std::collections::BTreeMap::new();
+        for (id, p) in &mut self.peers {
+            if let Some(r) = p.resend.take().filter(|r| r.attempt > 0 && r.at > self.now) {
+                kept.insert(id.clone(), r.at);
+            }
         }
         if committed {
             self.announce(epoch);
@@ -163,16 +167,24 @@ impl CallCore {
             epoch,
             switch_at: self.now.saturating_add(self.config.switch_timeout_ms),
         });
-        let first_resend = self.now.saturating_add(RESEND_DELAYS_MS[0]);
+        let now = self.now;
         for m in messages {
             let Some(p) = self.peers.get_mut(&m.to) else {
                 continue;
             };
-            p.resend = Some(Resend {
-                epoch,
-                attempt: 0,
-                at: first_resend,
-            });
+            // a peer that acknowledged none of the earlier keys goes on where it was in the
+            // re-send back-off (a rotation does not restart it, nor postpone a due step)
+            let attempt = p.resend_attempt;
+            p.resend = (usize::try_from(attempt).unwrap_or(usize::MAX) <= RESEND_DELAYS_MS.len())
+                .then(|| Resend {
+                    epoch,
+                    attempt,
+                    at: now.saturating_add(resend_delay(attempt)),
+                });
+            if let (Some(r), Some(&at)) = (p.resend.as_mut(), kept.get(&m.to)) {
+                r.at = at;
+            }
+            // (if the socket is down, the re-send delivers it)
             self.send_peer(&m.to, &PeerPayload::SenderKey { key: m.key });
         }
     }
@@ -196,6 +208,7 @@ impl CallCore {
                 epoch,
             });
         }
+        self.run_deferred();
     }
 
     pub(super) fn rotation_due(&mut self) {
@@ -222,7 +235,17 @@ impl CallCore {
         if p.acked_epoch.is_some_and(|a| a >= r.epoch) || newest != Some(r.epoch) {
             return;
         }
+        if !self.signaling.is_open() {
+            // signaling is down: the same step again later
+            p.resend = Some(Resend {
+                at: now.saturating_add(resend_delay(r.attempt)),
+                ..r
+            });
+            return;
+        }
+        p.resend_attempt = r.attempt.saturating_add(1);
         if usize::try_from(r.attempt).unwrap_or(usize::MAX) >= RESEND_DELAYS_MS.len() {
+            // reported once, until the peer acknowledges a key again
             self.error(
                 CallError::new(
                     ErrorCode::KeyNotAcknowledged,
@@ -252,6 +275,7 @@ impl CallCore {
         p.acked_epoch = Some(p.acked_epoch.map_or(epoch, |a| a.max(epoch)));
         if newest.is_some_and(|n| p.acked_epoch.is_some_and(|a| a >= n)) {
             p.resend = None;
+            p.resend_attempt = 0;
         }
         if self.rotation.pending.map(|p| p.epoch) == Some(epoch) {
             self.crypto(
@@ -266,25 +290,23 @@ impl CallCore {
 
     pub(super) fn on_key_request(&mut self, from: &PeerId) {
         let now = self.now;
-        let newest = self.rotation.newest();
         let Some(p) = self.peers.get_mut(from) else {
             return;
         };
-        match answer_key_request(&self.rotation, p, now) {
-            KeyRequestAnswer::Ignore => {}
-            KeyRequestAnswer::Reseal => {
-                p.last_key_answer_at = Some(now);
-                p.requested_epoch = newest;
-                self.crypto(
-                    CryptoRequest::Reseal { peer: from.clone() },
-                    Pending::Reseal { peer: from.clone() },
-                );
-            }
-            KeyRequestAnswer::Rotate => {
-                p.last_key_answer_at = Some(now);
-                self.rotation.last_requested_rotation_at = Some(now);
-                self.rekey();
-            }
+        let KeyRequestAnswer::Answer { reseal, rotate } =
+            answer_key_request(&self.rotation, p, now)
+        else {
+            return;
+        };
+        if reseal {
+            self.crypto(
+                CryptoRequest::Reseal { peer: from.clone() },
+                Pending::Reseal { peer: from.clone() },
+            );
+        }
+        if rotate {
+            self.rotation.last_requested_rotation_at = Some(now);
+            self.rekey();
         }
     }
 }

@@ -120,6 +120,8 @@ pub struct CallCore {
     strangers: BTreeMap<PeerId, u64>,
     last_resync: Option<u64>,
     conn_owner: BTreeMap<ConnId, PeerId>,
+    /// Fresh connections waiting for the rotation under way.
+    deferred: Vec<negotiate::Deferred>,
     next_conn: u64,
     next_request: u64,
     requests: BTreeMap<RequestId, Pending>,
@@ -164,6 +166,7 @@ impl CallCore {
             strangers: BTreeMap::new(),
             last_resync: None,
             conn_owner: BTreeMap::new(),
+            deferred: Vec::new(),
             next_conn: 1,
             next_request: 1,
             requests: BTreeMap::new(),

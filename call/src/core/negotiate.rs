@@ -15,12 +15,29 @@ use crate::connection::{Connection, Negotiation};
 use crate::error::{CallError, ErrorCode};
 use crate::event::AppEvent;
 use crate::input::{IceCandidate, PcState, PeerOp, SdpKind};
-use crate::invariant::FIRST_CHECK_MS;
+use crate::invariant::EARLY_CHECKS_MS;
 use crate::sdp::tune_audio_sdp;
 use crate::ConnId;
 
 /// A restart that finds its connection busy looks again after this.
 const BUSY_RETRY_MS: u64 = 500;
+/// At most this many connections wait for a rotation.
+const MAX_DEFERRED: usize = 64;
+
+/// A fresh connection that waits for the rotation under way.
+#[derive(Debug, Clone)]
+pub(super) enum Deferred {
+    Offer(PeerId),
+    Answer(PeerId, String),
+}
+
+impl Deferred {
+    fn peer(&self) -> &PeerId {
+        match self {
+            Self::Offer(p) | Self::Answer(p, _) => p,
+        }
+    }
+}
 
 impl CallCore {
     fn tune(&self, sdp: &str) -> String {
@@ -50,17 +67,58 @@ impl CallCore {
         Some(id)
     }
 
-    /// Offers to `peer` on a fresh connection.
+    /// Offers to `peer` on a fresh connection (once no rotation is under way).
     pub(super) fn start_offer(&mut self, peer: &PeerId) {
-        self.new_conn(peer, Role::Offerer);
+        if self.rotation.settled() {
+            self.new_conn(peer, Role::Offerer);
+        } else {
+            self.defer(Deferred::Offer(peer.clone()));
+        }
     }
 
-    /// Answers `sdp` on a fresh connection.
+    /// Answers `sdp` on a fresh connection (once no rotation is under way).
     fn answer_fresh(&mut self, peer: &PeerId, sdp: String) {
+        if !self.rotation.settled() {
+            self.defer(Deferred::Answer(peer.clone(), sdp));
+            return;
+        }
         if let Some(id) = self.new_conn(peer, Role::Answerer) {
             if let Some(c) = self.conn_mut(id) {
                 c.first_sight(&sdp);
                 c.queued_offer = Some(sdp);
+            }
+        }
+    }
+
+    /// New connections start (an offer, or the answer to a fresh offer) only once this
+    /// participant's pending key is committed: its media then never reaches a new peer under
+    /// the key from before, which that peer does not get. The wait is one acknowledgement
+    /// round trip (at most `switch_timeout_ms`). Renegotiations and ICE restarts do not wait.
+    fn defer(&mut self, d: Deferred) {
+        let peer = d.peer().clone();
+        self.deferred.retain(|x| x.peer() != &peer);
+        if self.deferred.len() < MAX_DEFERRED {
+            self.deferred.push(d);
+        }
+    }
+
+    /// Starts the connections that waited for the rotation, if none is under way now.
+    pub(super) fn run_deferred(&mut self) {
+        if !self.rotation.settled() {
+            return;
+        }
+        for d in std::mem::take(&mut self.deferred) {
+            match d {
+                Deferred::Offer(peer) => {
+                    if self.peers.get(&peer).is_some_and(|p| p.conn.is_none()) {
+                        self.new_conn(&peer, Role::Offerer);
+                    }
+                }
+                Deferred::Answer(peer, sdp) => {
+                    if self.peers.contains_key(&peer) {
+                        self.answer_fresh(&peer, sdp);
+                    }
+                }
             }
         }
     }
@@ -353,9 +411,11 @@ impl CallCore {
             if let Some(p) = self.peers.get_mut(&peer) {
                 p.connected_at.get_or_insert(now);
             }
-            // the first check of this connection's senders, soon after media starts
+            // the first checks of this connection's senders, soon after media starts
             if self.config.e2ee {
-                self.first_checks.push(now.saturating_add(FIRST_CHECK_MS));
+                for at in EARLY_CHECKS_MS {
+                    self.first_checks.push(now.saturating_add(at));
+                }
             }
         }
     }

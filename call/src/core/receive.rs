@@ -86,6 +86,7 @@ impl CallCore {
     pub(super) fn keys_checked(&mut self, asked: &[PeerId], holdings: &[KeyHolding]) {
         let now = self.now;
         let wait = self.config.key_wait_ms;
+        let signaling_open = self.signaling.is_open();
         for id in asked {
             let Some(p) = self.peers.get_mut(id).filter(|p| p.is_connected()) else {
                 continue;
@@ -122,9 +123,11 @@ impl CallCore {
             if now.saturating_sub(missing_since) < wait {
                 continue;
             }
-            let ask = p
-                .last_key_request_at
-                .is_none_or(|t| now.saturating_sub(t) >= crate::rotation::KEY_REQUEST_INTERVAL_MS);
+            // (a request that cannot be sent now, signaling being down, is not counted)
+            let ask = signaling_open
+                && p.last_key_request_at.is_none_or(|t| {
+                    now.saturating_sub(t) >= crate::rotation::KEY_REQUEST_INTERVAL_MS
+                });
             if ask {
                 p.last_key_request_at = Some(now);
             }
