@@ -266,20 +266,25 @@ impl CallCore {
         });
     }
 
-    pub(super) fn on_peer_op_done(&mut self, conn: ConnId, op: PeerOp) {
+    /// The operation `conn` waited for ended: its peer, if it was that one (candidates are
+    /// never waited for, and outcomes of a closed or replaced connection are stale).
+    fn op_ended(&mut self, conn: ConnId, op: PeerOp) -> Option<PeerId> {
         if op == PeerOp::AddIceCandidate {
-            return;
+            return None;
         }
-        let Some(peer) = self.conn_owner.get(&conn).cloned() else {
+        let peer = self.conn_owner.get(&conn).cloned()?;
+        let c = self.conn_mut(conn).filter(|c| c.busy == Some(op))?;
+        c.busy = None;
+        Some(peer)
+    }
+
+    pub(super) fn on_peer_op_done(&mut self, conn: ConnId, op: PeerOp) {
+        let Some(peer) = self.op_ended(conn, op) else {
             return;
         };
         let Some(c) = self.conn_mut(conn) else {
             return;
         };
-        if c.busy != Some(op) {
-            return;
-        }
-        c.busy = None;
         match op {
             PeerOp::Attach => {
                 c.attached = true;
@@ -341,19 +346,12 @@ impl CallCore {
     }
 
     pub(super) fn on_peer_op_failed(&mut self, conn: ConnId, op: PeerOp) {
-        if op == PeerOp::AddIceCandidate {
-            return;
-        }
-        let Some(peer) = self.conn_owner.get(&conn).cloned() else {
+        let Some(peer) = self.op_ended(conn, op) else {
             return;
         };
         let Some(c) = self.conn_mut(conn) else {
             return;
         };
-        if c.busy != Some(op) {
-            return;
-        }
-        c.busy = None;
         let role = c.role;
         let retry_offer = c.renegotiating.take();
         self.error(
