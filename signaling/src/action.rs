@@ -19,6 +19,8 @@ pub enum Frame<'a> {
 pub enum Action<M, R> {
     /// Send `msg` to every connection in `to` (serialize once).
     Send { to: Vec<ConnId>, msg: M },
+    /// Send this text, already serialized (a relayed `signal`), to one connection.
+    Relay { to: ConnId, text: String },
     /// Close the connection with an application close code. The state machine has already
     /// forgotten it; a later `Closed` event for it is ignored.
     Close { conn: ConnId, code: CloseCode },

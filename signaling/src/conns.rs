@@ -122,12 +122,12 @@ impl<R: Record> Conns<R> {
 
     /// Takes one frame on `conn` (`None` if it is not open): the parse result, and whether the
     /// record's last-seen time is stale enough to persist again.
-    pub fn frame<M>(
+    pub fn frame<'t, M>(
         &mut self,
         conn: ConnId,
-        frame: Frame<'_>,
+        frame: Frame<'t>,
         now_ms: u64,
-        parse: impl FnOnce(&str) -> Result<M, ProtocolError>,
+        parse: impl FnOnce(&'t str) -> Result<M, ProtocolError>,
     ) -> Option<(Result<M, Refused>, bool)> {
         let c = self.map.get_mut(&conn)?;
         let stale =
@@ -226,12 +226,12 @@ impl Intake {
 
     /// Takes one frame: refreshes the idle clock, charges a token, refuses frames that are too
     /// large or binary, then parses the text with `parse`.
-    fn frame<M>(
+    fn frame<'t, M>(
         &mut self,
         limits: &Limits,
-        frame: Frame<'_>,
+        frame: Frame<'t>,
         now_ms: u64,
-        parse: impl FnOnce(&str) -> Result<M, ProtocolError>,
+        parse: impl FnOnce(&'t str) -> Result<M, ProtocolError>,
     ) -> Result<M, Refused> {
         self.last_seen_ms = self.last_seen_ms.max(now_ms);
         if !self.limiter.try_acquire(now_ms) {

@@ -10,6 +10,10 @@
 //! Nothing here reads a clock or does I/O: time comes in as milliseconds, so every test is
 //! deterministic. State is rebuildable from the per-socket records the adapter keeps as
 //! WebSocket attachments (`Action::Persist`), because Durable Objects hibernate.
+//!
+//! The room relays a `signal` in the form clients send it on a fast path (`relay.rs`): one
+//! scan, no typed parse, no re-serialization (`Action::Relay` carries the text to send), held
+//! by differential tests to accept and refuse exactly what the full parser does.
 
 mod action;
 mod close;
@@ -17,6 +21,7 @@ mod conns;
 mod limits;
 pub mod presence;
 mod rate;
+mod relay;
 pub mod room;
 
 pub use action::{Action, ConnId, Frame};

@@ -1,5 +1,6 @@
 //! After hibernation the adapter rebuilds the room from the per-socket records it persisted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+use sotto_protocol::room::ServerMessage;
 use sotto_signaling::room::RoomAction;
 use sotto_signaling::{Action, ConnId, Frame, Limits, RoomRecord, RoomRoster};
 
@@ -13,7 +14,7 @@ fn apply(store: &mut std::collections::BTreeMap<ConnId, RoomRecord>, actions: &[
             Action::Close { conn, .. } => {
                 store.remove(conn);
             }
-            Action::Send { .. } => {}
+            Action::Send { .. } | Action::Relay { .. } => {}
         }
     }
 }
@@ -63,11 +64,16 @@ fn rebuilt_room_has_the_same_roster_and_keeps_relaying() {
     let sent: Vec<_> = out
         .iter()
         .filter_map(|a| match a {
-            Action::Send { to, .. } => Some(to.clone()),
+            Action::Relay { to, text } => Some((*to, ServerMessage::parse(text).unwrap())),
             _ => None,
         })
         .collect();
-    assert_eq!(sent, vec![vec![conns[0]]]);
+    assert_eq!(sent.len(), 1, "{out:?}");
+    assert_eq!(sent[0].0, conns[0]);
+    assert!(
+        matches!(&sent[0].1, ServerMessage::Signal { from, .. } if from.as_str() == "bob"),
+        "{sent:?}"
+    );
     // The unjoined socket still times out on its original schedule.
     let out = rebuilt.tick(5 + limits.join_timeout_ms);
     assert!(out

@@ -20,11 +20,13 @@ fn info(peer: &str) -> PeerInfo {
 fn text(room: &mut RoomRoster, conn: ConnId, t: &str, now: u64) -> Vec<RoomAction> {
     room.message(conn, Frame::Text(t), now)
 }
+/// Every message sent, in order; relayed text (the fast path) read back as a message.
 fn sends(actions: &[RoomAction]) -> Vec<(Vec<ConnId>, ServerMessage)> {
     actions
         .iter()
         .filter_map(|a| match a {
             Action::Send { to, msg } => Some((to.clone(), msg.clone())),
+            Action::Relay { to, text } => Some((vec![*to], ServerMessage::parse(text).unwrap())),
             _ => None,
         })
         .collect()
