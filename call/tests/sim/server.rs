@@ -13,7 +13,16 @@ impl Sim {
         actions: Vec<ServerAction<ServerMessage, sotto_signaling::RoomRecord>>,
     ) {
         for action in actions {
+            let action = match action {
+                // a relayed signal, already serialized: the same path as any other message
+                ServerAction::Relay { to, text } => match ServerMessage::parse(&text) {
+                    Ok(msg) => ServerAction::Send { to: vec![to], msg },
+                    Err(e) => panic!("the server relayed something unreadable: {e:?}"),
+                },
+                other => other,
+            };
             match action {
+                ServerAction::Relay { .. } => {}
                 ServerAction::Send { to, msg } => {
                     for conn in to {
                         let Some((client, _)) = self.server_conns.get(&conn).copied() else {
