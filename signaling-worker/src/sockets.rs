@@ -3,10 +3,14 @@ use serde::Serialize;
 use sotto_protocol::room::ServerMessage;
 use sotto_protocol::ProtocolError;
 use sotto_signaling::{CloseCode, ConnId};
-use worker::{Date, Response, Result, State, WebSocket, WebSocketPair};
+use worker::{Response, Result, State, WebSocket, WebSocketPair};
 
+/// Milliseconds since the epoch: one call into JavaScript (`Date.now()`), no Date object.
 pub fn now_ms() -> u64 {
-    Date::now().as_millis()
+    // A time since 1970 in ms: positive, whole and far below 2^64.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let ms = js_sys::Date::now() as u64;
+    ms
 }
 
 pub fn tag(conn: ConnId) -> String {
@@ -14,7 +18,7 @@ pub fn tag(conn: ConnId) -> String {
 }
 
 /// The connection id from a socket's tag.
-pub fn conn_of(state: &State, ws: &WebSocket) -> Option<ConnId> {
+pub fn tagged_conn(state: &State, ws: &WebSocket) -> Option<ConnId> {
     state
         .get_tags(ws)
         .iter()
