@@ -2,7 +2,7 @@
 // process, the same build wrangler serves. Used by the hibernation test (it needs its own
 // limits) and by the relay benchmark (bench/), as the target closest to what Cloudflare runs.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,8 +10,10 @@ import { freePort } from '../../e2e/lib/ports.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const WORKERD = path.join(root, 'node_modules/workerd/bin/workerd');
-// The date in signaling-worker/wrangler.toml.
-export const COMPATIBILITY_DATE = '2025-09-01';
+// The compatibility date and flags of the production config, signaling-worker/wrangler.toml.
+const wrangler = readFileSync(path.join(root, 'signaling-worker/wrangler.toml'), 'utf8');
+export const COMPATIBILITY_DATE = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(wrangler)[1];
+export const COMPATIBILITY_FLAGS = JSON.parse(/^compatibility_flags\s*=\s*(\[.*\])/m.exec(wrangler)?.[1] ?? '[]');
 
 /** The Sotto worker as built by `make worker`. */
 export const SOTTO_WORKER = {
@@ -41,8 +43,9 @@ export function config({ worker, port, compression, vars, storage, dir, v8Flags 
     ...Object.entries(vars).map(([k, v]) => `(name = ${str(k)}, text = ${str(v)})`),
   ].join(',\n      ');
   // workerd negotiates permessage-deflate from compatibility date 2023-08-15 on; the flag
-  // turns it off.
-  const flags = compression ? [] : ['no_web_socket_compression'];
+  // turns it off. `compression` undefined: as wrangler.toml says.
+  const others = COMPATIBILITY_FLAGS.filter((f) => !/web_socket_compression$/.test(f));
+  const flags = compression === undefined ? COMPATIBILITY_FLAGS : [...others, ...(compression ? [] : ['no_web_socket_compression'])];
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
@@ -69,9 +72,10 @@ const worker :Workerd.Worker = (
 
 /**
  * Starts workerd serving `worker` (default: Sotto's). `compression`: whether WebSockets may
- * negotiate permessage-deflate. Resolves once it accepts connections.
+ * negotiate permessage-deflate (default: as wrangler.toml's flags say). Resolves once it
+ * accepts connections.
  */
-export async function startWorkerd({ worker = SOTTO_WORKER, compression = false, vars = {}, v8Flags = [], readyTimeoutMs = 20_000 } = {}) {
+export async function startWorkerd({ worker = SOTTO_WORKER, compression, vars = {}, v8Flags = [], readyTimeoutMs = 20_000 } = {}) {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'sotto-workerd-'));
   const file = path.join(dir, 'config.capnp');
