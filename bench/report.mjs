@@ -1,4 +1,5 @@
 // Renders bench/results.json as BENCHMARKS.md, with each target and whether it was met.
+import { relayMisses, relaySection } from './report-relay.mjs';
 
 const f = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 const kb = (bytes) => `${f(bytes / 1024, 1)} KB`;
@@ -39,17 +40,7 @@ export function renderMarkdown(r) {
     lines.push(`| ${f(r.callSetup.sottoMs, 0)} ms | ${f(r.callSetup.bareMs, 0)} ms | ${f(r.callSetup.ratio, 2)} | ≤ 1.3: ${verdict(r.callSetup.ratio <= 1.3)} |`, '');
     lines.push(`Median of ${r.callSetup.calls} calls each. Sotto's figure includes getUserMedia, loading the crypto worker and wasm, the WebSocket join and the key exchange; the floor's includes getUserMedia and ICE gathering to completion.`, '');
   }
-  if (r.signaling) {
-    lines.push('## 4. Signaling relay: local Sotto worker (wrangler dev, workerd) vs PeerServer (npm `peer` 1.0.2)', '');
-    lines.push('| clients | Sotto msg/s | PeerServer msg/s | throughput ratio | Sotto p50 / p99 ms | PeerServer p50 / p99 ms | lost / misrouted / duplicated (Sotto) |');
-    lines.push('|---|---|---|---|---|---|---|');
-    for (const x of r.signaling) {
-      lines.push(`| ${x.clients} | ${f(x.sotto.messagesPerSecond, 0)} | ${f(x.peerserver.messagesPerSecond, 0)} | ${f(x.throughputRatio, 2)} | ${f(x.sotto.p50Ms, 2)} / ${f(x.sotto.p99Ms, 2)} | ${f(x.peerserver.p50Ms, 2)} / ${f(x.peerserver.p99Ms, 2)} | ${x.sotto.lost} / ${x.sotto.misrouted} / ${x.sotto.duplicated} |`);
-    }
-    const at200 = r.signaling.find((x) => x.clients === 200);
-    if (at200) lines.push('', `Targets at 200 clients: throughput ≥ 1x PeerServer: ${verdict(at200.throughputRatio >= 1)}; p99 ≤ 5 ms: ${verdict(at200.sotto.p99Ms <= 5)}.`);
-    lines.push('', 'Throughput: 8 messages in flight per client; latency: 1 in flight (round trip through the server twice). The worker\'s per-socket abuse limit (50 msg/s, burst 100) is lifted for this run with `--var RATE_PER_SEC/RATE_BURST`; everything else is the production worker on `wrangler dev`.', '');
-  }
+  if (r.relay) lines.push(...relaySection(r.relay));
   if (r.sizes) {
     const s = r.sizes;
     lines.push('## 5. Sizes and overhead', '');
@@ -88,14 +79,7 @@ function misses(r) {
     out.push(`- **CPU** with E2EE was ${f(r.cpu.ratio, 2)}x without. The cost is the software AES above plus two copies per frame`);
     out.push('  into and out of wasm memory, in both directions; AES-GCM on WebCrypto (AES-NI) would remove most of it.');
   }
-  const at200 = r.signaling?.find((x) => x.clients === 200);
-  if (at200 && (at200.throughputRatio < 1 || at200.sotto.p99Ms > 5)) {
-    out.push(`- **Signaling** at 200 clients: ${f(at200.throughputRatio, 2)}x PeerServer's throughput, p99 ${f(at200.sotto.p99Ms, 2)} ms. Locally every`);
-    out.push('  message crosses wrangler\'s dev proxy (in Node) and workerd, and each Durable Object runs one wasm instance');
-    out.push('  on one thread; PeerServer is a single Node process relaying in place. On Cloudflare the rooms spread over');
-    out.push('  machines, which this loopback run cannot show; raw workerd without the dev proxy was ~1.6x faster in');
-    out.push('  earlier measurements (shared/notes/workers-rs-local.md).');
-  }
+  out.push(...relayMisses(r.relay));
   if (r.sizes && (r.sizes.clientWasmGzip > 150 * 1024 || r.sizes.clientJsGzip > 30 * 1024)) out.push('- **Size** over budget: see the table above.');
   return out.length ? ['## Targets missed in this run, why, and what would close them', '', ...out, ''] : ['All targets met in this run.', ''];
 }

@@ -1,7 +1,6 @@
 // `make bench`: Sotto against the baselines a user would pick, side by side in one run,
 // alternating, medians and ratios. Loopback only (run inside `unshare -n`), bounded in time.
 // Writes bench/results.json and regenerates BENCHMARKS.md.
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import http from 'node:http';
@@ -11,11 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { startWorker } from '../e2e/lib/worker.mjs';
 import { launchChromium } from '../e2e/lib/browser.mjs';
 import { freePort } from '../e2e/lib/ports.mjs';
-import { runRelay } from './lib-relay.mjs';
+import { relayBench } from './relay.mjs';
 import { renderMarkdown } from './report.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const only = new Set(process.argv.slice(2));
+// `node bench/run.mjs relay sizes`: only those sections, printed; with `--merge`, also merged
+// into bench/results.json and BENCHMARKS.md regenerated.
+const merge = process.argv.includes('--merge');
+const only = new Set(process.argv.slice(2).filter((a) => a !== '--merge'));
 const wanted = (name) => only.size === 0 || only.has(name);
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -70,49 +72,7 @@ async function frameCrypto(browser, pages) {
   return { results, audioOverheadBytes, videoOverheadBytes };
 }
 
-// ── 4. signaling ─────────────────────────────────────────────────────────
-async function startPeerServer() {
-  const port = await freePort();
-  const child = spawn(process.execPath, [path.join(root, 'bench/peerserver.mjs'), String(port)], { stdio: ['ignore', 'pipe', 'ignore'] });
-  await new Promise((resolve) => child.stdout.on('data', (d) => String(d).includes('ready') && resolve()));
-  return { origin: `http://127.0.0.1:${port}`, stop: () => child.kill() };
-}
-
-async function signaling(worker) {
-  const peer = await startPeerServer();
-  const out = [];
-  try {
-    for (const clients of [2, 20, 200]) {
-      const perClient = clients === 200 ? 100 : 500;
-      const runs = { sotto: [], peerserver: [] };
-      for (let round = 0; round < 3; round += 1) {
-        for (const [server, origin] of [['sotto', worker.origin], ['peerserver', peer.origin]]) {
-          // Throughput with 8 in flight per client, latency with 1 in flight.
-          const load = await runRelay({ server, origin, clients, perClient, window: 8 });
-          const idle = await runRelay({ server, origin, clients, perClient: Math.min(perClient, 200), window: 1 });
-          runs[server].push({ ...load, p50Ms: idle.p50Ms, p99Ms: idle.p99Ms, loadedP99Ms: load.p99Ms, lost: load.lost + idle.lost, misrouted: load.misrouted + idle.misrouted, duplicated: load.duplicated + idle.duplicated });
-        }
-      }
-      const pick = (server) => ({
-        messagesPerSecond: median(runs[server].map((r) => r.messagesPerSecond)),
-        p50Ms: median(runs[server].map((r) => r.p50Ms)),
-        p99Ms: median(runs[server].map((r) => r.p99Ms)),
-        loadedP99Ms: median(runs[server].map((r) => r.loadedP99Ms)),
-        lost: runs[server].reduce((n, r) => n + r.lost, 0),
-        misrouted: runs[server].reduce((n, r) => n + r.misrouted, 0),
-        duplicated: runs[server].reduce((n, r) => n + r.duplicated, 0),
-      });
-      const row = { clients, sotto: pick('sotto'), peerserver: pick('peerserver') };
-      row.throughputRatio = row.sotto.messagesPerSecond / row.peerserver.messagesPerSecond;
-      row.p99Ratio = row.sotto.p99Ms / row.peerserver.p99Ms;
-      log(`signaling ${clients} clients: sotto ${row.sotto.messagesPerSecond.toFixed(0)} msg/s p99 ${row.sotto.p99Ms.toFixed(2)} ms; peerserver ${row.peerserver.messagesPerSecond.toFixed(0)} msg/s p99 ${row.peerserver.p99Ms.toFixed(2)} ms`);
-      out.push(row);
-    }
-  } finally {
-    peer.stop();
-  }
-  return out;
-}
+// ── 4. signaling relay: bench/relay.mjs (it starts its own servers) ─────
 
 // ── 3. call setup ────────────────────────────────────────────────────────
 async function sottoSetup(browser, worker) {
@@ -261,12 +221,13 @@ const results = {
   date: new Date().toISOString(),
   machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, kernel: os.release() },
 };
-// The per-socket rate limit (50 msg/s, burst 100) is an abuse limit a real client never meets
-// (a call needs a few dozen messages); the relay benchmark lifts it to measure the relay.
-const worker = await startWorker({ vars: { RATE_PER_SEC: '1000000', RATE_BURST: '1000000' } });
-const pages = await startStatic();
-const browser = await launchChromium();
-results.machine.chromium = browser.version();
+// The browser sections share one worker, one static server and one browser; the relay
+// section starts its own servers and needs none of them.
+const browserSections = ['setup', 'cpu', 'frame-crypto'].some(wanted);
+const worker = browserSections ? await startWorker() : null;
+const pages = browserSections ? await startStatic() : null;
+const browser = browserSections ? await launchChromium() : null;
+if (browser) results.machine.chromium = browser.version();
 try {
   if (wanted('sizes')) { results.sizes = sizes(); log(`sizes ${JSON.stringify(results.sizes)}`); }
   if (wanted('setup')) { results.callSetup = await callSetup(browser, worker, pages); log(`setup: sotto ${results.callSetup.sottoMs.toFixed(0)} ms, bare ${results.callSetup.bareMs.toFixed(0)} ms, ratio ${results.callSetup.ratio.toFixed(2)}`); }
@@ -274,19 +235,23 @@ try {
     results.cpu = await cpu(browser, worker, pages);
     log(`cpu: on ${results.cpu.e2eeOnPercent.toFixed(1)}%, off ${results.cpu.e2eeOffPercent.toFixed(1)}%, ratio ${results.cpu.ratio.toFixed(2)}; bare call with a pass-through transform ${results.cpu.bare.passthroughPercent.toFixed(1)}% vs none ${results.cpu.bare.plainPercent.toFixed(1)}%, ratio ${results.cpu.bare.ratio.toFixed(2)}`);
   }
-  if (wanted('signaling')) results.signaling = await signaling(worker);
+  if (wanted('relay')) results.relay = await relayBench();
   if (wanted('frame-crypto')) {
     results.frameCrypto = await frameCrypto(browser, pages);
     for (const r of results.frameCrypto.results) log(`frame crypto ${r.size} B: sotto ${r.sottoUs.toFixed(1)} µs, baseline ${r.baselineUs.toFixed(1)} µs, ratio ${r.ratio.toFixed(2)}`);
   }
 } finally {
-  await browser.close();
-  await pages.stop();
-  await worker.stop();
+  await browser?.close();
+  await pages?.stop();
+  await worker?.stop();
 }
-if (only.size === 0) {
-  writeFileSync(path.join(root, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(path.join(root, 'BENCHMARKS.md'), renderMarkdown(results));
+if (only.size === 0 || merge) {
+  const old = only.size === 0 ? null : JSON.parse(readFileSync(path.join(root, 'bench/results.json'), 'utf8'));
+  // Merged: the new sections replace the old ones; the run date stays the full run's.
+  const merged = old ? { ...old, ...results, date: old.date, machine: { ...old.machine, ...results.machine } } : results;
+  if (merged.signaling && merged.relay) delete merged.signaling; // the earlier relay figures, replaced
+  writeFileSync(path.join(root, 'bench/results.json'), `${JSON.stringify(merged, null, 2)}\n`);
+  writeFileSync(path.join(root, 'BENCHMARKS.md'), renderMarkdown(merged));
   log('wrote bench/results.json and BENCHMARKS.md');
 } else {
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
