@@ -29,6 +29,17 @@ pub(crate) fn b64url_exact<const N: usize>(text: &str) -> Result<[u8; N], E2eeEr
     Ok(out)
 }
 
+/// Decodes base64url without padding (canonical encodings only) of at most `max_chars`
+/// characters; longer text is refused before anything is decoded.
+pub(crate) fn b64url_decode(text: &str, max_chars: usize) -> Result<Vec<u8>, E2eeError> {
+    if text.len() > max_chars {
+        return Err(E2eeError::BadEncoding);
+    }
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| E2eeError::BadEncoding)
+}
+
 /// Appends `bytes` with a 2-byte big-endian length prefix. Callers bound lengths
 /// (peer ids to [`crate::MAX_PEER_ID_LEN`]), so the length always fits.
 pub(crate) fn put_lp(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -64,5 +75,17 @@ mod tests {
         bad.pop();
         bad.push('/');
         assert!(b64url_exact::<32>(&bad).is_err());
+    }
+
+    #[test]
+    fn bounded_decoding_refuses_long_padded_and_non_canonical_text() {
+        let enc = b64url(&[7u8; 61]);
+        assert_eq!(enc.len(), 82);
+        assert_eq!(b64url_decode(&enc, 82), Ok(vec![7u8; 61]));
+        assert_eq!(b64url_decode(&enc, 81), Err(E2eeError::BadEncoding));
+        assert_eq!(b64url_decode("", 10), Ok(vec![]));
+        assert!(b64url_decode("AA==", 10).is_err());
+        assert!(b64url_decode("AB", 10).is_err()); // trailing bits set
+        assert!(b64url_decode("A+", 10).is_err());
     }
 }

@@ -56,6 +56,39 @@ pub enum E2eeError {
     /// its key has not arrived yet. Keep the message briefly and retry when a key arrives.
     #[error("chat message under a key that has not arrived yet")]
     ChatKeyPending,
+    /// A sealed identity blob is not base64url or has the wrong length (truncated, oversized).
+    #[error("malformed sealed identity")]
+    MalformedIdentityBlob,
+    /// A sealed identity blob has a version this build does not know.
+    #[error("sealed identity of an unknown version")]
+    IdentityBlobVersion,
+    /// A sealed identity blob did not open with this room's roster key for this peer id: made
+    /// without the room secret (a server injecting a participant), for another room or another
+    /// peer id, or altered.
+    #[error("sealed identity did not open: forged participant")]
+    ForgedParticipant,
+    /// A sealed envelope is shorter than its header and tag, or longer than the limit.
+    #[error("malformed sealed envelope")]
+    MalformedEnvelope,
+    /// A sealed envelope has a version this build does not know.
+    #[error("sealed envelope of an unknown version")]
+    EnvelopeVersion,
+    /// A payload to seal is larger than [`crate::envelope::MAX_ENVELOPE_PLAINTEXT`].
+    #[error("payload too large for a sealed envelope")]
+    EnvelopeTooLarge,
+    /// A sealed envelope did not open: not sealed by the sender's identity to us, for this
+    /// room and this ordered pair of peer ids (reflected, another room or pair, tampered).
+    #[error("sealed envelope refused")]
+    EnvelopeRejected,
+    /// A sealed envelope whose sequence number is not above the last accepted from its sender.
+    #[error("sealed envelope replayed")]
+    EnvelopeReplayed,
+    /// A safety reveal that does not match the commitment held from that peer.
+    #[error("safety reveal does not match the peer's commitment")]
+    SafetyRevealMismatch,
+    /// A safety reveal from a peer whose commitment was never received.
+    #[error("safety reveal without a commitment")]
+    SafetyNoCommit,
     /// An internal cryptographic operation failed (should not happen).
     #[error("internal cryptographic failure")]
     Internal,
@@ -81,6 +114,16 @@ impl E2eeError {
             E2eeError::CounterExhausted => "counter-exhausted",
             E2eeError::RotationIncomplete => "rotation-incomplete",
             E2eeError::ChatKeyPending => "chat-key-pending",
+            E2eeError::MalformedIdentityBlob => "malformed-identity-blob",
+            E2eeError::IdentityBlobVersion => "identity-blob-version",
+            E2eeError::ForgedParticipant => "forged-participant",
+            E2eeError::MalformedEnvelope => "malformed-envelope",
+            E2eeError::EnvelopeVersion => "envelope-version",
+            E2eeError::EnvelopeTooLarge => "envelope-too-large",
+            E2eeError::EnvelopeRejected => "envelope-rejected",
+            E2eeError::EnvelopeReplayed => "envelope-replayed",
+            E2eeError::SafetyRevealMismatch => "safety-reveal-mismatch",
+            E2eeError::SafetyNoCommit => "safety-no-commit",
             E2eeError::Internal => "internal",
         }
     }
@@ -97,6 +140,9 @@ pub enum RosterRejection {
     DuplicatePeer,
     /// The identity is not a valid X25519 public key in base64url (including small-order points).
     BadIdentity,
+    /// The sealed identity did not open with the room's roster key for this peer id (made
+    /// without the room secret, for another room or peer id, altered, malformed).
+    ForgedParticipant,
 }
 
 impl RosterRejection {
@@ -107,6 +153,7 @@ impl RosterRejection {
             RosterRejection::BadPeerId => "bad-peer-id",
             RosterRejection::DuplicatePeer => "duplicate-peer",
             RosterRejection::BadIdentity => "bad-identity",
+            RosterRejection::ForgedParticipant => "forged-participant",
         }
     }
 }
@@ -135,6 +182,16 @@ mod tests {
             E2eeError::CounterExhausted,
             E2eeError::RotationIncomplete,
             E2eeError::ChatKeyPending,
+            E2eeError::MalformedIdentityBlob,
+            E2eeError::IdentityBlobVersion,
+            E2eeError::ForgedParticipant,
+            E2eeError::MalformedEnvelope,
+            E2eeError::EnvelopeVersion,
+            E2eeError::EnvelopeTooLarge,
+            E2eeError::EnvelopeRejected,
+            E2eeError::EnvelopeReplayed,
+            E2eeError::SafetyRevealMismatch,
+            E2eeError::SafetyNoCommit,
             E2eeError::Internal,
         ];
         let mut codes: Vec<&str> = all.iter().map(E2eeError::code).collect();
@@ -152,7 +209,13 @@ mod tests {
     #[test]
     fn roster_rejection_codes_are_distinct_and_kebab_case() {
         use super::RosterRejection::*;
-        let all = [OwnPeerId, BadPeerId, DuplicatePeer, BadIdentity];
+        let all = [
+            OwnPeerId,
+            BadPeerId,
+            DuplicatePeer,
+            BadIdentity,
+            ForgedParticipant,
+        ];
         let mut codes: Vec<&str> = all.iter().map(|r| r.code()).collect();
         assert!(codes
             .iter()

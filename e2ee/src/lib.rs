@@ -9,11 +9,13 @@
 //! | [`identity`]      | per-participant HPKE X25519 key pair                                |
 //! | [`sender_key`]    | per-sender, per-epoch SFrame base key                               |
 //! | [`key_exchange`]  | sender key sealed with HPKE AuthPSK (RFC 9180), key message format  |
+//! | [`envelope`]      | sealed peer envelopes (v2): HPKE AuthPSK per message, per-pair seq  |
 //! | [`codec`]         | codecs and their clear prefix                                       |
 //! | [`h264`]          | NAL-aware H.264 layout with emulation prevention                    |
 //! | [`frame`]         | SFrame (RFC 9605) frame sender/receiver                             |
 //! | [`replay`]        | sliding replay window                                               |
 //! | [`chat`]          | chat messages under a key derived from the sender key               |
+//! | [`sealed_identity`] | the announced identity sealed under the room's roster key (v2)    |
 //! | [`safety`]        | safety code (digits and words) over the room and identity keys      |
 //! | [`group`]         | [`GroupKeys`], the state machine the client drives                  |
 //!
@@ -24,6 +26,7 @@ pub mod av1;
 pub mod chat;
 pub mod codec;
 mod encoding;
+pub mod envelope;
 pub mod error;
 pub mod frame;
 pub mod group;
@@ -33,6 +36,7 @@ pub mod key_exchange;
 pub mod replay;
 pub mod room;
 pub mod safety;
+pub mod sealed_identity;
 pub mod sender_key;
 mod wordlist;
 
@@ -41,8 +45,9 @@ pub use error::{E2eeError, RosterRejection};
 #[cfg(feature = "testing")]
 pub use group::TestingKeys;
 pub use group::{
-    FrameStats, GroupKeys, KeyUpdate, OutgoingKeyMessage, PeerStats, RejectedEntry, Resealed,
-    RosterEntry, RosterOutcome, DEFAULT_GRACE_MS,
+    EnvelopeStats, FrameStats, GroupKeys, KeyUpdate, OpenedEnvelope, OutgoingKeyMessage, PeerStats,
+    RejectedEntry, Resealed, RosterEntry, RosterOutcome, SealedEnvelope, SealedRosterEntry,
+    DEFAULT_GRACE_MS,
 };
 pub use identity::{IdentityKeyPair, IdentityPublicKey};
 pub use room::{RoomId, RoomKeys, RoomSecret};

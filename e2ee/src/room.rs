@@ -5,7 +5,9 @@
 //!        │ HKDF-Extract(salt = "sotto/v1 room", IKM = secret)
 //!        ▼
 //!       PRK ──HKDF-Expand(info = "sotto/v1 room id", 16)──►  room id  (server sees it, base64url 22 chars)
-//!        └────HKDF-Expand(info = "sotto/v1 room psk", 32)─►  room PSK (HPKE AuthPSK, never leaves the client)
+//!        ├────HKDF-Expand(info = "sotto/v1 room psk", 32)─►  room PSK (HPKE AuthPSK, never leaves the client)
+//!        └────HKDF-Expand(info = "sotto/v2 roster key", 16)► roster key (AES-128-GCM, seals the
+//!                                                            identity each participant announces)
 //! ```
 //! HKDF-Expand outputs under distinct `info` labels are independent PRF outputs: knowing the room
 //! id reveals nothing of the PSK, and vice versa (RFC 5869 §3.2).
@@ -20,6 +22,7 @@ use crate::E2eeError;
 const ROOM_SALT: &[u8] = b"sotto/v1 room";
 const ROOM_ID_LABEL: &[u8] = b"sotto/v1 room id";
 const ROOM_PSK_LABEL: &[u8] = b"sotto/v1 room psk";
+const ROSTER_KEY_LABEL: &[u8] = b"sotto/v2 roster key";
 
 /// Length of the room secret in bytes.
 pub const ROOM_SECRET_LEN: usize = 32;
@@ -53,17 +56,20 @@ impl RoomSecret {
         b64url(&self.0)
     }
 
-    /// Derives the room id and the room PSK.
+    /// Derives the room id, the room PSK and the roster key.
     pub fn derive(&self) -> RoomKeys {
         let hk = Hkdf::<Sha256>::new(Some(ROOM_SALT), &self.0);
         let mut id = [0u8; ROOM_ID_LEN];
-        let mut psk = [0u8; 32];
-        // Both lengths are far below 255 * HashLen, so expand cannot fail.
+        let mut psk = RoomPsk([0u8; 32]);
+        let mut roster = RosterKey([0u8; 16]);
+        // Every length is far below 255 * HashLen, so expand cannot fail.
         let _ = hk.expand(ROOM_ID_LABEL, &mut id);
-        let _ = hk.expand(ROOM_PSK_LABEL, &mut psk);
+        let _ = hk.expand(ROOM_PSK_LABEL, &mut psk.0);
+        let _ = hk.expand(ROSTER_KEY_LABEL, &mut roster.0);
         RoomKeys {
             room_id: RoomId::from_bytes(id),
-            psk: RoomPsk(psk),
+            psk,
+            roster,
         }
     }
 }
@@ -109,11 +115,18 @@ impl RoomId {
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct RoomPsk(pub(crate) [u8; 32]);
 
-/// What a participant derives from the room secret: the public room id and the private PSK.
+/// The 16-byte AES-128-GCM key that seals announced identities (`sealed_identity`). Zeroized on
+/// drop; crate-private contents.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct RosterKey(pub(crate) [u8; 16]);
+
+/// What a participant derives from the room secret: the public room id, the private PSK and
+/// the private roster key.
 #[derive(Clone)]
 pub struct RoomKeys {
     room_id: RoomId,
     psk: RoomPsk,
+    roster: RosterKey,
 }
 
 impl RoomKeys {
@@ -125,6 +138,10 @@ impl RoomKeys {
     pub(crate) fn psk(&self) -> &[u8; 32] {
         &self.psk.0
     }
+
+    pub(crate) fn roster_key(&self) -> &[u8; 16] {
+        &self.roster.0
+    }
 }
 
 impl core::fmt::Debug for RoomKeys {
@@ -132,6 +149,7 @@ impl core::fmt::Debug for RoomKeys {
         f.debug_struct("RoomKeys")
             .field("room_id", &self.room_id.as_str())
             .field("psk", &"<redacted>")
+            .field("roster_key", &"<redacted>")
             .finish()
     }
 }
@@ -157,12 +175,27 @@ mod tests {
     }
 
     #[test]
-    fn id_and_psk_are_distinct_and_depend_on_the_secret() {
+    fn id_psk_and_roster_key_are_distinct_and_depend_on_the_secret() {
         let a = RoomSecret([1u8; 32]).derive();
         let b = RoomSecret([2u8; 32]).derive();
         assert_ne!(a.room_id(), b.room_id());
         assert_ne!(a.psk(), b.psk());
+        assert_ne!(a.roster_key(), b.roster_key());
         assert_ne!(&a.psk()[..16], a.room_id().as_bytes());
+        assert_ne!(a.roster_key(), a.room_id().as_bytes());
+        assert_ne!(a.roster_key(), &a.psk()[..16]);
+    }
+
+    /// The roster key is HKDF-Expand(PRK, "sotto/v2 roster key", 16) of the same PRK as the id
+    /// and the PSK (an independent derivation with the hkdf crate's two steps spelled out).
+    #[test]
+    fn roster_key_follows_the_key_schedule() {
+        let secret = [9u8; 32];
+        let (prk, _) = Hkdf::<Sha256>::extract(Some(b"sotto/v1 room"), &secret);
+        let hk = Hkdf::<Sha256>::from_prk(&prk).unwrap();
+        let mut expected = [0u8; 16];
+        hk.expand(b"sotto/v2 roster key", &mut expected).unwrap();
+        assert_eq!(RoomSecret(secret).derive().roster_key(), &expected);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! leave and re-join cannot bring an old key back. If a rotation fails, nothing is sent (frames,
 //! chat, re-sends) until a later one is committed. See `KEY-SCHEDULE.md` §3.
 
+mod envelopes;
 mod receive;
 mod roster;
 mod sender;
@@ -28,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::chat::{self, ChatHeader};
 use crate::codec::Codec;
 use crate::encoding::check_peer_id;
+use crate::envelope::PairSequences;
 use crate::frame::decrypt_with;
 use crate::identity::{IdentityKeyPair, IdentityPublicKey};
 use crate::key_exchange::{open_sender_key, seal_sender_key};
@@ -35,9 +37,10 @@ use crate::room::RoomKeys;
 use crate::safety::SafetyCode;
 use crate::E2eeError;
 
+pub use envelopes::{EnvelopeStats, OpenedEnvelope, SealedEnvelope};
 pub use receive::RING_SIZE;
 use receive::{Admission, EpochFloor, PeerKeys, ReceiveKey};
-pub use roster::{RejectedEntry, RosterEntry, MAX_ROSTER_PEER_ID_LEN};
+pub use roster::{RejectedEntry, RosterEntry, SealedRosterEntry, MAX_ROSTER_PEER_ID_LEN};
 use sender::{MySenderKey, SenderState};
 pub use stats::{FrameStats, PeerStats};
 
@@ -97,6 +100,8 @@ pub struct GroupKeys {
     floors: BTreeMap<IdentityPublicKey, EpochFloor>,
     stats: FrameStats,
     grace_ms: u64,
+    sequences: PairSequences,
+    envelope_stats: EnvelopeStats,
     #[cfg(feature = "testing")]
     fail_next_rotation: bool,
 }
@@ -120,6 +125,8 @@ impl GroupKeys {
             floors: BTreeMap::new(),
             stats: FrameStats::default(),
             grace_ms: DEFAULT_GRACE_MS,
+            sequences: PairSequences::default(),
+            envelope_stats: EnvelopeStats::default(),
             #[cfg(feature = "testing")]
             fail_next_rotation: false,
         }
@@ -186,11 +193,48 @@ impl GroupKeys {
         entries: &[RosterEntry],
         now_ms: u64,
     ) -> Result<RosterOutcome, E2eeError> {
+        let sanitized = roster::sanitize(&self.my_peer_id, entries);
+        self.rotate(rng, sanitized, now_ms)
+    }
+
+    /// [`GroupKeys::set_roster`] for protocol v2: each entry carries the sealed identity its
+    /// peer announced. An identity that does not open with this room's roster key for its peer
+    /// id (made without the room secret, moved from another peer id or room, altered,
+    /// malformed) is dropped as [`RosterRejection::ForgedParticipant`](crate::RosterRejection):
+    /// no key is sealed to it, no envelope is sealed to or accepted from it.
+    pub fn set_sealed_roster(
+        &mut self,
+        rng: &mut impl rand_core::CryptoRng,
+        entries: &[SealedRosterEntry],
+        now_ms: u64,
+    ) -> Result<RosterOutcome, E2eeError> {
+        let sanitized = roster::sanitize_sealed(&self.room, &self.my_peer_id, entries);
+        self.rotate(rng, sanitized, now_ms)
+    }
+
+    /// My identity sealed for the `identity` field of `join` (a fresh nonce each call).
+    pub fn my_sealed_identity(
+        &self,
+        rng: &mut impl rand_core::CryptoRng,
+    ) -> Result<String, E2eeError> {
+        crate::sealed_identity::seal_identity(
+            rng,
+            &self.room,
+            &self.my_peer_id,
+            &self.identity.public_key(),
+        )
+    }
+
+    fn rotate(
+        &mut self,
+        rng: &mut impl rand_core::CryptoRng,
+        (valid, rejected): roster::Sanitized,
+        now_ms: u64,
+    ) -> Result<RosterOutcome, E2eeError> {
         if let Err(e) = check_peer_id(&self.my_peer_id) {
             self.sender.fail();
             return Err(e);
         }
-        let (valid, rejected) = roster::sanitize(&self.my_peer_id, entries);
         self.apply_roster(&valid, now_ms);
         let key = self.sender.begin(rng)?;
         let messages = match self.seal_to_all(rng, &key, &valid) {

@@ -1,10 +1,14 @@
 //! Roster sanitising: each entry is checked on its own; a bad one is dropped with its reason
-//! and the rest of the roster still rotates.
+//! and the rest of the roster still rotates. Identities come in clear (v1, [`RosterEntry`]) or
+//! sealed under the room's roster key (v2, [`SealedRosterEntry`]).
 
 use std::collections::BTreeSet;
 
 use crate::error::RosterRejection;
 use crate::identity::IdentityPublicKey;
+use crate::room::RoomKeys;
+use crate::sealed_identity::open_identity;
+use crate::E2eeError;
 
 /// Longest peer id a roster entry may carry (the signaling protocol's limit), in characters.
 pub const MAX_ROSTER_PEER_ID_LEN: usize = 64;
@@ -28,6 +32,26 @@ impl RosterEntry {
     }
 }
 
+/// One roster entry of protocol v2: a peer id and the sealed identity it announced (the
+/// `identity` field of `welcome` and `peer-joined`, base64url, see [`crate::sealed_identity`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedRosterEntry {
+    /// The peer id.
+    pub peer: String,
+    /// The sealed identity as received.
+    pub blob: String,
+}
+
+impl SealedRosterEntry {
+    /// An entry for `peer` with the sealed identity `blob`.
+    pub fn new(peer: impl Into<String>, blob: impl Into<String>) -> Self {
+        Self {
+            peer: peer.into(),
+            blob: blob.into(),
+        }
+    }
+}
+
 /// A roster entry that was dropped, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectedEntry {
@@ -44,31 +68,59 @@ fn valid_peer_id(peer: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The valid peers of a roster (in order) and the dropped entries with reasons.
+pub(super) type Sanitized = (Vec<(String, IdentityPublicKey)>, Vec<RejectedEntry>);
+
 /// Splits `entries` into the valid peers (in order) and the dropped entries with reasons.
 /// A peer id seen a second time is a duplicate even if its first entry was dropped for a bad
 /// identity: which of the two is meant is ambiguous.
-pub(super) fn sanitize(
+pub(super) fn sanitize(my_peer_id: &str, entries: &[RosterEntry]) -> Sanitized {
+    let entries = entries
+        .iter()
+        .map(|e| (e.peer.as_str(), e.identity.as_str()));
+    sanitize_with(my_peer_id, entries, |_, text| {
+        IdentityPublicKey::from_base64url(text).map_err(|_| RosterRejection::BadIdentity)
+    })
+}
+
+/// [`sanitize`] for sealed identities: an identity that does not open for its peer id in this
+/// room is a forged participant; one that opens to an invalid key is a bad identity.
+pub(super) fn sanitize_sealed(
+    room: &RoomKeys,
     my_peer_id: &str,
-    entries: &[RosterEntry],
-) -> (Vec<(String, IdentityPublicKey)>, Vec<RejectedEntry>) {
-    let mut valid = Vec::with_capacity(entries.len());
+    entries: &[SealedRosterEntry],
+) -> Sanitized {
+    let entries = entries.iter().map(|e| (e.peer.as_str(), e.blob.as_str()));
+    sanitize_with(my_peer_id, entries, |peer, blob| {
+        open_identity(room, peer, blob).map_err(|e| match e {
+            E2eeError::BadPublicKey => RosterRejection::BadIdentity,
+            _ => RosterRejection::ForgedParticipant,
+        })
+    })
+}
+
+fn sanitize_with<'a>(
+    my_peer_id: &str,
+    entries: impl Iterator<Item = (&'a str, &'a str)>,
+    identity: impl Fn(&str, &str) -> Result<IdentityPublicKey, RosterRejection>,
+) -> Sanitized {
+    let mut valid = Vec::new();
     let mut rejected = Vec::new();
     let mut seen = BTreeSet::new();
-    for entry in entries {
-        let verdict = if entry.peer == my_peer_id {
+    for (peer, text) in entries {
+        let verdict = if peer == my_peer_id {
             Err(RosterRejection::OwnPeerId)
-        } else if !valid_peer_id(&entry.peer) {
+        } else if !valid_peer_id(peer) {
             Err(RosterRejection::BadPeerId)
-        } else if !seen.insert(entry.peer.as_str()) {
+        } else if !seen.insert(peer) {
             Err(RosterRejection::DuplicatePeer)
         } else {
-            IdentityPublicKey::from_base64url(&entry.identity)
-                .map_err(|_| RosterRejection::BadIdentity)
+            identity(peer, text)
         };
         match verdict {
-            Ok(identity) => valid.push((entry.peer.clone(), identity)),
+            Ok(identity) => valid.push((peer.to_owned(), identity)),
             Err(reason) => rejected.push(RejectedEntry {
-                peer: entry.peer.clone(),
+                peer: peer.to_owned(),
                 reason,
             }),
         }
@@ -139,6 +191,59 @@ mod tests {
                 ("e", "bad-identity"),
                 ("f", "bad-identity"),
                 ("c", "duplicate-peer"),
+            ]
+        );
+    }
+
+    #[test]
+    fn sealed_entries_that_do_not_open_are_forged_participants() {
+        use crate::sealed_identity::seal_identity;
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        let room = crate::RoomSecret::generate(&mut rng).derive();
+        let other_room = crate::RoomSecret::generate(&mut rng).derive();
+        let good = crate::IdentityKeyPair::generate(&mut rng).public_key();
+        let seal = |room: &RoomKeys, peer: &str| {
+            seal_identity(
+                &mut rand_core::UnwrapErr(getrandom::SysRng),
+                room,
+                peer,
+                &good,
+            )
+            .unwrap()
+        };
+        let b = seal(&room, "b");
+        let entries = vec![
+            SealedRosterEntry::new("me", seal(&room, "me")),
+            SealedRosterEntry::new("b", b.clone()),
+            SealedRosterEntry::new("c", b.clone()), // moved to another peer id
+            SealedRosterEntry::new("d", seal(&other_room, "d")), // another room
+            SealedRosterEntry::new("e", good.to_base64url()), // a v1 clear identity
+            SealedRosterEntry::new("f", "junk"),
+            SealedRosterEntry::new("g", ""),
+            SealedRosterEntry::new("b", seal(&room, "b")),
+            SealedRosterEntry::new("bad id", seal(&room, "bad id")),
+            SealedRosterEntry::new("h", seal(&room, "h")),
+        ];
+        let (valid, rejected) = sanitize_sealed(&room, "me", &entries);
+        assert_eq!(
+            valid,
+            vec![("b".to_owned(), good.clone()), ("h".to_owned(), good)]
+        );
+        let reasons: Vec<(&str, &str)> = rejected
+            .iter()
+            .map(|r| (r.peer.as_str(), r.reason.code()))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                ("me", "own-peer-id"),
+                ("c", "forged-participant"),
+                ("d", "forged-participant"),
+                ("e", "forged-participant"),
+                ("f", "forged-participant"),
+                ("g", "forged-participant"),
+                ("b", "duplicate-peer"),
+                ("bad id", "bad-peer-id"),
             ]
         );
     }
