@@ -3,21 +3,22 @@
 //! Sotto's end-to-end encryption core, pure Rust, no platform code (the browser bridge is
 //! `client-wasm`). One concept per module:
 //!
-//! | module            | what                                                                |
-//! |-------------------|---------------------------------------------------------------------|
-//! | [`room`]          | room secret (URL fragment) -> room id (server) + room PSK (HKDF)   |
-//! | [`identity`]      | per-participant HPKE X25519 key pair                                |
-//! | [`sender_key`]    | per-sender, per-epoch SFrame base key                               |
-//! | [`key_exchange`]  | sender key sealed with HPKE AuthPSK (RFC 9180), key message format  |
-//! | [`envelope`]      | sealed peer envelopes (v2): HPKE AuthPSK per message, per-pair seq  |
-//! | [`codec`]         | codecs and their clear prefix                                       |
-//! | [`h264`]          | NAL-aware H.264 layout with emulation prevention                    |
-//! | [`frame`]         | SFrame (RFC 9605) frame sender/receiver                             |
-//! | [`replay`]        | sliding replay window                                               |
-//! | [`chat`]          | chat messages under a key derived from the sender key               |
-//! | [`sealed_identity`] | the announced identity sealed under the room's roster key (v2)    |
-//! | [`safety`]        | safety code (digits and words) over the room and identity keys      |
-//! | [`group`]         | [`GroupKeys`], the state machine the client drives                  |
+//! | module              | what                                                                |
+//! |---------------------|---------------------------------------------------------------------|
+//! | [`room`]            | room secret (URL fragment) -> room id, room PSK, roster key (HKDF)  |
+//! | [`identity`]        | per-participant HPKE X25519 key pair                                |
+//! | [`sealed_identity`] | v2: the announced identity sealed under the roster key              |
+//! | [`sender_key`]      | per-sender, per-epoch SFrame base key                               |
+//! | [`key_exchange`]    | sender key sealed with HPKE AuthPSK (RFC 9180), key message format  |
+//! | [`envelope`]        | v2: sealed peer envelopes, HPKE AuthPSK per message, per-pair seq   |
+//! | [`codec`]           | codecs and their clear prefix                                       |
+//! | [`h264`]            | NAL-aware H.264 layout with emulation prevention                    |
+//! | [`frame`]           | SFrame (RFC 9605) frame sender/receiver                             |
+//! | [`replay`]          | sliding replay window                                               |
+//! | [`chat`]            | chat messages under a key derived from the sender key               |
+//! | [`verification`]    | v2: safety code by commit, then reveal (5 words + 256-bit hex)      |
+//! | [`safety`]          | v1 safety code (digits and words) over the room and identity keys   |
+//! | [`group`]           | [`GroupKeys`], the state machine the client drives                  |
 //!
 //! Randomness is always passed in (`&mut impl rand_core::CryptoRng`) except in functions named
 //! `*_from_os`; time is passed in as `now_ms`. See `KEY-SCHEDULE.md` for the whole key schedule.
@@ -38,6 +39,7 @@ pub mod room;
 pub mod safety;
 pub mod sealed_identity;
 pub mod sender_key;
+pub mod verification;
 mod wordlist;
 
 pub use codec::Codec;

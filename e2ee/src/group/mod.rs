@@ -17,10 +17,16 @@
 //! state at once; the floors of every sender identity survive for the whole call, so a forged
 //! leave and re-join cannot bring an old key back. If a rotation fails, nothing is sent (frames,
 //! chat, re-sends) until a later one is committed. See `KEY-SCHEDULE.md` §3.
+//!
+//! Protocol v2 adds, in sibling files: the sealed roster (`set_sealed_roster`,
+//! `my_sealed_identity`), sealed peer envelopes (`envelopes.rs`: `seal_envelope`,
+//! `open_envelope`) and the safety code rounds (`safety_round.rs`: `start_safety_round`,
+//! `receive_safety_commitment`, `receive_safety_reveal`, `restart_safety_round`).
 
 mod envelopes;
 mod receive;
 mod roster;
+mod safety_round;
 mod sender;
 mod stats;
 
@@ -35,6 +41,7 @@ use crate::identity::{IdentityKeyPair, IdentityPublicKey};
 use crate::key_exchange::{open_sender_key, seal_sender_key};
 use crate::room::RoomKeys;
 use crate::safety::SafetyCode;
+use crate::verification::Verification;
 use crate::E2eeError;
 
 pub use envelopes::{EnvelopeStats, OpenedEnvelope, SealedEnvelope};
@@ -102,6 +109,7 @@ pub struct GroupKeys {
     grace_ms: u64,
     sequences: PairSequences,
     envelope_stats: EnvelopeStats,
+    verification: Verification,
     #[cfg(feature = "testing")]
     fail_next_rotation: bool,
 }
@@ -115,6 +123,11 @@ impl GroupKeys {
         identity: IdentityKeyPair,
         my_peer_id: String,
     ) -> Self {
+        let verification = Verification::new(
+            room.room_id().clone(),
+            my_peer_id.clone(),
+            identity.public_key(),
+        );
         Self {
             room,
             identity,
@@ -127,6 +140,7 @@ impl GroupKeys {
             grace_ms: DEFAULT_GRACE_MS,
             sequences: PairSequences::default(),
             envelope_stats: EnvelopeStats::default(),
+            verification,
             #[cfg(feature = "testing")]
             fail_next_rotation: false,
         }
@@ -407,7 +421,8 @@ impl GroupKeys {
         self.peers.get(peer).is_some_and(|p| p.has_usable(now_ms))
     }
 
-    /// The safety code over this room, my identity key and the roster's.
+    /// The v1 safety code over this room, my identity key and the roster's (grindable: see
+    /// [`crate::verification`] for the code of protocol v2).
     pub fn safety_code(&self) -> SafetyCode {
         let mut keys: Vec<IdentityPublicKey> =
             self.peers.values().map(|p| p.identity.clone()).collect();
