@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use rand_core::{TryCryptoRng, TryRng};
 use sotto_e2ee::{GroupKeys, IdentityKeyPair, RoomSecret, RosterEntry};
 
-pub struct FixedRng(u64);
+pub struct FixedRng(pub u64);
 
 impl TryRng for FixedRng {
     type Error = Infallible;
