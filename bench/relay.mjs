@@ -31,6 +31,7 @@ function summarize(runs) {
     out[key] = median(runs.map((r) => r[key]));
   }
   out.clientCpuMaxPercentWorst = Math.max(...runs.map((r) => r.clientCpuMaxPercent));
+  out.serverUsPerMessageAll = runs.map((r) => r.serverUsPerMessage);
   for (const key of ['lost', 'misrouted', 'duplicated', 'relayed']) out[key] = sum(runs.map((r) => r[key]));
   return out;
 }
@@ -58,6 +59,12 @@ async function compare(targets, { clients, rounds, compression, windowMs }) {
     }
   }
   const row = { clients, compression, targets: {} };
+  // Sotto against the plain JavaScript object round by round (the machine's load drifts between
+  // rounds; each round's pair ran back to back).
+  if (runs.workerd && runs.js) {
+    row.workerdOverJs = runs.workerd.load.map((r, i) => r.serverUsPerMessage / runs.js.load[i].serverUsPerMessage);
+    row.workerdOverJsMedian = median(row.workerdOverJs);
+  }
   for (const [name, r] of Object.entries(runs)) {
     const load = summarize(r.load);
     const idle = summarize(r.idle);
@@ -81,7 +88,7 @@ async function compare(targets, { clients, rounds, compression, windowMs }) {
   return row;
 }
 
-export async function relayBench({ rounds = 3, windowMs = 2000, counts = [2, 20, 200] } = {}) {
+export async function relayBench({ rounds = 3, windowMs = 1500, counts = [2, 20, 200] } = {}) {
   const out = { date: new Date().toISOString() };
   // 1. Like for like, compression off everywhere.
   out.plain = await withTargets(['peerserver', 'workerd', 'js', 'wrangler'], false, async (targets) => {

@@ -235,7 +235,7 @@ try {
     results.cpu = await cpu(browser, worker, pages);
     log(`cpu: on ${results.cpu.e2eeOnPercent.toFixed(1)}%, off ${results.cpu.e2eeOffPercent.toFixed(1)}%, ratio ${results.cpu.ratio.toFixed(2)}; bare call with a pass-through transform ${results.cpu.bare.passthroughPercent.toFixed(1)}% vs none ${results.cpu.bare.plainPercent.toFixed(1)}%, ratio ${results.cpu.bare.ratio.toFixed(2)}`);
   }
-  if (wanted('relay')) results.relay = await relayBench();
+  if (wanted('relay')) results.relay = { ...(await relayBench()), machine: results.machine };
   if (wanted('frame-crypto')) {
     results.frameCrypto = await frameCrypto(browser, pages);
     for (const r of results.frameCrypto.results) log(`frame crypto ${r.size} B: sotto ${r.sottoUs.toFixed(1)} µs, baseline ${r.baselineUs.toFixed(1)} µs, ratio ${r.ratio.toFixed(2)}`);
@@ -248,7 +248,7 @@ try {
 if (only.size === 0 || merge) {
   const old = only.size === 0 ? null : JSON.parse(readFileSync(path.join(root, 'bench/results.json'), 'utf8'));
   // Merged: the new sections replace the old ones; the run date stays the full run's.
-  const merged = old ? { ...old, ...results, date: old.date, machine: { ...old.machine, ...results.machine } } : results;
+  const merged = old ? { ...old, ...results, date: old.date, machine: old.machine } : results;
   if (merged.signaling && merged.relay) delete merged.signaling; // the earlier relay figures, replaced
   writeFileSync(path.join(root, 'bench/results.json'), `${JSON.stringify(merged, null, 2)}\n`);
   writeFileSync(path.join(root, 'BENCHMARKS.md'), renderMarkdown(merged));
