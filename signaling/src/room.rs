@@ -373,6 +373,8 @@ mod tests {
         Binary(usize),
         Closed(usize),
         Tick,
+        /// Hibernation: the room is rebuilt from its connections' records.
+        Rebuild,
     }
 
     /// What a frame says: mostly signals between the peers of the test, in the client's form
@@ -407,6 +409,7 @@ mod tests {
             1 => (0usize..6).prop_map(Event::Binary),
             1 => (0usize..6).prop_map(Event::Closed),
             1 => Just(Event::Tick),
+            1 => Just(Event::Rebuild),
         ];
         prop::collection::vec(event, 1..60)
     }
@@ -441,6 +444,18 @@ mod tests {
                 Event::Binary(c) => room.message(conn(c), Frame::Binary(b"\x00"), now),
                 Event::Closed(c) => room.closed(conn(c)),
                 Event::Tick => room.tick(now),
+                Event::Rebuild => {
+                    let records: Vec<RoomRecord> =
+                        room.conns.iter().map(|(_, c)| c.current_record()).collect();
+                    let (rebuilt, rejected) =
+                        RoomRoster::from_records(room.limits().clone(), records, now);
+                    assert!(rejected.is_empty(), "{rejected:?}");
+                    *room = RoomRoster {
+                        fast_path: room.fast_path,
+                        ..rebuilt
+                    };
+                    Vec::new()
+                }
             };
             // The adapter sets its alarm only after opens and ticks: a message or a close never
             // brings the next deadline forward.
