@@ -4,6 +4,11 @@
 //!
 //! Requests are answered in the order they were made (one Worker, one message queue); the
 //! core relies on that for `SetRoster` followed by `ReceiveKey`, and on nothing else.
+//!
+//! Both cross between two wasm modules as JSON, externally tagged (`{"receive-key":{"from":
+//! "a","key":"AQID"}}`): serde reads that form without buffering the whole value first,
+//! which an internally tagged form (`{"op":"receive-key",...}`) needs, and that buffering is
+//! the largest piece of code in either module.
 use serde::{Deserialize, Serialize};
 use sotto_protocol::peer::B64UrlBytes;
 use sotto_protocol::room::PeerInfo;
@@ -13,7 +18,7 @@ use crate::Bytes;
 
 /// What the core asks the crypto Worker to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum CryptoRequest {
     /// `setRoster(roster, now)`, then `safetyCode()`: a new pending sender key sealed to
     /// every valid entry. Answered with [`CryptoResult::Roster`].
@@ -58,6 +63,18 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    const ALL: [Self; 4] = [
+        Self::OwnPeerId,
+        Self::BadPeerId,
+        Self::DuplicatePeer,
+        Self::BadIdentity,
+    ];
+
+    /// The reason for a `setRoster` rejection code, if it is one of these.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == code)
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::OwnPeerId => "own-peer-id",
@@ -100,7 +117,7 @@ pub struct SafetyCode {
 
 /// What the crypto Worker answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum CryptoResult {
     Roster {
         /// The new key's epoch: pending, or current when `committed`.
@@ -175,6 +192,38 @@ pub enum CryptoErrorCode {
 }
 
 impl CryptoErrorCode {
+    const ALL: [Self; 20] = [
+        Self::BadEncoding,
+        Self::BadPublicKey,
+        Self::BadPeerId,
+        Self::BadKeyMessage,
+        Self::UnknownPeer,
+        Self::WrongSenderIdentity,
+        Self::StaleEpoch,
+        Self::UnknownKey,
+        Self::ReplayedFrame,
+        Self::AuthenticationFailed,
+        Self::MalformedFrame,
+        Self::FrameTooLarge,
+        Self::MalformedChat,
+        Self::CounterExhausted,
+        Self::RotationIncomplete,
+        Self::ChatKeyPending,
+        Self::BadArgument,
+        Self::NotInitialised,
+        Self::UnknownOperation,
+        Self::Internal,
+    ];
+
+    /// The variant for an error code the crypto Worker gave (`E2eeError::code()`, the
+    /// bridge's own); any other string is `Unknown` (reported as `internal`).
+    pub fn from_code(code: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.code() == code)
+            .unwrap_or(Self::Unknown)
+    }
+
     pub const fn code(self) -> &'static str {
         match self {
             Self::BadEncoding => "bad-encoding",
@@ -215,17 +264,17 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&r).unwrap(),
-            r#"{"op":"receive-key","from":"a","key":"AQID"}"#
+            r#"{"receive-key":{"from":"a","key":"AQID"}}"#
         );
         let roster: CryptoResult = serde_json::from_str(
-            r#"{"op":"roster","epoch":2,"committed":false,"messages":[{"to":"b","key":"AQID"}],
+            r#"{"roster":{"epoch":2,"committed":false,"messages":[{"to":"b","key":"AQID"}],
                 "rejected":[{"peer":"c","reason":"bad-identity"}],
-                "safety_code":{"digits":"123","words":["a"]}}"#,
+                "safety_code":{"digits":"123","words":["a"]}}}"#,
         )
         .unwrap();
         assert!(matches!(roster, CryptoResult::Roster { epoch: 2, .. }));
         let failed: CryptoResult =
-            serde_json::from_str(r#"{"op":"failed","code":"something-new"}"#).unwrap();
+            serde_json::from_str(r#"{"failed":{"code":"something-new"}}"#).unwrap();
         assert_eq!(
             failed,
             CryptoResult::Failed {
@@ -237,5 +286,26 @@ mod tests {
             let c: CryptoErrorCode = serde_json::from_str(&format!("\"{code}\"")).unwrap();
             assert_eq!(c.code(), code);
         }
+    }
+
+    #[test]
+    fn codes_read_back_as_serde_reads_them() {
+        // from_code (used where no JSON is at hand) agrees with the serde names, variant by
+        // variant, and knows every variant but the catch-all.
+        for c in CryptoErrorCode::ALL {
+            let serde: CryptoErrorCode =
+                serde_json::from_str(&format!("\"{}\"", c.code())).unwrap();
+            assert_eq!((CryptoErrorCode::from_code(c.code()), serde), (c, c));
+        }
+        assert_eq!(
+            CryptoErrorCode::from_code("made-up"),
+            CryptoErrorCode::Unknown
+        );
+        assert_eq!(CryptoErrorCode::from_code(""), CryptoErrorCode::Unknown);
+        for r in RejectReason::ALL {
+            let serde: RejectReason = serde_json::from_str(&format!("\"{}\"", r.as_str())).unwrap();
+            assert_eq!((RejectReason::from_code(r.as_str()), serde), (Some(r), r));
+        }
+        assert_eq!(RejectReason::from_code("too-many-peers"), None);
     }
 }

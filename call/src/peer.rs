@@ -30,6 +30,11 @@ pub struct Peer {
     /// No connection yet, learned from `peer-joined`: when to say `hello` again.
     pub hello_at: Option<u64>,
     pub hellos: u32,
+    /// A connection of ours that a failed WebRTC operation closed: when to offer again (under
+    /// the ICE back-off, so that an operation that always fails is not retried in a loop).
+    pub offer_retry_at: Option<u64>,
+    /// Such failures since the last connection that came up.
+    pub offer_failures: u32,
     // ---- the peer's keys, as this participant receives them ----
     /// The newest epoch accepted from the peer.
     pub epoch: Option<u64>,
@@ -63,6 +68,8 @@ impl Peer {
             unconfirmed_until: None,
             hello_at: None,
             hellos: 0,
+            offer_retry_at: None,
+            offer_failures: 0,
             epoch: None,
             key_state: KeyState::New,
             missing_since: None,

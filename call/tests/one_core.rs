@@ -245,3 +245,92 @@ fn a_join_refused_by_the_server_fails_the_join_and_closes() {
     assert!(core.is_closed());
     assert_eq!(core.poll_timeout(), None);
 }
+
+/// A core that has joined with peer `a` there and committed its key: its first connection
+/// to `a` is being made (`CreatePeer`, then `AttachLocalMediaAndTransforms`).
+fn offering_core() -> (CallCore, sotto_call::ConnId) {
+    let (mut core, socket) = new_core();
+    let welcome = ServerMessage::Welcome {
+        v: Version,
+        you: id("me"),
+        peers: vec![PeerInfo {
+            peer: id("a"),
+            identity: Identity::parse("AAAA").unwrap(),
+        }],
+        max_peers: 8,
+    };
+    let (request, _) = crypto_request(&server(&mut core, socket, &welcome, 10)).unwrap();
+    let roster = CryptoResult::Roster {
+        epoch: 1,
+        committed: true,
+        messages: vec![],
+        rejected: vec![],
+        safety_code: SafetyCode {
+            digits: "1".into(),
+            words: vec![],
+        },
+    };
+    core.handle(
+        Input::Crypto {
+            request,
+            result: roster,
+        },
+        20,
+    );
+    let conn = drain(&mut core)
+        .into_iter()
+        .find_map(|a| match a {
+            Action::AttachLocalMediaAndTransforms { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .expect("the first connection");
+    (core, conn)
+}
+
+#[test]
+fn a_connection_that_fails_every_time_is_remade_under_back_off_not_in_a_loop() {
+    // The browser refuses to attach the local media every time (say, addTransceiver throws).
+    // The core closes that connection and offers again on a new one: after the ICE back-off
+    // (1, 2, 4, 8, 8 ... s), never at once, or the bridge would spin without end.
+    let (mut core, first) = offering_core();
+    let mut now = 21;
+    let mut pending = Some(first);
+    let mut made_at = vec![now];
+    for _ in 0..500 {
+        if let Some(conn) = pending.take() {
+            core.handle(
+                Input::PeerOpFailed {
+                    conn,
+                    op: PeerOp::Attach,
+                    message: "refused".into(),
+                },
+                now,
+            );
+        } else {
+            let next = core.poll_timeout().expect("a timer runs");
+            if next > 60_000 {
+                break;
+            }
+            now = now.max(next);
+            core.handle_timeout(now);
+        }
+        for a in drain(&mut core) {
+            if let Action::AttachLocalMediaAndTransforms { conn, .. } = a {
+                made_at.push(now);
+                pending = Some(conn);
+            }
+        }
+    }
+    let gaps: Vec<u64> = made_at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        made_at.len() <= 12,
+        "{} connections in 60 s: {made_at:?}",
+        made_at.len()
+    );
+    assert_eq!(
+        &gaps[..4],
+        &[1_000, 2_000, 4_000, 8_000],
+        "the ICE back-off: {gaps:?}"
+    );
+    assert!(gaps.iter().all(|g| *g >= 1_000), "{gaps:?}");
+}

@@ -235,6 +235,7 @@ impl CallCore {
             [
                 p.unconfirmed_until,
                 p.hello_at,
+                p.offer_retry_at,
                 p.resend.map(|r| r.at),
                 p.conn
                     .as_ref()

@@ -11,6 +11,7 @@ use sotto_protocol::PeerId;
 
 use super::CallCore;
 use crate::action::{Action, Role};
+use crate::backoff::exponential;
 use crate::connection::{Connection, Negotiation};
 use crate::error::{CallError, ErrorCode};
 use crate::event::AppEvent;
@@ -373,14 +374,24 @@ impl CallCore {
             (PeerOp::CreateOffer | PeerOp::SetLocalDescription, Role::Offerer) => {}
             // Anything else leaves the connection unusable (never negotiate without its
             // transforms): close it and ask the peer to start again.
+            // The offerer starts again after the ICE back-off (an operation that fails every
+            // time must not make connections in a loop); the answerer asks the peer to.
             _ => {
+                let now = self.now;
+                let (base, max) = (
+                    self.config.ice_backoff_base_ms,
+                    self.config.ice_backoff_max_ms,
+                );
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.conn = None;
+                    if role == Role::Offerer {
+                        p.offer_failures = p.offer_failures.saturating_add(1);
+                        p.offer_retry_at =
+                            Some(now.saturating_add(exponential(base, max, p.offer_failures)));
+                    }
                 }
                 self.close_conn(conn);
-                if role == Role::Offerer {
-                    self.start_offer(&peer);
-                } else {
+                if role == Role::Answerer {
                     self.say_hello(&peer);
                 }
             }
@@ -408,6 +419,7 @@ impl CallCore {
         if state == PcState::Connected {
             if let Some(p) = self.peers.get_mut(&peer) {
                 p.connected_at.get_or_insert(now);
+                p.offer_failures = 0;
             }
             // the first checks of this connection's senders, soon after media starts
             if self.config.e2ee {

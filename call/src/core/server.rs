@@ -310,6 +310,15 @@ impl CallCore {
                 self.rekey();
                 continue;
             }
+            if p.offer_retry_at.is_some_and(|t| t <= now) {
+                p.offer_retry_at = None;
+                if p.conn.is_none() {
+                    self.start_offer(&id);
+                }
+            }
+            let Some(p) = self.peers.get_mut(&id) else {
+                continue;
+            };
             if p.hello_at.is_some_and(|t| t <= now) {
                 if p.conn.is_none() {
                     self.say_hello(&id);
