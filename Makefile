@@ -10,7 +10,7 @@ PORT ?= 8787
 # Loopback-only network namespace for everything that opens sockets in tests.
 ISOLATED := unshare -n sh -c 'ip link set lo up && exec "$$0" "$$@"'
 
-.PHONY: help setup demo test check fmt-check clippy unit wasm client worker e2e signaling-it bench clean deploy
+.PHONY: help setup demo test check fmt-check clippy unit link-check size-check wasm client worker e2e signaling-it bench clean deploy
 
 help:
 	@echo "make demo   build everything and serve the demo on http://127.0.0.1:$(PORT)/"
@@ -45,7 +45,7 @@ deploy: wasm
 
 ## Tests ------------------------------------------------------------------
 
-test: setup fmt-check clippy unit wasm signaling-it e2e
+test: setup fmt-check clippy unit link-check wasm size-check signaling-it e2e
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -53,11 +53,25 @@ fmt-check:
 
 clippy:
 	cargo clippy --workspace --exclude sotto-client-wasm --exclude sotto-signaling-worker --all-targets -- -D warnings
-	cargo clippy -p sotto-client-wasm -p sotto-signaling-worker --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -p sotto-client-wasm --all-targets -- -D warnings
+	cargo clippy -p sotto-client-wasm -p sotto-call-wasm -p sotto-signaling-worker --target wasm32-unknown-unknown -- -D warnings
 	cargo clippy -p sotto-client-wasm --target wasm32-unknown-unknown --features testing -- -D warnings
 
+# The crypto Worker's module runs natively too for its request mapping (service.rs).
 unit:
 	cargo test --workspace --exclude sotto-client-wasm --exclude sotto-signaling-worker
+	cargo test -p sotto-client-wasm --lib
+
+# No key can reach the page's call core or the signaling worker: neither links a crypto crate.
+# The check must be able to fail: the crypto Worker's module links them all.
+link-check:
+	scripts/check-no-crypto.sh sotto-call-wasm sotto-signaling-worker
+	@if scripts/check-no-crypto.sh sotto-client-wasm >/dev/null 2>&1; then \
+	  echo "link-check: check-no-crypto.sh found no crypto crate in sotto-client-wasm: it is blind" >&2; exit 1; fi
+
+# Sizes of the client package against their limits (scripts/sizes.mjs; BENCHMARKS.md has them).
+size-check: client
+	node scripts/sizes.mjs --check
 
 signaling-it: worker
 	signaling-worker/tests/run.sh
@@ -70,4 +84,4 @@ bench: wasm
 
 clean:
 	cargo clean
-	rm -rf signaling-worker/build www/pkg client-wasm/pkg target/pkg-testing target/www-testing
+	rm -rf signaling-worker/build www/pkg client-wasm/pkg target/pkg-testing target/pkg-core target/www-testing

@@ -64,7 +64,7 @@ test('the packed npm package holds no test hook: not in its wasm, not in its Jav
   execFileSync('tar', ['-xzf', tarballPath, '-C', unpacked]);
   const dir = path.join(unpacked, 'package');
   const files = readdirSync(dir).filter((f) => /\.(js|wasm)$/.test(f));
-  assert.ok(files.includes('sotto_client_wasm_bg.wasm') && files.includes('sotto.js') && files.includes('sotto-worker.js'), `the tarball has the wasm and the JavaScript: ${files}`);
+  assert.ok(['sotto_call_wasm_bg.wasm', 'sotto_client_wasm_bg.wasm', 'sotto.js', 'sotto-worker.js'].every((f) => files.includes(f)), `the tarball has both wasm modules and the JavaScript: ${files}`);
   const found = [];
   for (const file of files) {
     const text = readFileSync(path.join(dir, file)).toString('latin1');
@@ -81,6 +81,11 @@ test('the packed npm package holds no test hook: not in its wasm, not in its Jav
 });
 
 test('the packed npm package, built with Vite and checked by tsc, makes a call', async () => {
+  // Vite found both wasm modules (the page's call core, the crypto worker's) and the worker.
+  const built = readdirSync(path.join(work, 'app/dist'), { recursive: true }).map(String);
+  const wasm = built.filter((f) => f.endsWith('.wasm')).map((f) => path.basename(f).replace(/-[\w-]+\.wasm$/, ''));
+  assert.deepEqual(wasm.sort(), ['sotto_call_wasm_bg', 'sotto_client_wasm_bg'], `the Vite build holds both wasm modules: ${built}`);
+  assert.ok(built.some((f) => /sotto-worker[-.]/.test(path.basename(f))), `and the crypto worker: ${built}`);
   const pages = [];
   for (const label of ['A', 'B']) {
     const context = await browser.newContext({ permissions: ['camera', 'microphone'] });

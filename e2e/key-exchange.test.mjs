@@ -215,33 +215,44 @@ test('bad roster entries from the server are reported one by one; keys still rot
   const a = await participant(`${proxy.origin}/`, 'A');
   const idA = await peerIdOf(a);
   const validKey = () => randomBytes(32).toString('base64url');
-  let injected = false;
+  // B's first welcome lists peer ids no peer can have (too long, empty): it is not a valid
+  // message, so B refuses it whole and joins again. Its second welcome lists entries that are
+  // valid messages but cannot be participants: each is reported and left out.
+  let welcomes = 0;
   proxy.hooks.rewriteMessage = ({ direction, text, conn }) => {
-    if (injected || direction !== 'to-client' || conn.peer === idA) return text;
+    if (direction !== 'to-client' || conn.peer === idA) return text;
     const message = JSON.parse(text);
-    if (message.type !== 'welcome') return text;
-    injected = true;
-    message.peers.push(
-      { peer: conn.peer, identity: validKey() }, // the recipient itself
-      { peer: 'p'.repeat(65), identity: validKey() }, // a peer id too long
-      { peer: '', identity: validKey() }, // an empty one
-      { peer: 'NotAKeyAtAll', identity: 'AAAA' }, // an identity that is no X25519 key
-    );
+    if (message.type !== 'welcome' || welcomes >= 2) return text;
+    welcomes += 1;
+    if (welcomes === 1) {
+      message.peers.push({ peer: 'p'.repeat(65), identity: validKey() }, { peer: '', identity: validKey() });
+    } else {
+      message.peers.push(
+        { peer: conn.peer, identity: validKey() }, // the recipient itself
+        { peer: idA, identity: validKey() }, // A a second time, with another key
+        { peer: 'NotAKeyAtAll', identity: 'AAAA' }, // an identity that is no X25519 key
+        { peer: 'SmallOrder', identity: 'A'.repeat(43) }, // the all-zero point
+      );
+    }
     return JSON.stringify(message);
   };
   const b = await participant(a.page.url(), 'B');
   await dumpOnFailure([a, b], async () => {
+    const idB = await peerIdOf(b);
+    const joins = proxy.record.messages.filter((m) => m.direction === 'to-server' && /"type":"join"/.test(m.text ?? '') && m.text.includes(`"${idB}"`)).length;
+    assert.equal(welcomes, 2, 'B was sent both welcomes');
+    assert.equal(joins, 2, 'B refused the malformed welcome whole and joined again');
     const errors = await waitInPage(b.page, () => window.sotto.events.filter((e) => e.type === 'error' && e.detail.code === 'bad-roster-entry').map((e) => e.detail), (x) => x.length >= 4, { timeoutMs: 10_000 });
-    assert.deepEqual(errors.map((e) => e.reason).sort(), ['bad-identity', 'bad-peer-id', 'bad-peer-id', 'own-peer-id'], `each bad entry reported with its reason: ${JSON.stringify(errors)}`);
+    assert.deepEqual(errors.map((e) => e.reason).sort(), ['bad-identity', 'bad-identity', 'duplicate-peer', 'own-peer-id'], `each bad entry reported with its reason: ${JSON.stringify(errors)}`);
     assert.equal((await b.page.evaluate(cryptoStats)).rosterRejections, 4, 'and counted');
     assert.deepEqual(await b.page.evaluate(() => [...window.sotto.call.participants.keys()]), [idA], 'B keeps only the real participant');
+    assert.equal(await b.page.evaluate((id) => window.sotto.call.participants.get(id).identity, idA), await a.page.evaluate(() => window.sotto.call.identity), 'with its real key');
     await decodingFrom(a, 1);
     await decodingFrom(b, 1);
     proxy.hooks.rewriteMessage = undefined;
 
     const c = await participant(a.page.url(), 'C');
     for (const p of [a, b, c]) await decodingFrom(p, 2, 10);
-    const idB = await peerIdOf(b);
     const cKeys = await exportKeys(c);
     const epochBefore = await epochOf(b);
     await leave(c);
@@ -257,7 +268,7 @@ test('bad roster entries from the server are reported one by one; keys still rot
     const byA = await a.page.evaluate(([k, from, f]) => window.sotto.call.testDecryptWith(k, from, f), [aKeys.receive, idB, frames]);
     assert.equal(byA.ok, frames.length, 'control: A\'s keys open what B sent after C left');
     assert.equal(byC.ok, 0, 'none of C\'s keys opens a frame B sent after C left');
-    console.log(`bad roster: 4 bad entries (own id, 65-char id, empty id, bad identity) reported one by one and counted; B rotated ${epochBefore} -> ${epochAfter} when C left; C's ${cKeys.receive.length} keys open 0/${frames.length} of B's later frames, A's ${byA.ok}/${frames.length}`);
+    console.log(`bad roster: a welcome with malformed peer ids refused whole (B joined again); 4 unusable entries (own id, duplicate, two bad identities) reported one by one and counted; B rotated ${epochBefore} -> ${epochAfter} when C left; C's ${cKeys.receive.length} keys open 0/${frames.length} of B's later frames, A's ${byA.ok}/${frames.length}`);
   });
   await closeAll();
 });

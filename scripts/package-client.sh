@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the client twice:
+# Builds the client's two wasm modules -- the call core for the page (sotto-call-wasm, no
+# crypto) and the crypto Worker's (sotto-client-wasm) -- and packages them twice:
 #   production  wasm without the `testing` cargo feature, JavaScript with every
 #               `// #if testing` ... `// #endif` block removed -> client-wasm/pkg (the npm
 #               package) and www/pkg (the demo's copy);
@@ -9,7 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target_wasm="${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/sotto_client_wasm.wasm"
+wasm_dir="${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release"
+target_wasm="$wasm_dir/sotto_client_wasm.wasm"
+core_wasm="$wasm_dir/sotto_call_wasm.wasm"
 cargo_build=(cargo build -p sotto-client-wasm --target wasm32-unknown-unknown --release)
 
 # Names that exist only for tests; none may reach the production package.
@@ -32,9 +35,11 @@ strip_testing() {
 }
 
 bindgen_and_optimise() { # <wasm> <out dir>
+  local bg
+  bg="$2/$(basename "$1" .wasm)_bg.wasm"
   wasm-bindgen --target web --out-dir "$2" "$1"
   node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals "$2/sotto_client_wasm_bg.wasm" -o "$2/sotto_client_wasm_bg.wasm"
+    --enable-mutable-globals "$bg" -o "$bg"
 }
 
 copy_package_files() { # <out dir>
@@ -44,24 +49,31 @@ copy_package_files() { # <out dir>
 }
 
 # ── production ─────────────────────────────────────────────────────────────
+# The call core has no test build: the same module serves both.
+cargo build -p sotto-call-wasm --target wasm32-unknown-unknown --release
+core_out="target/pkg-core"
+rm -rf "$core_out"
+mkdir -p "$core_out"
+bindgen_and_optimise "$core_wasm" "$core_out"
 "${cargo_build[@]}"
 out="client-wasm/pkg"
 rm -rf "$out"
 mkdir -p "$out"
 bindgen_and_optimise "$target_wasm" "$out"
+cp "$core_out"/sotto_call_wasm* "$out/"
 for js in client-wasm/js/*.js; do strip_testing "$js" "$out/$(basename "$js")"; done
 if grep -nE "$test_only_names" "$out"/sotto.js "$out"/sotto-worker.js; then
   echo "package-client: test hooks left in the production JavaScript (above)" >&2
   exit 1
 fi
-if has_testing_feature && grep -qaE "$test_only_names" "$out/sotto_client_wasm_bg.wasm" "$out/sotto_client_wasm.js"; then
+if has_testing_feature && grep -qaE "$test_only_names" "$out"/sotto_client_wasm_bg.wasm "$out"/sotto_client_wasm.js "$out"/sotto_call_wasm_bg.wasm "$out"/sotto_call_wasm.js; then
   echo "package-client: test hooks left in the production wasm" >&2
   exit 1
 fi
 copy_package_files "$out"
 rm -rf www/pkg
 cp -r "$out" www/pkg
-echo "client package: $out ($(wc -c < "$out/sotto_client_wasm_bg.wasm") bytes of wasm)"
+echo "client package: $out ($(wc -c < "$out/sotto_call_wasm_bg.wasm") bytes of call-core wasm, $(wc -c < "$out/sotto_client_wasm_bg.wasm") bytes of crypto wasm)"
 
 # ── test build ─────────────────────────────────────────────────────────────
 testing_out="target/pkg-testing"
@@ -75,6 +87,7 @@ fi
 rm -rf "$testing_out"
 mkdir -p "$testing_out"
 bindgen_and_optimise "$target_wasm" "$testing_out"
+cp "$core_out"/sotto_call_wasm* "$testing_out/"
 cp client-wasm/js/*.js "$testing_out/"
 copy_package_files "$testing_out"
 www_testing="target/www-testing"

@@ -1,6 +1,7 @@
 // Sotto's crypto worker: holds every key of the call inside WebAssembly and runs the
 // per-frame SFrame transforms (RTCRtpScriptTransform, or transferred insertable streams).
-// The page talks to it only through the small RPC below; no key ever leaves this worker.
+// The page talks to it only through the small RPC below (the call core's key operations
+// arrive as `run` requests); no key ever leaves this worker.
 // Blocks between `// #if testing` and `// #endif` exist only in the test build (the e2e
 // suite's); scripts/package-client.sh removes them from the production package, whose wasm
 // is built without the `testing` cargo feature and so has no key export at all.
@@ -30,46 +31,21 @@ const operations = {
     crypto = new CallCrypto(secret, peerId);
     clearInterval(expiryTimer);
     expiryTimer = setInterval(() => crypto?.expire(performance.now()), 500);
-    return { roomId: crypto.roomId, identity: crypto.identity, epoch: crypto.senderEpoch };
+    return { roomId: crypto.roomId, identity: crypto.identity };
   },
-  // A roster change: a new sender key, pending until every peer acknowledged it (or a
-  // timeout), sealed to each valid peer; bad entries come back one by one in `rejected`.
-  setRoster({ roster }) {
-    const { epoch, committed, messages, rejected } = requireCrypto().setRoster(roster, performance.now());
-    return { epoch, committed, messages, rejected, senderEpoch: crypto.senderEpoch, safetyCode: crypto.safetyCode() };
-  },
-  acknowledge({ from, epoch }) {
-    return requireCrypto().acknowledge(from, epoch);
-  },
-  commit() {
-    return requireCrypto().commitSenderKey();
-  },
-  reseal({ peer }) {
-    return requireCrypto().resealFor(peer);
-  },
-  receiveKey({ from, key }) {
-    return requireCrypto().receiveKey(from, key, performance.now());
-  },
-  // Which of `peers` this participant holds a usable (unexpired) key from.
-  keysFrom({ peers }) {
-    const now = performance.now();
-    return Object.fromEntries(peers.map((peer) => [peer, requireCrypto().hasKeyFrom(peer, now)]));
+  // Every key operation of the call core (a sotto_call CryptoRequest; the answer is the JSON
+  // of its CryptoResult, which the page hands back to the core as is).
+  run(request) {
+    return requireCrypto().run(JSON.stringify(request), performance.now());
   },
   safetyCode() {
-    return requireCrypto().safetyCode();
-  },
-  sealChat({ text }) {
-    return requireCrypto().sealChat(new TextEncoder().encode(text));
-  },
-  openChat({ from, sealed }) {
-    const plain = requireCrypto().openChat(from, sealed, performance.now());
-    return new TextDecoder('utf-8', { fatal: true }).decode(plain);
+    return JSON.parse(requireCrypto().safetyCode());
   },
   transformCounts({ ids }) {
     return Object.fromEntries(ids.map((id) => [id, transformCounts.get(id) ?? 0]));
   },
   stats() {
-    return { crypto: crypto ? crypto.stats() : null, frames: frameCounts, lastError };
+    return { crypto: crypto ? JSON.parse(crypto.stats()) : null, frames: frameCounts, lastError };
   },
   close() {
     clearInterval(expiryTimer);

@@ -38,8 +38,16 @@ export interface JoinOptionsBase {
   keepaliveMs?: number;
   /** A peer whose media path stays down this long (from the first loss) is removed and keys rotate (default 15 s). */
   peerTimeoutMs?: number;
-  /** How long a 'disconnected' path may last before the offering side restarts ICE (default 2 s; 'failed' restarts at once). */
+  /** How long a 'disconnected' path may last before the offering side restarts ICE (default 2 s; 'failed' restarts as soon as the back-off allows). */
   iceRestartDelayMs?: number;
+  /** ICE restarts of one connection are at least this far apart, doubling (default 1 s)... */
+  iceBackoffBaseMs?: number;
+  /** ...up to this (default 8 s). */
+  iceBackoffMaxMs?: number;
+  /** How long a connection must stay up for its restart back-off to start over (default 10 s). */
+  stableConnectionMs?: number;
+  /** A new connection not up within this is restarted; a participant without one asks again (default 5 s). */
+  negotiationTimeoutMs?: number;
   /** After a signaling rejoin, how long a still-connected peer may take to rejoin (default 10 s). */
   rejoinGraceMs?: number;
   /** After a membership change, how long the new sender key waits for every participant's
@@ -128,7 +136,7 @@ export interface CryptoStats {
 export type ParticipantLeftReason = 'left' | 'vanished' | 'replaced' | 'rejected';
 
 /** Why the server's roster entry was refused (bad-roster-entry errors). */
-export type RosterRejection = 'own-peer-id' | 'bad-peer-id' | 'duplicate-peer' | 'bad-identity';
+export type RosterRejection = 'own-peer-id' | 'bad-peer-id' | 'duplicate-peer' | 'bad-identity' | 'too-many-peers';
 
 export interface CallEventMap {
   'participant-joined': CustomEvent<{ peer: string }>;
@@ -145,8 +153,8 @@ export interface CallEventMap {
   /** 'reconnecting' (socket lost), 'resyncing' (rejoining on purpose after every peer vanished), 'connected'. */
   'signaling-state': CustomEvent<{ state: 'reconnecting' | 'resyncing' | 'connected'; code?: number }>;
   /** A SottoError; some carry details: `peer` (unencrypted-media-blocked, bad-roster-entry,
-   *  key-not-acknowledged, chat-rejected), `kind` (unencrypted-media-blocked), `reason`
-   *  (bad-roster-entry). */
+   *  key-not-acknowledged, chat-rejected, negotiation-failed, and a key or chat refused),
+   *  `kind` (unencrypted-media-blocked), `reason` (bad-roster-entry). */
   error: CustomEvent<SottoError & { peer?: string; kind?: 'audio' | 'video'; reason?: RosterRejection }>;
   chat: CustomEvent<{ from: string; text: string }>;
   'mute-changed': CustomEvent<{ kind: 'audio' | 'video'; muted: boolean }>;

@@ -1,18 +1,15 @@
 // Sotto client: end-to-end encrypted calls in the browser.
 //
-//   page (this module)                      crypto worker (sotto-worker.js + wasm)
-//   ───────────────────                     ──────────────────────────────────────
-//   WebSocket to the signaling worker       identity key, sender/receive keys (HPKE)
-//   RTCPeerConnection per remote peer  ──►  SFrame encrypt/decrypt of every frame
-//   events for the application              safety code, chat sealing, counters
+//   page: this module + the call core           crypto worker: sotto-worker.js
+//   (sotto_call_wasm: roster, negotiation,      + sotto_client_wasm: identity key, sender and
+//   recovery, rotation, every wire message;     receive keys (HPKE), SFrame encrypt/decrypt
+//   no key, no crypto code)                     of every frame, chat sealing, safety code
 //
-// The room secret comes from the URL fragment and never leaves the browser: the server
-// only sees the room id derived from it. Every media frame is encrypted before it leaves
-// and decrypted after it arrives, inside the worker.
-import initWasm, { generateRoomSecret as wasmGenerateRoomSecret, roomIdForSecret } from './sotto_client_wasm.js';
-
-const PROTOCOL_VERSION = 1;
-const MAX_CHAT_BYTES = 16 * 1024;
+// The call core decides everything; this module only carries out its actions against the
+// WebSocket, the RTCPeerConnections, the crypto worker and the timer, reports what happens back
+// to it, and turns its events into the public API's. The room secret comes from the URL
+// fragment and goes to the worker; the server only sees the room id derived from it.
+import initCore, { CallCore } from './sotto_call_wasm.js';
 
 /** An error with a stable `code` an application can switch on. */
 export class SottoError extends Error {
@@ -23,19 +20,17 @@ export class SottoError extends Error {
   }
 }
 
-let wasmLoaded = null;
-function loadWasm() {
-  wasmLoaded ??= initWasm(); // the glue finds the .wasm beside itself
-  return wasmLoaded;
-}
+let coreLoaded = null;
+const loadCore = () => (coreLoaded ??= initCore()); // the glue finds the .wasm beside itself
+
+const SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+const b64url = (bytes) => btoa(String.fromCharCode(...bytes)).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+const now = () => Math.ceil(performance.now());
 
 /** Makes a new room secret (32 random bytes, base64url). Put it in a URL fragment only. */
 export async function generateRoomSecret() {
-  await loadWasm();
-  return wasmGenerateRoomSecret();
+  return b64url(crypto.getRandomValues(new Uint8Array(32)));
 }
-
-const SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
 /**
  * A link to a new room: `base` (default: this page) with a fresh secret as its fragment.
@@ -59,10 +54,18 @@ export function roomSecretFromLink(link) {
   return fragment;
 }
 
-/** The room id the server will see for a secret (useful for diagnostics). */
+/**
+ * The room id the server will see for a secret (useful for diagnostics): HKDF-SHA-256 as in
+ * e2ee/src/room.rs, on WebCrypto, so that no crypto code runs on the page. (The e2e suite
+ * checks it against the id the crypto worker derives.)
+ */
 export async function roomIdFor(secret) {
-  await loadWasm();
-  return roomIdForSecret(secret);
+  const bytes = SECRET_PATTERN.test(secret) ? Uint8Array.from(atob(secret.replaceAll('-', '+').replaceAll('_', '/')), (c) => c.charCodeAt(0)) : null;
+  if (!bytes || b64url(bytes) !== secret) throw new SottoError('bad-encoding', 'not a room secret (32 bytes, base64url)');
+  const text = new TextEncoder();
+  const key = await crypto.subtle.importKey('raw', bytes, 'HKDF', false, ['deriveBits']);
+  const id = await crypto.subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: text.encode('sotto/v1 room'), info: text.encode('sotto/v1 room id') }, key, 128);
+  return b64url(new Uint8Array(id));
 }
 
 /** Which frame-transform API this browser offers: 'script-transform', 'insertable-streams' or null. */
@@ -72,15 +75,14 @@ export function e2eeSupport() {
   return null;
 }
 
-function randomPeerId() {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return btoa(String.fromCharCode(...bytes)).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
-}
-
 function defaultSignalingUrl() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${location.host}`;
 }
+
+// The joinCall options the call core reads (see client-wasm/README.md).
+const CORE_OPTIONS = ['reconnect', 'keepaliveMs', 'iceRestartDelayMs', 'iceBackoffBaseMs', 'iceBackoffMaxMs', 'stableConnectionMs',
+  'negotiationTimeoutMs', 'peerTimeoutMs', 'rejoinGraceMs', 'switchTimeoutMs', 'keyWaitMs', 'constantBitrateAudio'];
 
 /**
  * Joins (or starts) the call for `roomSecret`.
@@ -112,33 +114,33 @@ export async function joinCall(options) {
  *  for local media). */
 export class Call extends EventTarget {
   #options;
-  #worker;
-  #rpcId = 0;
-  #pending = new Map();
-  #socket = null;
-  #peers = new Map();
-  #queue = Promise.resolve();
-  #closed = false;
   #mode;
-  #protected = new WeakSet();
+  #worker;
+  #core = null;
+  #closed = false;
+  #pumping = false;
+  #timer = null;
+  #timerAt;
+  #rpcs = new Map();
+  #rpcId = 0;
+  #joined = null;
+  #chats = new Map();
+  #chatId = 0;
+  #sockets = new Map(); // socket id -> WebSocket
+  #conns = new Map(); // connection id -> { pc, peer, chat, role }
+  #streams = new Map(); // peer id -> MediaStream of its tracks
+  #local = {}; // kind -> the local track sent
   #localStreamReady;
+  #trackUpdates = null;
+  // Events of the join (participants already there, the first safety code...) wait until the
+  // application has the Call and its listeners: they are dispatched right after joinCall resolves.
+  #held = [];
   // The fail-open invariant: every transform has an id, the crypto worker counts the frames
-  // each one sees, and senders whose media bypassed their transform are stopped (blocked).
+  // each one sees, and senders the core found bypassing their transform are blocked for good.
+  #protected = new WeakSet();
   #transformIds = new WeakMap();
   #transformSeq = 0;
   #blocked = new WeakSet();
-  #invariant = { checks: 0, trips: 0, senders: [], stopped: [] };
-  #tickTimer = null;
-  #checking = false;
-  // Key rotation in two phases: the pending key's epoch, the peers it still waits for, and
-  // the timer that commits it anyway after switchTimeoutMs.
-  #rotation = null;
-  #lastRequestedRotation = -Infinity;
-  #rosterRejections = 0;
-  // Chat sealed under a key that has not arrived yet (`chat-key-pending`), kept briefly.
-  #chatBuffer = [];
-  #chatTimer = null;
-  #chatStats = { buffered: 0, deliveredLate: 0, dropped: 0 };
 
   constructor(options) {
     super();
@@ -162,7 +164,7 @@ export class Call extends EventTarget {
     }
     /** How frames reach the crypto worker: 'script-transform', 'insertable-streams' or 'none'. */
     this.frameTransform = this.#mode;
-    this.peerId = randomPeerId();
+    this.peerId = b64url(crypto.getRandomValues(new Uint8Array(12)));
     this.roomId = null;
     this.identity = null;
     // A MediaStream, or a promise of one: the worker and the socket start while the user is
@@ -173,44 +175,63 @@ export class Call extends EventTarget {
     this.epoch = null;
   }
 
-  /** Remote participants: peer id -> { identity, stream, connectionState, epoch }. */
+  /** Remote participants: peer id -> { identity, stream, connectionState, epoch, keyState }. */
   get participants() {
     const out = new Map();
-    for (const [id, p] of this.#peers) {
-      out.set(id, { identity: p.identity, stream: p.stream, connectionState: p.pc?.connectionState ?? 'new', epoch: p.epoch, keyState: p.keyState ?? 'new' });
+    for (const p of this.#core && !this.#closed ? JSON.parse(this.#core.participants()) : []) {
+      out.set(p.peer, { identity: p.identity, stream: this.#streams.get(p.peer), connectionState: p.connection_state, epoch: p.epoch, keyState: p.key_state });
     }
     return out;
   }
 
   async start(signal) {
+    try {
+      await this.#start(signal);
+    } finally {
+      setTimeout(() => {
+        const held = this.#held ?? [];
+        this.#held = null;
+        for (const event of held) this.dispatchEvent(event);
+      });
+    }
+  }
+
+  async #start(signal) {
     throwIfAborted(signal);
     // Written out in one expression so that bundlers recognise and bundle the worker.
     this.#worker = this.#options.workerUrl
       ? new Worker(this.#options.workerUrl, { type: 'module', name: 'sotto-crypto' })
       : new Worker(new URL('./sotto-worker.js', import.meta.url), { type: 'module', name: 'sotto-crypto' });
-    this.#worker.onmessage = (event) => this.#onWorkerMessage(event.data);
+    this.#worker.onmessage = ({ data }) => this.#settle(data);
     this.#worker.onerror = (event) => this.#fail(new SottoError('worker-failed', `crypto worker failed: ${event.message}`));
-    const { roomId, identity } = await this.#rpc('init', { secret: this.#options.roomSecret, peerId: this.peerId });
+    const [{ roomId, identity }] = await Promise.all([this.#rpc('init', { secret: this.#options.roomSecret, peerId: this.peerId }), loadCore()]);
     // The worker has the secret now; the page keeps no reference to it (a JS string cannot be
     // wiped, but it can at least be left to the garbage collector).
     this.#options = { ...this.#options, roomSecret: undefined, link: undefined };
     this.roomId = roomId;
     this.identity = identity;
     throwIfAborted(signal);
-    // Once a second: the fail-open invariant, and whether every connected peer's key is here.
-    this.#tickTimer = setInterval(() => {
-      this.#checkSenders();
-      this.#enqueue(() => this.#checkKeys());
-    }, TICK_MS);
-    // Server messages wait in the queue until the local media is ready.
-    this.#enqueue(async () => { this.localStream = await this.#localStreamReady; });
+    if (this.#closed) throw new SottoError('closed', 'the call was closed');
+    const joined = new Promise((resolve, reject) => { this.#joined = { resolve, reject }; });
+    const config = Object.fromEntries(CORE_OPTIONS.filter((k) => this.#options[k] !== undefined).map((k) => [k, this.#options[k]]));
+    const [hi, lo] = crypto.getRandomValues(new Uint32Array(2));
+    try {
+      this.#core = new CallCore(JSON.stringify({ ...config, e2ee: this.encrypted }), this.peerId, identity, roomId, (hi >>> 11) * 2 ** 32 + lo, now());
+    } catch (error) {
+      throw new SottoError(error.code ?? 'bad-argument', `joinCall options: ${error.message}`);
+    }
+    this.#pump(); // opens the socket
+    // Server messages wait inside the core until the local media is ready.
+    this.#localStreamReady.then((stream) => {
+      this.localStream = stream;
+      for (const track of stream?.getTracks() ?? []) this.#local[track.kind] ??= track;
+      this.#input((c, t) => c.localMediaReady(t));
+    }, () => {});
     const aborted = new Promise((_, reject) => {
       signal?.addEventListener('abort', () => reject(abortError(signal)), { once: true });
     });
     aborted.catch(() => {}); // only raced below
-    await Promise.race([Promise.all([this.#connectSignaling(signal), this.#localStreamReady]), aborted]);
-    throwIfAborted(signal);
-    this.#startKeepalive();
+    await Promise.race([Promise.all([joined, this.#localStreamReady]), aborted]);
   }
 
   /**
@@ -221,12 +242,13 @@ export class Call extends EventTarget {
    * (`stopped`).
    */
   async cryptoStats() {
+    const core = this.#core && !this.#closed ? JSON.parse(this.#core.stats()) : null;
     const stats = await this.#rpc('stats');
     return {
       ...stats,
-      invariant: { ...this.#invariant, senders: this.#invariant.senders.map((e) => ({ ...e })), stopped: this.#invariant.stopped.map((e) => ({ ...e })) },
-      chat: { ...this.#chatStats, waiting: this.#chatBuffer.length },
-      rosterRejections: this.#rosterRejections,
+      invariant: core.invariant,
+      chat: { buffered: core.chat.buffered, deliveredLate: core.chat.delivered_late, dropped: core.chat.dropped, waiting: core.chat_waiting },
+      rosterRejections: core.roster_rejections,
     };
   }
 
@@ -238,10 +260,11 @@ export class Call extends EventTarget {
   /** Media statistics per remote peer (frames received and decoded, audio packets). */
   async mediaStats() {
     const out = {};
-    for (const [id, peer] of this.#peers) {
+    for (const id of this.participants.keys()) {
       const entry = { framesReceived: 0, framesDecoded: 0, videoPacketsReceived: 0, audioPacketsReceived: 0, framesEncoded: 0, bytesReceived: 0, videoCodec: null };
-      if (peer.pc) {
-        const report = await peer.pc.getStats();
+      const conn = [...this.#conns.values()].find((c) => c.peer === id);
+      if (conn) {
+        const report = await conn.pc.getStats();
         for (const s of report.values()) {
           if (s.type === 'inbound-rtp') entry.bytesReceived += s.bytesReceived ?? 0;
           if (s.type === 'inbound-rtp' && s.kind === 'video') {
@@ -266,19 +289,14 @@ export class Call extends EventTarget {
    * participant's current sender key (chat label). Resolves with the number of peers it
    * was handed to; rejects with `no-peers` when nobody is connected to receive it.
    */
-  async sendChat(text) {
-    if (typeof text !== 'string' || text.length === 0) throw new SottoError('bad-argument', 'chat text must be a non-empty string');
-    if (new TextEncoder().encode(text).length > MAX_CHAT_BYTES) throw new SottoError('chat-too-large', `chat messages are limited to ${MAX_CHAT_BYTES} bytes`);
-    const sealed = await this.#rpc('sealChat', { text });
-    let delivered = 0;
-    for (const peer of this.#peers.values()) {
-      if (peer.chat?.readyState === 'open') {
-        peer.chat.send(sealed);
-        delivered += 1;
-      }
-    }
-    if (delivered === 0) throw new SottoError('no-peers', 'nobody is connected to receive the message');
-    return delivered;
+  sendChat(text) {
+    if (typeof text !== 'string') return Promise.reject(new SottoError('bad-argument', 'chat text must be a non-empty string'));
+    if (!this.#core || this.#closed) return Promise.reject(new SottoError('closed', 'the call was closed'));
+    return new Promise((resolve, reject) => {
+      const request = ++this.#chatId;
+      this.#chats.set(request, { resolve, reject });
+      this.#input((c, t) => c.sendChat(request, text, t));
+    });
   }
 
   /** Mutes or unmutes this participant's microphone ('audio') or camera ('video'). */
@@ -286,7 +304,7 @@ export class Call extends EventTarget {
     const tracks = this.localStream?.getTracks().filter((t) => t.kind === kind) ?? [];
     if (tracks.length === 0) throw new SottoError('no-track', `there is no local ${kind} track`);
     for (const track of tracks) track.enabled = !muted;
-    this.dispatchEvent(new CustomEvent('mute-changed', { detail: { kind, muted } }));
+    this.#dispatch('mute-changed', { kind, muted });
   }
 
   /** Whether the local `kind` track is muted (true when there is none). */
@@ -301,21 +319,19 @@ export class Call extends EventTarget {
    */
   async replaceTrack(track) {
     if (!(track instanceof MediaStreamTrack)) throw new SottoError('bad-argument', 'replaceTrack needs a MediaStreamTrack');
-    const old = this.localStream?.getTracks().find((t) => t.kind === track.kind) ?? null;
-    for (const peer of this.#peers.values()) {
-      for (const transceiver of peer.pc?.getTransceivers() ?? []) {
-        // A sender stopped by the invariant stays stopped, and none without its transform sends.
-        if (this.#blocked.has(transceiver.sender) || !this.#isProtected(transceiver)) continue;
-        if (transceiver.sender.track === old || (transceiver.receiver.track.kind === track.kind && !transceiver.sender.track)) {
-          await transceiver.sender.replaceTrack(track);
-        }
-      }
-    }
+    const old = this.#local[track.kind] ?? null;
+    this.#local[track.kind] = track;
     if (this.localStream) {
       if (old) this.localStream.removeTrack(old);
       this.localStream.addTrack(track);
     }
-    this.dispatchEvent(new CustomEvent('local-track-replaced', { detail: { kind: track.kind, track, previous: old } }));
+    // The core says which senders take it (never one the invariant stopped).
+    this.#trackUpdates = [];
+    this.#input((c, t) => c.replaceTrack(track.kind, t));
+    const updates = this.#trackUpdates;
+    this.#trackUpdates = null;
+    await Promise.all(updates);
+    this.#dispatch('local-track-replaced', { kind: track.kind, track, previous: old });
     return old;
   }
 
@@ -335,7 +351,7 @@ export class Call extends EventTarget {
     const screen = await navigator.mediaDevices.getDisplayMedia({ video: true });
     const [track] = screen.getVideoTracks();
     const camera = await this.replaceTrack(track);
-    this.dispatchEvent(new CustomEvent('screen-share', { detail: { active: true, track } }));
+    this.#dispatch('screen-share', { active: true, track });
     let stopped = false;
     const stop = async () => {
       if (stopped) return;
@@ -343,9 +359,9 @@ export class Call extends EventTarget {
       track.onended = null;
       track.stop();
       if (camera && !this.#closed) await this.replaceTrack(camera);
-      this.dispatchEvent(new CustomEvent('screen-share', { detail: { active: false, track } }));
+      this.#dispatch('screen-share', { active: false, track });
     };
-    track.onended = () => { stop().catch((error) => this.#emitError(error)); };
+    track.onended = () => { stop().catch((error) => this.#dispatch('error', error)); };
     return stop;
   }
 
@@ -397,596 +413,305 @@ export class Call extends EventTarget {
   /** Leaves the call and releases everything: sockets, peer connections, the worker. */
   close() {
     if (this.#closed) return;
-    this.#closed = true;
-    try { this.#send({ type: 'leave' }); } catch { /* socket already gone */ }
-    this.#socket?.close(1000, 'bye');
-    clearTimeout(this.#reconnectTimer);
-    clearInterval(this.#keepaliveTimer);
-    clearInterval(this.#tickTimer);
-    clearTimeout(this.#rotation?.timer);
-    clearTimeout(this.#chatTimer);
-    this.#chatBuffer = [];
-    for (const peer of this.#peers.values()) {
-      peer.pc?.close();
-      clearPeerTimers(peer);
-      clearTimeout(peer.resendTimer);
-    }
-    this.#peers.clear();
-    for (const { reject } of this.#pending.values()) reject(new SottoError('closed', 'the call was closed'));
-    this.#pending.clear();
-    this.#worker?.terminate();
-    this.dispatchEvent(new CustomEvent('closed'));
+    this.#input((c, t) => c.close(t)); // the core leaves, closes the socket and the peers, says 'closed'
+    this.#shutDown(); // in case it could not (not started, or broken)
   }
 
-  // ── worker RPC ───────────────────────────────────────────────────────────
+  // ── the call core: inputs in, actions out ───────────────────────────────────
+
+  // One input for the core (`feed(core, now)`), then its actions.
+  #input(feed) {
+    if (!this.#core || this.#closed) return;
+    try {
+      feed(this.#core, now());
+    } catch (error) {
+      this.#broken(error);
+      return;
+    }
+    this.#pump();
+  }
+
+  // Carries out the core's actions in order. An input that arrives meanwhile (an event
+  // listener calling the API) is handled at once and its actions join the queue.
+  #pump() {
+    if (this.#pumping || !this.#core) return;
+    this.#pumping = true;
+    try {
+      for (let action; this.#core && (action = this.#core.pollAction()) !== undefined;) this.#run(JSON.parse(action));
+    } catch (error) {
+      this.#broken(error);
+    } finally {
+      this.#pumping = false;
+    }
+    if (this.#closed) {
+      this.#core?.free();
+      this.#core = null;
+      return;
+    }
+    // One timer: when the core wants time to pass next.
+    const at = this.#core?.pollTimeout();
+    if (at === this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = at === undefined ? null : setTimeout(() => {
+      this.#timerAt = undefined;
+      this.#input((c, t) => c.handleTimeout(t));
+    }, Math.max(0, at - performance.now()));
+  }
+
+  #run(a) {
+    const conn = this.#conns.get(a.conn);
+    switch (a.type) {
+      case 'open-socket': return this.#openSocket(a.socket, a.path);
+      case 'send-server': {
+        const socket = this.#sockets.get(a.socket);
+        if (socket?.readyState === WebSocket.OPEN) socket.send(a.text);
+        return;
+      }
+      case 'close-socket': {
+        const socket = this.#sockets.get(a.socket);
+        this.#sockets.delete(a.socket);
+        return socket?.close(a.code, a.reason);
+      }
+      case 'crypto': return void this.#rpc('run', a.op).then(
+        (result) => this.#input((c, t) => c.crypto(a.request, result, t)),
+        (error) => this.#input((c, t) => c.crypto(a.request, JSON.stringify({ failed: { code: error.code ?? 'internal', message: String(error.message) } }), t)));
+      case 'create-peer': return this.#createPeer(a.peer, a.conn);
+      case 'attach-local-media-and-transforms': return this.#op(a, 'attach', (c) => this.#attachLocal(c, a.role));
+      case 'protect-new-transceivers': return this.#op(a, 'protect', (c) => this.#protectAll(c));
+      case 'create-offer': return this.#op(a, 'create-offer', ({ pc }) => pc.createOffer({ iceRestart: a.ice_restart }));
+      case 'create-answer': return this.#op(a, 'create-answer', ({ pc }) => pc.createAnswer());
+      case 'set-local-description': return this.#op(a, 'set-local-description', ({ pc }) => pc.setLocalDescription({ type: a.kind, sdp: a.sdp }));
+      case 'set-remote-description': return this.#op(a, 'set-remote-description', ({ pc }) => pc.setRemoteDescription({ type: a.kind, sdp: a.sdp }));
+      case 'rollback': return this.#op(a, 'rollback', ({ pc }) => pc.setLocalDescription({ type: 'rollback' }));
+      case 'add-ice-candidate': return this.#op(a, 'add-ice-candidate', ({ pc }) => pc.addIceCandidate({ candidate: a.candidate.candidate, sdpMid: a.candidate.sdp_mid, sdpMLineIndex: a.candidate.sdp_m_line_index }));
+      case 'close-peer':
+        this.#conns.delete(a.conn);
+        return conn?.pc.close();
+      case 'block-sender': // the invariant tripped: that sender never sends again
+        for (const t of this.#transceivers(conn, a.kind)) {
+          this.#blocked.add(t.sender);
+          t.sender.replaceTrack(null).catch(() => {});
+        }
+        return;
+      case 'set-sender-track':
+        for (const t of this.#transceivers(conn, a.kind)) {
+          if (this.#blocked.has(t.sender) || !this.#isProtected(t)) continue;
+          const done = t.sender.replaceTrack(this.#local[a.kind] ?? null);
+          if (this.#trackUpdates) this.#trackUpdates.push(done);
+          else done.catch(() => {});
+        }
+        return;
+      case 'sample-senders': return void this.#sample(a.conns);
+      case 'send-chat-frame':
+        try {
+          conn?.chat.send(new Uint8Array(a.data));
+        } catch { /* the channel closed meanwhile: the core hears of it */ }
+        return;
+      case 'emit': return this.#emit(a.event);
+      default: throw new SottoError('internal', `unknown action ${a.type}`);
+    }
+  }
+
+  // A WebRTC operation the core waits for: its outcome goes back as an input (a description
+  // made, done, or failed).
+  #op(a, op, run) {
+    const conn = this.#conns.get(a.conn);
+    new Promise((resolve) => resolve(conn ? run(conn) : Promise.reject(new Error('the connection is closed')))).then(
+      (description) => this.#input((c, t) => (op.startsWith('create-') ? c.descriptionCreated(a.conn, description.type, description.sdp, t) : c.peerOpDone(a.conn, op, t))),
+      (error) => this.#input((c, t) => c.peerOpFailed(a.conn, op, String(error?.message ?? error), t)));
+  }
+
+  // The core's event: an application event, or a promise to settle.
+  #emit(event) {
+    const { type, ...detail } = event;
+    switch (type) {
+      case 'joined': return this.#joined?.resolve();
+      case 'join-failed': return this.#joined?.reject(callError(event.error));
+      case 'chat-sent':
+      case 'chat-failed': {
+        const pending = this.#chats.get(event.request);
+        this.#chats.delete(event.request);
+        return type === 'chat-sent' ? pending?.resolve(event.delivered) : pending?.reject(callError(event.error));
+      }
+      case 'error': return this.#dispatch('error', callError(detail));
+      case 'closed': return this.#shutDown();
+      case 'participant-left': {
+        const stream = this.#streams.get(event.peer);
+        this.#streams.delete(event.peer);
+        for (const track of stream?.getTracks() ?? []) this.#dispatch('track-removed', { peer: event.peer, track, stream });
+        break;
+      }
+      case 'key-epoch':
+        if (event.peer === this.peerId) this.epoch = event.epoch;
+        break;
+      default:
+        break;
+    }
+    this.#dispatch(type, detail);
+  }
+
+  #dispatch(type, detail) {
+    const event = new CustomEvent(type, { detail });
+    if (this.#held) this.#held.push(event);
+    else this.dispatchEvent(event);
+  }
+
+  // The core failed (a bug): nothing more is decided, so everything stops (fail closed).
+  #broken(error) {
+    this.#core = null;
+    this.#dispatch('error', new SottoError('internal', `the call core failed: ${error?.message ?? error}`));
+    this.#shutDown();
+  }
+
+  #fail(error) {
+    this.#dispatch('error', error);
+    this.close();
+  }
+
+  #shutDown() {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    for (const { pc } of this.#conns.values()) pc.close();
+    for (const socket of this.#sockets.values()) socket.close(1000, 'bye');
+    this.#conns.clear();
+    this.#sockets.clear();
+    const closed = new SottoError('closed', 'the call was closed');
+    for (const settle of this.#rpcs.values()) settle(null, closed);
+    for (const { reject } of this.#chats.values()) reject(closed);
+    this.#rpcs.clear();
+    this.#chats.clear();
+    this.#joined?.reject(closed);
+    this.#worker?.terminate();
+    if (!this.#pumping) {
+      this.#core?.free();
+      this.#core = null;
+    }
+    this.#dispatch('closed');
+  }
+
+  // ── the crypto worker ───────────────────────────────────────────────────
 
   #rpc(op, args, transfer = []) {
     if (this.#closed) return Promise.reject(new SottoError('closed', 'the call was closed'));
-    const id = ++this.#rpcId;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      const id = ++this.#rpcId;
+      this.#rpcs.set(id, (result, error) => (error ? reject(error) : resolve(result)));
       this.#worker.postMessage({ id, op, args }, transfer);
     });
   }
 
-  #onWorkerMessage(message) {
-    const pending = this.#pending.get(message?.id);
-    if (!pending) return;
-    this.#pending.delete(message.id);
-    if (message.ok) pending.resolve(message.result);
-    else pending.reject(new SottoError(message.error.code, message.error.message));
+  #settle({ id, ok, result, error }) {
+    const settle = this.#rpcs.get(id);
+    this.#rpcs.delete(id);
+    settle?.(result, ok ? null : new SottoError(error.code, error.message));
   }
 
-  // ── signaling ────────────────────────────────────────────────────────────
+  // ── the signaling socket and the peer connections ───────────────────────
 
-  // Opens the signaling socket and joins; resolves on the first welcome. After that, a lost
-  // socket is reopened with exponential backoff and jitter, and the call goes on: media is
-  // peer to peer and does not need the server.
-  #connectSignaling(signal) {
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const abort = () => { this.#socket?.close(); reject(abortError(signal)); };
-      signal?.addEventListener('abort', abort, { once: true });
-      this.#openSocket({
-        onWelcome: () => {
-          if (settled) return;
-          settled = true;
-          signal?.removeEventListener('abort', abort);
-          resolve();
-        },
-        onRefused: (error) => {
-          if (settled) return;
-          settled = true;
-          reject(error);
-        },
-      });
-    });
-  }
-
-  #openSocket(first) {
-    const base = this.#options.signalingUrl ?? defaultSignalingUrl();
-    const socket = new WebSocket(`${base}/ws/room/${encodeURIComponent(this.roomId)}`);
-    this.#socket = socket;
-    let welcomed = false;
-    socket.onopen = () => this.#send({ type: 'join', peer: this.peerId, identity: this.identity });
-    socket.onmessage = (event) => {
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch {
-        this.#emitError(new SottoError('bad-server-message', 'the server sent something that is not JSON'));
-        return;
-      }
-      if (message?.type === 'welcome') {
-        welcomed = true;
-        this.#reconnectAttempt = 0;
-        first?.onWelcome();
-        if (this.#everWelcomed) this.dispatchEvent(new CustomEvent('signaling-state', { detail: { state: 'connected' } }));
-        this.#everWelcomed = true;
-      }
-      if (message?.type === 'error' && !welcomed && !this.#everWelcomed) {
-        first?.onRefused(new SottoError(message.code ?? 'server-error', message.message ?? 'the server refused to join'));
-      }
-      this.#enqueue(() => this.#onServerMessage(message));
-    };
-    socket.onclose = (event) => {
-      if (this.#closed || socket !== this.#socket) return;
-      if (!this.#everWelcomed) {
-        first?.onRefused(new SottoError('signaling-unavailable', `signaling closed before joining (${event.code})`));
-        return;
-      }
-      this.dispatchEvent(new CustomEvent('signaling-state', { detail: { state: 'reconnecting', code: event.code } }));
-      this.#scheduleReconnect();
-    };
-  }
-
-  #reconnectAttempt = 0;
-  #everWelcomed = false;
-  #reconnectTimer = null;
-  #keepaliveTimer = null;
-
-  #scheduleReconnect() {
-    const { baseMs, maxMs } = this.#options.reconnect ?? { baseMs: 250, maxMs: 4000 };
-    const ceiling = Math.min(maxMs, baseMs * 2 ** this.#reconnectAttempt);
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2); // "equal jitter"
-    this.#reconnectAttempt += 1;
-    clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = setTimeout(() => { if (!this.#closed) this.#openSocket(null); }, delay);
-  }
-
-  #resyncSignaling() {
-    if (this.#closed || this.#socket?.readyState !== WebSocket.OPEN) return;
-    this.dispatchEvent(new CustomEvent('signaling-state', { detail: { state: 'resyncing' } }));
-    this.#socket.close(1000, 'resync'); // onclose reconnects with the usual backoff
-  }
-
-  #startKeepalive() {
-    clearInterval(this.#keepaliveTimer);
-    this.#keepaliveTimer = setInterval(() => {
-      if (this.#socket?.readyState === WebSocket.OPEN) this.#send({ type: 'ping' });
-    }, this.#options.keepaliveMs ?? 15_000);
-  }
-
-  #send(message) {
-    if (this.#socket?.readyState !== WebSocket.OPEN) throw new SottoError('signaling-unavailable', 'not connected');
-    this.#socket.send(JSON.stringify({ v: PROTOCOL_VERSION, ...message }));
-  }
-
-  #sendToPeer(to, payload) {
-    this.#send({ type: 'signal', to, payload: JSON.stringify(payload) });
-  }
-
-  // For messages that are sent again later anyway: false when signaling is down.
-  #trySendToPeer(to, payload) {
-    if (this.#socket?.readyState !== WebSocket.OPEN) return false;
-    this.#sendToPeer(to, payload);
-    return true;
-  }
-
-  // Everything that touches call state runs in order, one step at a time.
-  #enqueue(step) {
-    this.#queue = this.#queue.then(step).catch((error) => this.#emitError(error));
-    return this.#queue;
-  }
-
-  async #onServerMessage(message) {
-    if (this.#closed || message?.v !== PROTOCOL_VERSION) return;
-    switch (message.type) {
-      case 'welcome': {
-        // First join, or a rejoin after the signaling socket was lost: reconcile the roster.
-        const present = new Map((message.peers ?? []).map(({ peer, identity }) => [peer, identity]));
-        let changed = false;
-        for (const [peerId, peer] of [...this.#peers]) {
-          if (!present.has(peerId) && peer.pc?.connectionState === 'connected') {
-            // After a server restart the others rejoin one by one: keep a peer whose media
-            // still flows for a grace period, and drop it only if it does not come back.
-            peer.unconfirmed = true;
-            clearTimeout(peer.rejoinTimer);
-            peer.rejoinTimer = setTimeout(() => this.#enqueue(async () => {
-              if (this.#peers.get(peerId) !== peer || !peer.unconfirmed) return;
-              this.#dropPeer(peerId);
-              await this.#rekey();
-            }), this.#options.rejoinGraceMs ?? 10_000);
-          } else if (present.get(peerId) !== peer.identity) {
-            this.#dropPeer(peerId, present.has(peerId) ? 'replaced' : 'left');
-            changed = true;
-          } else if (peer.pc && ['failed', 'closed'].includes(peer.pc.connectionState)) {
-            // Still in the room but our path to it is dead: start over with a fresh connection.
-            this.#dropPeer(peerId, 'vanished');
-            changed = true;
-          }
-        }
-        for (const [peerId, identity] of present) {
-          if (!this.#peers.has(peerId)) {
-            this.#peers.set(peerId, newPeer(identity));
-            this.dispatchEvent(new CustomEvent('participant-joined', { detail: { peer: peerId } }));
-            changed = true;
-          }
-        }
-        if (changed || this.#epochAnnounced === false) await this.#rekey();
-        // The newcomer offers to everyone already there; they wait for its offer.
-        for (const [peerId, peer] of this.#peers) {
-          if (peer.pc) continue;
-          this.#afterRotation(async () => {
-            if (this.#peers.get(peerId) === peer && !peer.pc && !this.#closed) await this.#offerTo(peerId);
-          });
-        }
-        break;
-      }
-      case 'peer-joined': {
-        const { peer: peerId, identity } = message.peer ?? {};
-        const known = this.#peers.get(peerId);
-        if (known && known.identity === identity) { // a rejoin after a signaling outage
-          known.unconfirmed = false;
-          clearTimeout(known.rejoinTimer);
-          break;
-        }
-        if (known) this.#dropPeer(peerId, 'replaced');
-        this.#peers.set(peerId, newPeer(identity));
-        this.dispatchEvent(new CustomEvent('participant-joined', { detail: { peer: peerId } }));
-        await this.#rekey();
-        break;
-      }
-      case 'peer-left': {
-        if (!this.#peers.has(message.peer)) return;
-        this.#dropPeer(message.peer);
-        await this.#rekey();
-        break;
-      }
-      case 'signal':
-        await this.#onPeerSignal(message.from, message.payload);
-        break;
-      case 'error':
-        this.#emitError(new SottoError(message.code ?? 'server-error', message.message ?? 'server error'));
-        break;
-      default:
-        break;
-    }
-  }
-
-  #epochAnnounced = false;
-
-  // reason: 'left' (the server says so), 'vanished' (media path down past the timeout),
-  // 'replaced' (same id, new identity), 'rejected' (an unusable roster entry: bad identity
-  // key, bad or own peer id).
-  #dropPeer(peerId, reason = 'left') {
-    const peer = this.#peers.get(peerId);
-    if (!peer) return;
-    peer.pc?.close();
-    clearPeerTimers(peer);
-    clearTimeout(peer.resendTimer);
-    this.#peers.delete(peerId);
-    this.#chatBuffer = this.#chatBuffer.filter((m) => m.from !== peerId);
-    for (const track of peer.stream?.getTracks() ?? []) {
-      this.dispatchEvent(new CustomEvent('track-removed', { detail: { peer: peerId, track, stream: peer.stream } }));
-    }
-    this.dispatchEvent(new CustomEvent('participant-left', { detail: { peer: peerId, reason } }));
-  }
-
-  // A roster change: a new sender key, sealed to every remaining peer. It stays pending (frames
-  // and chat keep the current key, which everyone has) until every peer acknowledged it or
-  // switchTimeoutMs passed, so a switch loses nothing. Bad roster entries are reported one
-  // by one and left out; the rotation goes on for everyone else. If it fails, the core stops
-  // sending until a later one succeeds, and `key-epoch` is not emitted.
-  async #rekey() {
-    this.#epochAnnounced = true;
-    const roster = [...this.#peers].map(([peer, p]) => ({ peer, identity: p.identity }));
-    let result;
+  #openSocket(id, path) {
+    let socket;
     try {
-      result = await this.#rpc('setRoster', { roster });
-    } catch (error) {
-      if (error?.code === 'closed') return;
-      this.#emitError(new SottoError(error.code ?? 'rotation-incomplete', `the key rotation failed; nothing is sent until one succeeds: ${error.message}`));
-      return;
-    }
-    const { epoch, committed, messages, rejected, safetyCode } = result;
-    const waiters = this.#rotation?.waiters ?? [];
-    for (const { peer: peerId, reason } of rejected) {
-      this.#rosterRejections += 1;
-      const error = new SottoError('bad-roster-entry', `the server announced a participant who cannot be in the call (${reason}); that entry is ignored`);
-      error.peer = peerId;
-      error.reason = reason;
-      this.#emitError(error);
-      this.#dropPeer(peerId, 'rejected');
-    }
-    this.dispatchEvent(new CustomEvent('safety-code', { detail: safetyCode }));
-    clearTimeout(this.#rotation?.timer);
-    this.#rotation = null;
-    for (const peer of this.#peers.values()) clearTimeout(peer.resendTimer);
-    if (committed) {
-      this.#announceEpoch(epoch);
-      this.#runAfterRotation(waiters);
-      return;
-    }
-    const timer = setTimeout(() => this.#enqueue(() => this.#commit(epoch)), this.#options.switchTimeoutMs ?? SWITCH_TIMEOUT_MS);
-    this.#rotation = { epoch, timer, waiters };
-    for (const { to, key } of messages) {
-      this.#trySendToPeer(to, { type: 'sender-key', key }); // if the socket is down, the re-send delivers it
-      // A peer that has not acknowledged the earlier keys either goes on where it was in the
-      // re-send backoff: rotations do not restart it.
-      this.#scheduleResend(to, epoch, this.#peers.get(to)?.resendAttempt ?? 0);
-    }
-  }
-
-  // Switches sending to the pending key of `epoch` (unless it was replaced meanwhile).
-  async #commit(epoch) {
-    if (this.#rotation?.epoch !== epoch) return;
-    const { timer, waiters } = this.#rotation;
-    clearTimeout(timer);
-    this.#rotation = null;
-    this.#announceEpoch(await this.#rpc('commit'));
-    this.#runAfterRotation(waiters);
-  }
-
-  // New connections start (offer, or answer to a newcomer's offer) only once this
-  // participant's pending key is committed: its media then never reaches a new peer under
-  // the key before, which that peer does not get. The wait is one acknowledgement round trip
-  // (at most switchTimeoutMs).
-  #afterRotation(step) {
-    if (this.#rotation) this.#rotation.waiters.push(step);
-    else this.#enqueue(step);
-  }
-
-  #runAfterRotation(waiters) {
-    for (const step of waiters) this.#enqueue(step);
-  }
-
-  #announceEpoch(epoch) {
-    this.epoch = epoch;
-    this.dispatchEvent(new CustomEvent('key-epoch', { detail: { peer: this.peerId, epoch } }));
-  }
-
-  // The newest key this participant made: pending, or else current.
-  #newestEpoch() {
-    return this.#rotation?.epoch ?? this.epoch;
-  }
-
-  // A key the peer has not acknowledged is sent again after 1 s, 2 s and 4 s; if the last
-  // one goes unanswered for 4 s more, `key-not-acknowledged` is reported (once, until the peer
-  // acknowledges a key again). The receiver asks on its own too (`key-request`).
-  #scheduleResend(peerId, epoch, attempt) {
-    const peer = this.#peers.get(peerId);
-    if (!peer) return;
-    clearTimeout(peer.resendTimer);
-    if (attempt > RESEND_DELAYS_MS.length) return; // reported already
-    // A rotation meanwhile keeps the step that was due (rotations do not postpone it).
-    const now = performance.now();
-    if (!(attempt > 0 && peer.resendDueAt > now)) peer.resendDueAt = now + RESEND_DELAYS_MS[Math.min(attempt, RESEND_DELAYS_MS.length - 1)];
-    peer.resendTimer = setTimeout(() => this.#enqueue(async () => {
-      peer.resendDueAt = 0;
-      if (this.#peers.get(peerId) !== peer || peer.ackedEpoch >= epoch || this.#newestEpoch() !== epoch) return;
-      if (this.#socket?.readyState !== WebSocket.OPEN) {
-        this.#scheduleResend(peerId, epoch, attempt); // signaling is down: try again later
-        return;
-      }
-      peer.resendAttempt = attempt + 1;
-      if (attempt === RESEND_DELAYS_MS.length) {
-        const error = new SottoError('key-not-acknowledged', `a participant acknowledged none of this participant's keys through ${attempt} re-sends; it cannot decrypt what is sent to it`);
-        error.peer = peerId;
-        this.#emitError(error);
-        return;
-      }
-      await this.#resendKey(peerId);
-      this.#scheduleResend(peerId, epoch, attempt + 1);
-    }), peer.resendDueAt - now);
-  }
-
-  async #resendKey(peerId) {
-    const { to, key } = await this.#rpc('reseal', { peer: peerId });
-    this.#sendToPeer(to, { type: 'sender-key', key });
-  }
-
-  async #onKeyAck(from, peer, epoch) {
-    if (!Number.isSafeInteger(epoch) || epoch < 0) {
-      this.#emitError(new SottoError('bad-peer-message', 'a peer acknowledged a key with a malformed epoch'));
-      return;
-    }
-    peer.ackedEpoch = Math.max(peer.ackedEpoch, epoch);
-    if (peer.ackedEpoch >= this.#newestEpoch()) {
-      clearTimeout(peer.resendTimer);
-      peer.resendAttempt = 0;
-    }
-    if (this.#rotation?.epoch !== epoch) return; // an ack of a re-sent current key, or of a replaced one
-    const { complete } = await this.#rpc('acknowledge', { from, epoch });
-    if (complete) await this.#commit(epoch);
-  }
-
-  // The peer holds no usable key from this participant. The newest key (pending, else
-  // current) is sealed to it again. But a current key the peer had (it acknowledged it) is no
-  // use to it any more: it dropped someone, or a leave was forged, and now accepts only keys
-  // made after that; then only a rotation helps. A peer that keeps asking for the same key it
-  // never acknowledged (KEY_REQUESTS_BEFORE_ROTATION times: its acknowledgements may have been
-  // lost) gets a rotation too, after the re-send. Rotating sooner would not help a peer whose
-  // keys are being dropped, and would strand chat sealed under the key it is still missing.
-  // At most one answer per second per peer, and one such rotation per second.
-  async #onKeyRequest(from, peer) {
-    const now = performance.now();
-    if (now - peer.lastKeyAnswerAt < KEY_REQUEST_INTERVAL_MS) return;
-    peer.lastKeyAnswerAt = now;
-    const newest = this.#newestEpoch();
-    if (peer.requested?.epoch !== newest) peer.requested = { epoch: newest, count: 0 };
-    peer.requested.count += 1;
-    const hadIt = !this.#rotation && newest !== null && peer.ackedEpoch >= newest;
-    const rotate = !this.#rotation && (hadIt || peer.requested.count >= KEY_REQUESTS_BEFORE_ROTATION);
-    if (!hadIt) await this.#resendKey(from);
-    if (rotate && now - this.#lastRequestedRotation >= KEY_REQUEST_INTERVAL_MS) {
-      this.#lastRequestedRotation = now;
-      await this.#rekey();
-    }
-  }
-
-  async #onSenderKey(from, peer, key) {
-    let received;
-    try {
-      received = await this.#rpc('receiveKey', { from, key });
-    } catch (error) {
-      // Refused (stale, forged, for someone else): the peer stays without a key, the key
-      // check keeps asking for a fresh one.
-      this.#emitError(new SottoError(error.code ?? 'key-exchange-failed', `a key from a peer was rejected: ${error.message}`));
-      return;
-    }
-    const { epoch, duplicate } = received;
-    this.#sendToPeer(from, { type: 'key-ack', epoch });
-    if (!duplicate && (peer.epoch === null || epoch > peer.epoch)) {
-      peer.epoch = epoch;
-      this.dispatchEvent(new CustomEvent('key-epoch', { detail: { peer: from, epoch } }));
-    }
-    peer.missingSince = null;
-    this.#setKeyState(from, peer, 'ready');
-    await this.#retryChats(from);
-  }
-
-  #setKeyState(peerId, peer, state) {
-    if (peer.keyState === state) return;
-    peer.keyState = state;
-    this.dispatchEvent(new CustomEvent('participant-state', { detail: { peer: peerId, state } }));
-  }
-
-  // Every second: a connected peer whose key this participant has not held for keyWaitMs is
-  // shown as 'waiting-for-keys' (its media cannot be decrypted), and is asked for its key
-  // (`key-request`, at most once a second) until one arrives; then it is 'ready' again.
-  async #checkKeys() {
-    const connected = [...this.#peers].filter(([, p]) => p.pc?.connectionState === 'connected').map(([id]) => id);
-    if (connected.length === 0 || this.#closed) return;
-    const held = await this.#rpc('keysFrom', { peers: connected });
-    const now = performance.now();
-    const waitMs = this.#options.keyWaitMs ?? KEY_WAIT_MS;
-    for (const id of connected) {
-      const peer = this.#peers.get(id);
-      if (!peer) continue;
-      if (held[id]) {
-        peer.missingSince = null;
-        this.#setKeyState(id, peer, 'ready');
-        continue;
-      }
-      // Never had a key: counted from when the media path came up.
-      peer.missingSince ??= peer.keyState === 'new' ? (peer.connectedAt ?? now) : now;
-      if (now - peer.missingSince < waitMs) continue;
-      this.#setKeyState(id, peer, 'waiting-for-keys');
-      if (now - peer.lastKeyRequestAt >= KEY_REQUEST_INTERVAL_MS && this.#trySendToPeer(id, { type: 'key-request' })) {
-        peer.lastKeyRequestAt = now;
-      }
-    }
-  }
-
-  async #onPeerSignal(from, payloadText) {
-    const peer = this.#peers.get(from);
-    if (!peer) return;
-    let payload;
-    try {
-      payload = JSON.parse(payloadText);
+      socket = new WebSocket(`${this.#options.signalingUrl ?? defaultSignalingUrl()}${path}`);
     } catch {
-      this.#emitError(new SottoError('bad-peer-message', 'a peer sent a message that is not JSON'));
+      queueMicrotask(() => this.#input((c, t) => c.socketClosed(id, 1006, t)));
       return;
     }
-    switch (payload?.type) {
-      case 'sender-key':
-        await this.#onSenderKey(from, peer, payload.key);
-        break;
-      case 'key-ack':
-        await this.#onKeyAck(from, peer, payload.epoch);
-        break;
-      case 'key-request':
-        await this.#onKeyRequest(from, peer);
-        break;
-      case 'offer':
-        if (isRenegotiation(peer)) await this.#answer(from, payload.sdp);
-        else this.#afterRotation(async () => { if (this.#peers.get(from) === peer && !this.#closed) await this.#answer(from, payload.sdp); });
-        break;
-      case 'answer':
-        await peer.pc?.setRemoteDescription({ type: 'answer', sdp: this.#tuneSdp(payload.sdp) });
-        await this.#flushCandidates(peer);
-        break;
-      case 'ice':
-        if (peer.pc?.remoteDescription) await peer.pc.addIceCandidate(iceFromPayload(payload));
-        else (peer.pendingCandidates ??= []).push(iceFromPayload(payload));
-        break;
-      default:
-        break;
-    }
+    this.#sockets.set(id, socket);
+    socket.onopen = () => this.#input((c, t) => c.socketOpened(id, t));
+    socket.onmessage = ({ data }) => this.#input((c, t) => c.socketMessage(id, typeof data === 'string' ? data : '', t));
+    socket.onclose = ({ code }) => {
+      this.#sockets.delete(id);
+      this.#input((c, t) => c.socketClosed(id, code, t));
+    };
   }
 
-  // ── WebRTC ───────────────────────────────────────────────────────────────
-
-  #createPeerConnection(peerId) {
+  #createPeer(peer, id) {
     const config = { iceServers: this.#options.iceServers ?? [] };
     if (this.#mode === 'insertable-streams') config.encodedInsertableStreams = true;
     const pc = new RTCPeerConnection(config);
-    const peer = this.#peers.get(peerId);
-    peer.pc = pc;
-    peer.stream = new MediaStream();
-    pc.onicecandidate = ({ candidate }) => {
-      if (candidate) this.#sendToPeer(peerId, { type: 'ice', candidate: candidate.candidate, sdp_mid: candidate.sdpMid, sdp_m_line_index: candidate.sdpMLineIndex });
+    const stream = new MediaStream();
+    // One pre-negotiated, ordered channel per peer carries sealed chat messages.
+    const chat = pc.createDataChannel('sotto-chat', { negotiated: true, id: 0, ordered: true });
+    chat.binaryType = 'arraybuffer';
+    this.#conns.set(id, { pc, peer, chat });
+    this.#streams.set(peer, stream);
+    pc.onicecandidate = ({ candidate: c }) => {
+      if (c) this.#input((core, t) => core.iceCandidate(id, c.candidate, c.sdpMid, c.sdpMLineIndex, t));
     };
     pc.ontrack = ({ track, transceiver }) => {
       // On the answering side this runs inside setRemoteDescription: the earliest moment the
       // transceiver exists, and late enough transforms are silently skipped for video.
-      this.#protect(transceiver, peerId, track.kind);
-      peer.stream.addTrack(track);
-      this.dispatchEvent(new CustomEvent('track', { detail: { peer: peerId, track, stream: peer.stream } }));
+      this.#protect(transceiver, peer, track.kind);
+      stream.addTrack(track);
+      this.#dispatch('track', { peer, track, stream });
     };
-    // One pre-negotiated, ordered channel per peer carries sealed chat messages.
-    const chat = pc.createDataChannel('sotto-chat', { negotiated: true, id: 0, ordered: true });
-    chat.binaryType = 'arraybuffer';
-    chat.onmessage = (event) => this.#enqueue(() => this.#onChat(peerId, event.data));
-    peer.chat = chat;
-    pc.onconnectionstatechange = () => this.#onConnectionState(peerId, pc);
-    return pc;
+    pc.onconnectionstatechange = () => this.#input((c, t) => c.peerConnectionState(id, pc.connectionState, t));
+    chat.onopen = () => this.#input((c, t) => c.dataChannelState(id, true, t));
+    chat.onclose = () => this.#input((c, t) => c.dataChannelState(id, false, t));
+    chat.onmessage = ({ data }) => this.#input((c, t) => c.chatFrame(id, data instanceof ArrayBuffer ? new Uint8Array(data) : undefined, t));
   }
 
-  // Recovery of the media path to one peer. 'connected' clears everything. Otherwise the
-  // offerer restarts ICE at once on 'failed', or after `iceRestartDelayMs` of 'disconnected',
-  // and again with backoff while the path stays down; both sides drop the peer (and rotate
-  // keys) when the path has been down for `peerTimeoutMs`, counted from the first loss.
-  #onConnectionState(peerId, pc) {
-    const peer = this.#peers.get(peerId);
-    if (!peer || peer.pc !== pc) return;
-    const state = pc.connectionState;
-    this.dispatchEvent(new CustomEvent('connection-state', { detail: { peer: peerId, state } }));
-    if (state === 'connected') {
-      clearPeerTimers(peer, { keepRejoin: true });
-      peer.iceRestarts = 0;
-      peer.connectedAt ??= performance.now();
-      // The first checks of this connection's senders come soon after media starts (then
-      // the once-a-second tick goes on).
-      const earlyCheck = (i) => {
-        peer.checkTimer = setTimeout(() => {
-          this.#checkSenders();
-          if (i + 1 < EARLY_CHECKS_MS.length) earlyCheck(i + 1);
-        }, EARLY_CHECKS_MS[i] - (EARLY_CHECKS_MS[i - 1] ?? 0));
-      };
-      earlyCheck(0);
-      return;
+  // The local media and its transforms, before any description touches the connection: the
+  // offerer makes one transceiver per kind (sending the local track, or receive-only); the
+  // answerer adds its tracks, so that the offer's m-lines take these transceivers and what
+  // this side sends is encrypted whatever the offer's directions.
+  #attachLocal(conn, role) {
+    conn.role = role;
+    // #if testing
+    if (role === 'answerer' && this.#options.testUnsafeTransformOrder) return; // see #protectAll
+    // #endif
+    const streams = this.localStream ? [this.localStream] : [];
+    for (const kind of ['audio', 'video']) {
+      const track = this.#local[kind];
+      if (role === 'offerer') {
+        const transceiver = track ? conn.pc.addTransceiver(track, { direction: 'sendrecv', streams }) : conn.pc.addTransceiver(kind, { direction: 'recvonly' });
+        preferCodec(transceiver, kind, this.#options.videoCodec);
+        this.#protect(transceiver, conn.peer, kind);
+      } else if (track) {
+        const sender = conn.pc.addTrack(track, ...streams);
+        this.#protect(conn.pc.getTransceivers().find((t) => t.sender === sender), conn.peer, kind);
+      }
     }
-    if (state !== 'failed' && state !== 'disconnected') return;
-    peer.vanishTimer ??= setTimeout(() => this.#enqueue(async () => {
-      if (this.#peers.get(peerId)?.pc !== pc || pc.connectionState === 'connected') return;
-      this.#dropPeer(peerId, 'vanished');
-      await this.#rekey();
-      // Everyone vanished at once: more likely this participant was the one cut off (a frozen
-      // tab, a laptop lid) while the server still lists the others. Rejoining signaling gets
-      // a fresh roster, and the others see a newcomer and rekey, so the call heals.
-      if (this.#peers.size === 0) this.#resyncSignaling();
-    }), this.#options.peerTimeoutMs ?? 15_000);
-    if (peer.role !== 'offerer') return; // one side restarts, so offers never cross
-    const delay = state === 'failed' ? 0 : (this.#options.iceRestartDelayMs ?? 2_000);
-    if (peer.restartTimer && state !== 'failed') return;
-    clearTimeout(peer.restartTimer);
-    peer.restartTimer = setTimeout(() => this.#enqueue(() => this.#restartIce(peerId, pc)), delay);
   }
 
-  async #restartIce(peerId, pc) {
-    const peer = this.#peers.get(peerId);
-    if (!peer || peer.pc !== pc || this.#closed || pc.connectionState === 'connected' || pc.connectionState === 'closed') {
-      if (peer) peer.restartTimer = null;
-      return;
+  // Transceivers a remote offer made (media this side does not send) get their transforms
+  // too, before the answer.
+  #protectAll(conn) {
+    // #if testing
+    // The order this client used before issue 11 (offer applied, then tracks and transforms):
+    // lets an e2e test show that the invariant catches media that bypassed encryption.
+    if (conn.role === 'answerer' && this.#options.testUnsafeTransformOrder) {
+      return Promise.all(conn.pc.getTransceivers().map(async (t) => {
+        const kind = t.receiver.track.kind;
+        if (this.#local[kind]) {
+          await t.sender.replaceTrack(this.#local[kind]);
+          t.sender.setStreams?.(this.localStream);
+          t.direction = 'sendrecv';
+        } else {
+          t.direction = 'recvonly';
+        }
+        this.#protect(t, conn.peer, kind);
+      }));
     }
-    // An earlier restart offer that was never answered (the peer is unreachable) is taken back.
-    if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' });
-    if (pc.signalingState !== 'stable') {
-      peer.restartTimer = null;
-      return;
-    }
-    peer.iceRestarts = (peer.iceRestarts ?? 0) + 1;
-    this.dispatchEvent(new CustomEvent('ice-restart', { detail: { peer: peerId, attempt: peer.iceRestarts } }));
-    const offer = await pc.createOffer({ iceRestart: true });
-    const sdp = this.#tuneSdp(offer.sdp);
-    await pc.setLocalDescription({ type: 'offer', sdp });
-    this.#sendToPeer(peerId, { type: 'offer', sdp });
-    // If the path is still down after a while, try again (2 s, 4 s, 8 s ... capped at 8 s).
-    const retryMs = Math.min(8_000, (this.#options.iceRestartDelayMs ?? 2_000) * 2 ** (peer.iceRestarts - 1));
-    peer.restartTimer = setTimeout(() => this.#enqueue(() => this.#restartIce(peerId, pc)), retryMs);
+    // #endif
+    for (const t of conn.pc.getTransceivers()) this.#protect(t, conn.peer, t.receiver.track.kind);
+  }
+
+  #transceivers(conn, kind) {
+    return conn?.pc.getTransceivers().filter((t) => t.receiver.track.kind === kind) ?? [];
   }
 
   // Transforms must be attached before a description that covers the transceiver is applied,
   // or Chromium silently skips the sender's (media then leaves under DTLS-SRTP only): every
-  // path attaches them right where the transceiver is made, and #checkSenders() stops any
-  // sender whose media bypassed its transform all the same.
-  #protect(transceiver, peerId, kind) {
+  // path attaches them right where the transceiver is made, and the core's invariant stops
+  // any sender whose media bypassed its transform all the same.
+  #protect(transceiver, peer, kind) {
     if (this.#protected.has(transceiver)) return;
     this.#protected.add(transceiver);
-    this.#attach(transceiver.sender, { role: 'encrypt', peer: peerId, kind });
-    this.#attach(transceiver.receiver, { role: 'decrypt', peer: peerId, kind });
+    this.#attach(transceiver.sender, { role: 'encrypt', peer, kind });
+    this.#attach(transceiver.receiver, { role: 'decrypt', peer, kind });
   }
 
   #isProtected(transceiver) {
@@ -1001,236 +726,29 @@ export class Call extends EventTarget {
       senderOrReceiver.transform = new RTCRtpScriptTransform(this.#worker, options);
     } else {
       const { readable, writable } = senderOrReceiver.createEncodedStreams();
-      this.#rpc('stream', { options, readable, writable }, [readable, writable]);
+      this.#rpc('stream', { options, readable, writable }, [readable, writable]).catch(() => {});
     }
   }
 
-  async #offerTo(peerId) {
-    const pc = this.#createPeerConnection(peerId);
-    this.#peers.get(peerId).role = 'offerer';
-    for (const kind of ['audio', 'video']) {
-      const track = this.localStream?.getTracks().find((t) => t.kind === kind) ?? null;
-      const transceiver = track
-        ? pc.addTransceiver(track, { direction: 'sendrecv', streams: [this.localStream] })
-        : pc.addTransceiver(kind, { direction: 'recvonly' });
-      preferCodec(transceiver, kind, this.#options.videoCodec);
-      this.#protect(transceiver, peerId, kind);
-    }
-    const offer = await pc.createOffer();
-    const sdp = this.#tuneSdp(offer.sdp);
-    await pc.setLocalDescription({ type: 'offer', sdp });
-    this.#sendToPeer(peerId, { type: 'offer', sdp });
-  }
-
-  async #answer(peerId, offerSdp) {
-    const peer = this.#peers.get(peerId);
-    const offer = { type: 'offer', sdp: this.#tuneSdp(offerSdp) };
-    if (isRenegotiation(peer)) {
-      // A renegotiation (ICE restart) on the existing connection: transforms stay attached;
-      // a transceiver the offer adds gets them in ontrack, or below, before the answer.
-      await peer.pc.setRemoteDescription(offer);
-      this.#protectAll(peer.pc, peerId);
-      await this.#sendAnswer(peerId, peer.pc);
-      return;
-    }
-    peer.pc?.close();
-    peer.pc = null;
-    const pc = this.#createPeerConnection(peerId);
-    peer.role = 'answerer';
-    // #if testing
-    if (this.#options.testUnsafeTransformOrder) {
-      await this.#answerInUnsafeOrder(peerId, pc, offer);
-      return;
-    }
-    // #endif
-    // The local tracks go in first, each transceiver with its transforms, and only then is
-    // the offer applied: JSEP gives the offer's m-lines to these addTrack transceivers, so
-    // what this side sends is encrypted whatever the offer's directions (a receive-only offer
-    // used to leave the camera unencrypted). Transceivers the offer creates (media this side
-    // does not send) get their transforms in ontrack, or below.
-    for (const kind of ['audio', 'video']) {
-      const track = this.localStream?.getTracks().find((t) => t.kind === kind);
-      if (!track) continue;
-      const sender = pc.addTrack(track, this.localStream);
-      this.#protect(pc.getTransceivers().find((t) => t.sender === sender), peerId, kind);
-    }
-    await pc.setRemoteDescription(offer);
-    this.#protectAll(pc, peerId);
-    await this.#sendAnswer(peerId, pc);
-    await this.#flushCandidates(peer);
-  }
-
-  #protectAll(pc, peerId) {
-    for (const transceiver of pc.getTransceivers()) this.#protect(transceiver, peerId, transceiver.receiver.track.kind);
-  }
-
-  async #sendAnswer(peerId, pc) {
-    const answer = await pc.createAnswer();
-    const sdp = this.#tuneSdp(answer.sdp);
-    await pc.setLocalDescription({ type: 'answer', sdp });
-    this.#sendToPeer(peerId, { type: 'answer', sdp });
-  }
-
-  // #if testing
-  // The order this client used before issue 11 (offer applied, then tracks and transforms):
-  // lets an e2e test show that the invariant catches media that bypassed encryption.
-  async #answerInUnsafeOrder(peerId, pc, offer) {
-    await pc.setRemoteDescription(offer);
-    for (const transceiver of pc.getTransceivers()) {
-      const kind = transceiver.receiver.track.kind;
-      const track = this.localStream?.getTracks().find((t) => t.kind === kind) ?? null;
-      if (track) {
-        await transceiver.sender.replaceTrack(track);
-        transceiver.sender.setStreams?.(this.localStream);
-        transceiver.direction = 'sendrecv';
-      } else {
-        transceiver.direction = 'recvonly';
+  // The invariant's figures, for the core: per sender with a track, what the browser sent
+  // (read first) and what its encrypt transform saw (read after, from the worker), so frames
+  // in flight can only make the transform's count larger.
+  async #sample(ids) {
+    const senders = [];
+    for (const id of ids) {
+      for (const { sender } of this.#conns.get(id)?.pc.getTransceivers() ?? []) {
+        if (sender.track && !this.#blocked.has(sender)) senders.push({ id, sender, kind: sender.track.kind, transform: this.#transformIds.get(sender) });
       }
-      this.#protect(transceiver, peerId, kind);
     }
-    await this.#sendAnswer(peerId, pc);
-    await this.#flushCandidates(this.#peers.get(peerId));
-  }
-  // #endif
-
-  // Audio privacy on every description, local and remote: constant-bitrate Opus (the size of
-  // an audio frame no longer follows speech) unless `constantBitrateAudio: false`, and no
-  // audio-level header extensions (they carry the speech level in the clear in every packet).
-  #tuneSdp(sdp) {
-    return tuneAudioSdp(sdp, { constantBitrate: this.#options.constantBitrateAudio !== false });
-  }
-
-  // The fail-open invariant, every second and soon after each connection comes up: per
-  // sender with a track, what the browser sent (getStats: frames encoded for video, packets
-  // for audio) must not run ahead of what its encrypt transform saw. The browser's figures are
-  // read first, the worker's after, so in-flight frames can only make the worker's larger. A
-  // sender over the margin has been sending media that bypassed encryption: it is stopped
-  // (replaceTrack(null), and never given a track again), reported (`error` with code
-  // `unencrypted-media-blocked`) and counted.
-  async #checkSenders() {
-    if (this.#mode === 'none' || this.#checking || this.#closed) return;
-    this.#checking = true;
+    const packed = [];
     try {
-      const senders = [];
-      for (const [peerId, peer] of this.#peers) {
-        for (const transceiver of peer.pc?.getTransceivers() ?? []) {
-          const { sender } = transceiver;
-          if (!sender.track || this.#blocked.has(sender)) continue;
-          senders.push({ peer: peerId, kind: sender.track.kind, sender, id: this.#transformIds.get(sender) });
-        }
+      for (const s of senders) s.sent = await sentBy(s.sender, s.kind).catch(() => null);
+      const seen = await this.#rpc('transformCounts', { ids: senders.map((s) => s.transform).filter(Boolean) });
+      for (const s of senders) {
+        if (s.sent !== null) packed.push(s.id, s.kind === 'video' ? 1 : 0, s.sent, s.transform ? (seen[s.transform] ?? 0) : 0);
       }
-      for (const entry of senders) {
-        entry.sent = await sentBy(entry.sender, entry.kind).catch(() => null);
-      }
-      const seen = await this.#rpc('transformCounts', { ids: senders.map((e) => e.id).filter(Boolean) });
-      const report = [];
-      for (const entry of senders) {
-        if (entry.sent === null) continue; // the connection closed meanwhile
-        const count = entry.id ? (seen[entry.id] ?? 0) : 0;
-        const leaked = entry.sent > count + INVARIANT_MARGIN;
-        report.push({ peer: entry.peer, kind: entry.kind, sent: entry.sent, seen: count, blocked: leaked });
-        if (leaked) await this.#block(entry, count);
-      }
-      this.#invariant.checks += 1;
-      this.#invariant.senders = report;
-    } catch (error) {
-      if (error?.code !== 'closed') this.#emitError(error);
-    } finally {
-      this.#checking = false;
-    }
-  }
-
-  async #block({ peer, kind, sender, sent }, seen) {
-    this.#blocked.add(sender);
-    this.#invariant.trips += 1;
-    this.#invariant.stopped.push({ peer, kind, sent, seen });
-    await sender.replaceTrack(null).catch(() => {});
-    const error = new SottoError('unencrypted-media-blocked',
-      `${kind} to a participant was leaving without end-to-end encryption (${sent} sent, ${seen} encrypted); that sender was stopped`);
-    error.peer = peer;
-    error.kind = kind;
-    this.#emitError(error);
-  }
-
-  async #flushCandidates(peer) {
-    const pending = peer.pendingCandidates ?? [];
-    peer.pendingCandidates = [];
-    for (const candidate of pending) await peer.pc.addIceCandidate(candidate);
-  }
-
-  async #onChat(peerId, data) {
-    if (!(data instanceof ArrayBuffer)) {
-      this.#emitError(new SottoError('bad-chat-message', 'a chat message was not binary'));
-      return;
-    }
-    const sealed = new Uint8Array(data);
-    // Behind a message still waiting for its key: wait too, so each sender's order holds.
-    if (this.#chatBuffer.some((m) => m.from === peerId) || (await this.#openChat(peerId, sealed)) === 'pending') {
-      this.#bufferChat(peerId, sealed);
-    }
-  }
-
-  // 'opened', 'pending' (sealed under a key of that sender not here yet) or 'rejected'.
-  async #openChat(peerId, sealed) {
-    try {
-      const text = await this.#rpc('openChat', { from: peerId, sealed });
-      this.dispatchEvent(new CustomEvent('chat', { detail: { from: peerId, text } }));
-      return 'opened';
-    } catch (error) {
-      if (error.code === 'chat-key-pending') return 'pending';
-      this.#emitError(new SottoError(error.code ?? 'chat-rejected', `a chat message was rejected: ${error.message}`));
-      return 'rejected';
-    }
-  }
-
-  // Keeps a message up to CHAT_WAIT_MS (at most CHAT_BUFFER_MAX in all) for its key.
-  #bufferChat(from, sealed) {
-    this.#chatStats.buffered += 1;
-    this.#chatBuffer.push({ from, sealed, at: performance.now() });
-    while (this.#chatBuffer.length > CHAT_BUFFER_MAX) this.#dropChat(this.#chatBuffer.shift(), 'too many chat messages were waiting for their keys');
-    this.#scheduleChatExpiry();
-  }
-
-  #dropChat(message, why) {
-    this.#chatStats.dropped += 1;
-    const error = new SottoError('chat-rejected', `a chat message was dropped: ${why}`);
-    error.peer = message.from;
-    this.#emitError(error);
-  }
-
-  #scheduleChatExpiry() {
-    clearTimeout(this.#chatTimer);
-    this.#chatTimer = null;
-    if (this.#chatBuffer.length === 0) return;
-    const wait = Math.max(0, this.#chatBuffer[0].at + CHAT_WAIT_MS - performance.now());
-    this.#chatTimer = setTimeout(() => this.#enqueue(() => {
-      const now = performance.now();
-      while (this.#chatBuffer.length && now - this.#chatBuffer[0].at >= CHAT_WAIT_MS) {
-        this.#dropChat(this.#chatBuffer.shift(), `its key did not arrive within ${CHAT_WAIT_MS / 1000} s`);
-      }
-      this.#scheduleChatExpiry();
-    }), wait);
-  }
-
-  // A key from `from` arrived: its waiting messages are tried again, in order.
-  async #retryChats(from) {
-    for (const message of this.#chatBuffer.filter((m) => m.from === from)) {
-      const outcome = await this.#openChat(from, message.sealed);
-      if (outcome === 'pending') break;
-      this.#chatBuffer.splice(this.#chatBuffer.indexOf(message), 1);
-      if (outcome === 'opened') this.#chatStats.deliveredLate += 1;
-    }
-    this.#scheduleChatExpiry();
-  }
-
-  #emitError(error) {
-    const coded = error instanceof SottoError ? error : new SottoError(error?.code ?? 'internal', String(error?.message ?? error));
-    this.dispatchEvent(new CustomEvent('error', { detail: coded }));
-  }
-
-  #fail(error) {
-    this.#emitError(error);
-    this.close();
+    } catch { /* the call closed meanwhile */ }
+    this.#input((c, t) => c.senderSamples(Float64Array.from(packed), t));
   }
 }
 
@@ -1242,48 +760,12 @@ function throwIfAborted(signal) {
   if (signal?.aborted) throw abortError(signal);
 }
 
-// An offer on a live connection this side answered before (an ICE restart).
-function isRenegotiation(peer) {
-  return Boolean(peer.pc && peer.role === 'answerer' && peer.pc.signalingState === 'stable' && peer.pc.connectionState !== 'closed');
+// An error the core reported: its code and message, and what it is about.
+function callError({ code, message, peer, kind, reason }) {
+  const error = new SottoError(code, message);
+  for (const [key, value] of Object.entries({ peer, kind, reason })) if (value !== undefined) error[key] = value;
+  return error;
 }
-
-function newPeer(identity) {
-  return {
-    identity, pc: null, epoch: null, keyState: 'new', ackedEpoch: -1, resendAttempt: 0, resendDueAt: 0,
-    missingSince: null, lastKeyRequestAt: -Infinity, lastKeyAnswerAt: -Infinity,
-  };
-}
-
-function clearPeerTimers(peer, { keepRejoin = false } = {}) {
-  clearTimeout(peer.vanishTimer);
-  clearTimeout(peer.restartTimer);
-  clearTimeout(peer.checkTimer);
-  peer.vanishTimer = null;
-  peer.restartTimer = null;
-  peer.checkTimer = null;
-  if (!keepRejoin) clearTimeout(peer.rejoinTimer);
-}
-
-function iceFromPayload(payload) {
-  return { candidate: payload.candidate, sdpMid: payload.sdp_mid, sdpMLineIndex: payload.sdp_m_line_index };
-}
-
-// The fail-open invariant's timing and margin (frames between the encoder and the transform
-// when the counters are read).
-const TICK_MS = 1000;
-const EARLY_CHECKS_MS = [300, 600, 1000];
-const INVARIANT_MARGIN = 5;
-// Key exchange: how long a pending key waits for every acknowledgement, the re-send backoff,
-// how long a connected peer may go without a key before it is shown as waiting, and the
-// key-request rate (per peer).
-const SWITCH_TIMEOUT_MS = 1000;
-const RESEND_DELAYS_MS = [1000, 2000, 4000];
-const KEY_WAIT_MS = 3000;
-const KEY_REQUEST_INTERVAL_MS = 1000;
-const KEY_REQUESTS_BEFORE_ROTATION = 10;
-// Chat that arrived before its key.
-const CHAT_WAIT_MS = 5000;
-const CHAT_BUFFER_MAX = 64;
 
 /** What `sender` has sent so far: video frames encoded, or audio packets. */
 async function sentBy(sender, kind) {
@@ -1292,28 +774,6 @@ async function sentBy(sender, kind) {
     if (s.type === 'outbound-rtp') sent += (kind === 'video' ? s.framesEncoded : s.packetsSent) ?? 0;
   }
   return sent;
-}
-
-/** Removes the audio-level header extensions and (if asked) sets `cbr=1` on every Opus payload. */
-function tuneAudioSdp(sdp, { constantBitrate = true } = {}) {
-  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
-  let lines = sdp.split(eol).filter((line) => !/^a=extmap:\S+ \S*audio-level/i.test(line));
-  if (constantBitrate) {
-    const opus = new Set(lines.map((l) => l.match(/^a=rtpmap:(\d+) opus\//i)?.[1]).filter(Boolean));
-    const withFmtp = new Set();
-    lines = lines.map((line) => {
-      const [, pt, params] = line.match(/^a=fmtp:(\d+) (.*)$/) ?? [];
-      if (!pt || !opus.has(pt)) return line;
-      withFmtp.add(pt);
-      const kept = params.split(';').map((p) => p.trim()).filter((p) => p && !/^cbr=/i.test(p));
-      return `a=fmtp:${pt} ${[...kept, 'cbr=1'].join(';')}`;
-    });
-    lines = lines.flatMap((line) => {
-      const pt = line.match(/^a=rtpmap:(\d+) opus\//i)?.[1];
-      return pt && !withFmtp.has(pt) ? [line, `a=fmtp:${pt} cbr=1`] : [line];
-    });
-  }
-  return lines.join(eol);
 }
 
 // Opus for audio; for video the application's choice (VP8 by default). The crypto worker

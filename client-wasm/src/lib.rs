@@ -1,22 +1,26 @@
-//! Sotto's browser bridge.
+//! Sotto's crypto Worker module.
 //!
 //! A thin layer: it converts JavaScript values to the types of `sotto-e2ee` and maps
 //! [`sotto_e2ee::E2eeError`] to JavaScript `Error` objects that carry a stable `code`.
 //! All logic lives in the pure crates; nothing here decides anything about keys.
 //!
 //! The main export, [`CallCrypto`], lives inside the dedicated crypto Worker
-//! (`js/sotto-worker.js`), so key material never enters the page's main thread. Times are
-//! `performance.now()` milliseconds. Test hooks exist only with the cargo feature `testing`
-//! (see `testing.rs`); the production wasm does not contain them.
+//! (`js/sotto-worker.js`), so key material never enters the page's main thread. The page's
+//! call core (`sotto-call`, in the main-thread module `sotto-call-wasm`) asks for every key
+//! operation with a `CryptoRequest` that [`CallCrypto::run`] carries out ([`service`]), and
+//! the frame transforms call `encryptFrame`/`decryptFrame`. Times are `performance.now()`
+//! milliseconds. Test hooks exist only with the cargo feature `testing` (see `testing.rs`);
+//! the production wasm does not contain them.
 
 mod error;
 mod random;
+pub mod service;
 #[cfg(feature = "testing")]
 mod testing;
 
-use js_sys::{Array, Reflect};
 use serde::Serialize;
-use sotto_e2ee::{Codec, GroupKeys, IdentityKeyPair, RoomSecret, RosterEntry};
+use sotto_call::crypto::{CryptoErrorCode, CryptoRequest, CryptoResult};
+use sotto_e2ee::{Codec, GroupKeys, IdentityKeyPair, RoomSecret};
 use wasm_bindgen::prelude::*;
 
 pub use error::BridgeError;
@@ -30,69 +34,9 @@ pub struct CallCrypto {
 }
 
 #[derive(Serialize)]
-struct OutgoingKey {
-    to: String,
-    key: String,
-}
-
-#[derive(Serialize)]
-struct Rejected {
-    peer: String,
-    reason: &'static str,
-}
-
-#[derive(Serialize)]
-struct RosterUpdate {
-    epoch: u64,
-    committed: bool,
-    messages: Vec<OutgoingKey>,
-    rejected: Vec<Rejected>,
-}
-
-#[derive(Serialize)]
-struct Acknowledged {
-    complete: bool,
-}
-
-#[derive(Serialize)]
-struct ResealedJs {
-    to: String,
-    key: String,
-    epoch: u64,
-}
-
-#[derive(Serialize)]
-struct KeyUpdateJs {
-    peer: String,
-    epoch: u64,
-    duplicate: bool,
-}
-
-#[derive(Serialize)]
 struct SafetyCodeJs {
     digits: String,
     words: Vec<&'static str>,
-}
-
-/// Reads `[{peer, identity}]`. An entry whose fields are not strings becomes an empty string
-/// there, so the core drops that entry with its reason and the others still rotate.
-fn roster_entries(roster: &JsValue) -> Result<Vec<RosterEntry>, JsValue> {
-    if !Array::is_array(roster) {
-        return Err(BridgeError::BadArgument("roster").into());
-    }
-    let text = |item: &JsValue, field: &str| {
-        Reflect::get(item, &JsValue::from_str(field))
-            .ok()
-            .and_then(|v| v.as_string())
-            .unwrap_or_default()
-    };
-    Ok(Array::from(roster)
-        .iter()
-        .map(|item| RosterEntry {
-            peer: text(&item, "peer"),
-            identity: text(&item, "identity"),
-        })
-        .collect())
 }
 
 #[wasm_bindgen]
@@ -121,105 +65,18 @@ impl CallCrypto {
         self.keys.my_identity().to_base64url()
     }
 
-    /// The epoch frames and chat are sent under.
-    #[wasm_bindgen(getter, js_name = senderEpoch)]
-    pub fn sender_epoch(&self) -> f64 {
-        epoch_to_js(self.keys.sender_epoch())
-    }
-
-    /// The epoch of the sender key being delivered and not yet committed, or `undefined`.
-    #[wasm_bindgen(getter, js_name = pendingEpoch)]
-    pub fn pending_epoch(&self) -> Option<f64> {
-        self.keys.pending_epoch().map(epoch_to_js)
-    }
-
-    /// Replaces the roster (`[{peer, identity}]`, other peers only) and starts a rotation.
-    /// Returns `{epoch, committed, messages: [{to, key}], rejected: [{peer, reason}]}`: the new
-    /// key is pending (send the messages, then `acknowledge` / `commitSenderKey`) unless
-    /// `committed` (no valid peer). Reasons: `own-peer-id`, `bad-peer-id`, `duplicate-peer`,
-    /// `bad-identity`. If the rotation fails, sending stays blocked (`rotation-incomplete`)
-    /// until a later one is committed.
-    #[wasm_bindgen(js_name = setRoster)]
-    pub fn set_roster(&mut self, roster: JsValue, now_ms: f64) -> Result<JsValue, JsValue> {
-        let entries = roster_entries(&roster)?;
-        let out = self
-            .keys
-            .set_roster(&mut os_rng(), &entries, ms(now_ms))
-            .map_err(error::to_js)?;
-        to_js(&RosterUpdate {
-            epoch: out.epoch,
-            committed: out.committed,
-            messages: out
-                .messages
-                .into_iter()
-                .map(|m| OutgoingKey {
-                    to: m.to,
-                    key: base64url(&m.bytes),
-                })
-                .collect(),
-            rejected: out
-                .rejected
-                .into_iter()
-                .map(|r| Rejected {
-                    peer: r.peer,
-                    reason: r.reason.code(),
-                })
-                .collect(),
-        })
-    }
-
-    /// Records `from`'s `key-ack` for `epoch`; returns `{complete}`: whether every peer the
-    /// pending key was sealed to has acknowledged it (false when nothing is pending).
-    pub fn acknowledge(&mut self, from: &str, epoch: f64) -> Result<JsValue, JsValue> {
-        let epoch = epoch_from_js(epoch).ok_or(BridgeError::BadArgument("epoch"))?;
-        to_js(&Acknowledged {
-            complete: self.keys.acknowledge(from, epoch),
-        })
-    }
-
-    /// Starts sending under the pending key (no-op if none); returns the sending epoch.
-    #[wasm_bindgen(js_name = commitSenderKey)]
-    pub fn commit_sender_key(&mut self) -> f64 {
-        epoch_to_js(self.keys.commit_sender_key())
-    }
-
-    /// The newest sender key (pending if any, else current) sealed afresh to roster peer
-    /// `peer`: `{to, key, epoch}`, for re-sends and `key-request`s.
-    #[wasm_bindgen(js_name = resealFor)]
-    pub fn reseal_for(&self, peer: &str) -> Result<JsValue, JsValue> {
-        let out = self
-            .keys
-            .reseal_for(&mut os_rng(), peer)
-            .map_err(error::to_js)?;
-        to_js(&ResealedJs {
-            to: out.message.to,
-            key: base64url(&out.message.bytes),
-            epoch: out.epoch,
-        })
-    }
-
-    /// Opens a sealed sender key from `from`; returns `{peer, epoch, duplicate}` (`duplicate`:
-    /// the same key for the same epoch was already held; acknowledge it all the same).
-    #[wasm_bindgen(js_name = receiveKey)]
-    pub fn receive_key(&mut self, from: &str, key: &str, now_ms: f64) -> Result<JsValue, JsValue> {
-        let bytes =
-            from_base64url(key).ok_or_else(|| JsValue::from(BridgeError::BadArgument("key")))?;
-        let update = self
-            .keys
-            .receive_key_message(from, &bytes, ms(now_ms))
-            .map_err(error::to_js)?;
-        to_js(&KeyUpdateJs {
-            peer: update.peer,
-            epoch: update.epoch,
-            duplicate: update.duplicate,
-        })
-    }
-
-    /// Whether a key from roster peer `peer` is in hand (if `nowMs` is given: one that has not
-    /// expired by then).
-    #[wasm_bindgen(js_name = hasKeyFrom)]
-    pub fn has_key_from(&self, peer: &str, now_ms: Option<f64>) -> bool {
-        self.keys.has_key_from(peer, now_ms.map(ms))
+    /// Carries out one request of the call core (the JSON of a `sotto_call::CryptoRequest`)
+    /// at `nowMs` and returns the JSON of its `CryptoResult`. Never throws: a request of the
+    /// wrong shape is answered `{"failed":{"code":"bad-argument",...}}`.
+    pub fn run(&mut self, request: &str, now_ms: f64) -> String {
+        let result = match serde_json::from_str::<CryptoRequest>(request) {
+            Ok(request) => service::run(&mut self.keys, &mut os_rng(), request, ms(now_ms)),
+            Err(_) => CryptoResult::Failed {
+                code: CryptoErrorCode::BadArgument,
+                message: "the request has the wrong shape".to_owned(),
+            },
+        };
+        json(&result)
     }
 
     /// Encrypts one encoded frame for sending. `mime` is the codec, e.g. `video/VP8`.
@@ -244,45 +101,25 @@ impl CallCrypto {
             .map_err(error::to_js)
     }
 
-    /// Seals a chat message with this participant's current chat key.
-    #[wasm_bindgen(js_name = sealChat)]
-    pub fn seal_chat(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, JsValue> {
-        self.keys.seal_chat(plaintext).map_err(error::to_js)
-    }
-
-    /// Opens a chat message from `from`. Error `chat-key-pending`: its key has not arrived yet
-    /// (keep it briefly and retry when a key from `from` arrives).
-    #[wasm_bindgen(js_name = openChat)]
-    pub fn open_chat(
-        &mut self,
-        from: &str,
-        sealed: &[u8],
-        now_ms: f64,
-    ) -> Result<Vec<u8>, JsValue> {
-        self.keys
-            .open_chat(from, sealed, ms(now_ms))
-            .map_err(error::to_js)
-    }
-
     /// Erases receive keys whose time is up.
     pub fn expire(&mut self, now_ms: f64) {
         self.keys.expire(ms(now_ms));
     }
 
-    /// The safety code over this room and everyone's identity keys: `{digits, words}`.
+    /// The safety code over this room and everyone's identity keys: JSON `{digits, words}`.
     #[wasm_bindgen(js_name = safetyCode)]
-    pub fn safety_code(&self) -> Result<JsValue, JsValue> {
+    pub fn safety_code(&self) -> String {
         let code = self.keys.safety_code();
-        to_js(&SafetyCodeJs {
+        json(&SafetyCodeJs {
             digits: code.digits(),
             words: code.words(),
         })
     }
 
-    /// Counters: encrypted, decrypted, every kind of drop, chat, and `peers: {<peer id>:
-    /// {decrypted, dropped_unknown_key, dropped_auth, dropped_replay}}`.
-    pub fn stats(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.keys.stats())
+    /// Counters, as JSON: encrypted, decrypted, every kind of drop, chat, and `peers: {<peer
+    /// id>: {decrypted, dropped_unknown_key, dropped_auth, dropped_replay}}`.
+    pub fn stats(&self) -> String {
+        json(&self.keys.stats())
     }
 }
 
@@ -299,6 +136,15 @@ pub fn room_id_for_secret(room_secret: &str) -> Result<String, JsValue> {
     Ok(secret.derive().room_id().as_str().to_owned())
 }
 
+/// JSON of a value made here (plain structs of strings, numbers and lists: it cannot fail;
+/// the fallback keeps that promise without a panic).
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| {
+        r#"{"failed":{"code":"internal","message":"a result could not be written"}}"#.to_owned()
+    })
+}
+
+#[cfg(feature = "testing")]
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
@@ -317,12 +163,8 @@ fn ms(value: f64) -> u64 {
     }
 }
 
-#[allow(clippy::cast_precision_loss)]
-fn epoch_to_js(epoch: u64) -> f64 {
-    epoch as f64
-}
-
 /// An epoch from JavaScript: a whole number in `0..=2^53` (anything else is refused).
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 fn epoch_from_js(value: f64) -> Option<u64> {
     const MAX_SAFE: f64 = 9_007_199_254_740_992.0;
     if (0.0..=MAX_SAFE).contains(&value) && value.fract() == 0.0 {
@@ -345,18 +187,6 @@ fn hex_key(text: &str) -> Option<[u8; sotto_e2ee::sender_key::SENDER_KEY_LEN]> {
         *byte = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
     }
     Some(key)
-}
-
-fn base64url(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn from_base64url(text: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text)
-        .ok()
 }
 
 #[cfg(test)]
