@@ -66,7 +66,12 @@ pub enum PeerPayload {
     KeyAck {
         epoch: u64,
     },
-    /// Sent by a newcomer to ask existing peers to start negotiating.
+    /// "I have no connection with you, please offer." Sent by a peer that learned of a
+    /// newcomer from `peer-joined` (the newcomer offers; this asks again while no connection
+    /// came), by a participant that rejoined signaling to the peers it kept, and to a peer
+    /// given up without proof (it may still be there). The recipient offers if it has no
+    /// connection to the sender, or only one from before its own last rejoin that is not up,
+    /// or if it had given the sender up; otherwise it ignores it.
     Hello {},
     /// The sender holds no usable key from the recipient: please re-send your newest one.
     KeyRequest {},
