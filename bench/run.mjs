@@ -12,6 +12,7 @@ import { launchChromium } from '../e2e/lib/browser.mjs';
 import { freePort } from '../e2e/lib/ports.mjs';
 import { relayBench } from './relay.mjs';
 import { renderMarkdown } from './report.mjs';
+import { clientSizes } from '../scripts/sizes.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // `node bench/run.mjs relay sizes`: only those sections, printed; with `--merge`, also merged
@@ -25,17 +26,13 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function log(line) { process.stdout.write(`[bench] ${line}\n`); }
 
 // ── 5. sizes ─────────────────────────────────────────────────────────────
+// The client package's figures come from scripts/sizes.mjs (the same ones `make test` checks).
 function sizes() {
   const gz = (file) => gzipSync(readFileSync(file), { level: 9 }).length;
-  const pkg = path.join(root, 'client-wasm/pkg');
-  const jsFiles = readdirSync(pkg).filter((f) => f.endsWith('.js'));
   const build = path.join(root, 'signaling-worker/build');
   const workerWasm = readdirSync(build, { recursive: true }).find((f) => String(f).endsWith('.wasm'));
   return {
-    clientWasmBytes: readFileSync(path.join(pkg, 'sotto_client_wasm_bg.wasm')).length,
-    clientWasmGzip: gz(path.join(pkg, 'sotto_client_wasm_bg.wasm')),
-    clientJsBytes: jsFiles.reduce((n, f) => n + readFileSync(path.join(pkg, f)).length, 0),
-    clientJsGzip: jsFiles.reduce((n, f) => n + gz(path.join(pkg, f)), 0),
+    client: clientSizes(path.join(root, 'client-wasm/pkg')),
     workerWasmBytes: readFileSync(path.join(build, workerWasm)).length,
     workerWasmGzip: gz(path.join(build, workerWasm)),
   };
