@@ -10,11 +10,15 @@ const VP8_DELTA_HEADER = 3;
 async function setUpSotto() {
   await init({ module_or_path: '/pkg/sotto_client_wasm_bg.wasm' });
   const secret = generateRoomSecret();
-  const alice = new CallCrypto(secret, 'alice', false);
-  const bob = new CallCrypto(secret, 'bob', false);
-  const { messages: [toBob] } = alice.setRoster([{ peer: 'bob', identity: bob.identity }]);
-  bob.setRoster([{ peer: 'alice', identity: alice.identity }]);
-  bob.receiveKey('alice', toBob.key, 0);
+  const alice = new CallCrypto(secret, 'alice');
+  const bob = new CallCrypto(secret, 'bob');
+  // The call core's key requests, as the crypto worker gets them (sotto_call::CryptoRequest).
+  const run = (party, request) => JSON.parse(party.run(JSON.stringify(request), 0));
+  const { roster: { epoch, messages: [toBob] } } = run(alice, { 'set-roster': { roster: [{ peer: 'bob', identity: bob.identity }] } });
+  run(bob, { 'set-roster': { roster: [{ peer: 'alice', identity: alice.identity }] } });
+  run(bob, { 'receive-key': { from: 'alice', key: toBob.key } });
+  run(alice, { acknowledge: { from: 'bob', epoch } });
+  run(alice, { commit: { epoch } });
   const roundTrip = (frame) => {
     const sealed = alice.encryptFrame(MIME, frame);
     const opened = bob.decryptFrame('alice', MIME, sealed, 0);
