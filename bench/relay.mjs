@@ -9,6 +9,7 @@
 //   4. the per-room ceiling: one Room object, 8 clients, as many messages as it takes
 //   5. the compression study (bench/compression.mjs): bytes saved, zlib CPU, socket memory
 // Rounds alternate between servers; every figure is the median of the rounds.
+import os from 'node:os';
 import { runRelay } from './lib-relay.mjs';
 import { compressionStudy } from './compression.mjs';
 import { relayBodies } from './signaling-corpus.mjs';
@@ -89,7 +90,8 @@ async function compare(targets, { clients, rounds, compression, windowMs }) {
 }
 
 export async function relayBench({ rounds = 3, windowMs = 1500, counts = [2, 20, 200] } = {}) {
-  const out = { date: new Date().toISOString() };
+  // The machine may be shared: its load average frames every figure below.
+  const out = { date: new Date().toISOString(), loadAverageAtStart: os.loadavg()[0] };
   // 1. Like for like, compression off everywhere.
   out.plain = await withTargets(['peerserver', 'workerd', 'js', 'wrangler'], false, async (targets) => {
     const rows = [];
@@ -127,6 +129,7 @@ export async function relayBench({ rounds = 3, windowMs = 1500, counts = [2, 20,
   // 5. Bytes, zlib CPU and socket memory.
   out.compressionStudy = await compressionStudy();
   const s = out.compressionStudy;
+  out.loadAverageAtEnd = os.loadavg()[0];
   log(`compression study: v1 ${s.bytes.v1.raw} -> ${s.bytes.v1.takeover} B per join, v2 ${s.bytes.v2.raw} -> ${s.bytes.v2.takeover} B; memory ${(s.memory.off.bytesPerSocket / 1024).toFixed(0)} vs ${(s.memory.on.bytesPerSocket / 1024).toFixed(0)} KB per socket`);
   return out;
 }

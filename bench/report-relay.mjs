@@ -57,7 +57,8 @@ export function relaySection(relay) {
 
   lines.push('## 4. Signaling relay, like for like', '');
   const m = relay.machine;
-  lines.push(`Run: ${relay.date}${m ? ` on ${m.cpus} cores (${m.model}), Linux ${m.kernel}, Node ${m.node}` : ''}.`);
+  const load = Number.isFinite(relay.loadAverageAtStart) ? ` Load average (1 min) ${f(relay.loadAverageAtStart, 1)} at the start, ${f(relay.loadAverageAtEnd, 1)} at the end: the machine is shared, so absolute figures move between runs; ratios within a run hold better.` : '';
+  lines.push(`Run: ${relay.date}${m ? ` on ${m.cpus} cores (${m.model}), Linux ${m.kernel}, Node ${m.node}` : ''}.${load}`);
   lines.push('Clients in pairs send sequence-numbered pings to their partner through the server, which');
   lines.push('echoes them back; every message is counted, so loss, duplication and misrouting show. Throughput and server CPU:');
   lines.push('8 pings in flight per client; latency: 1 in flight (a round trip crosses the server twice). The load runs in');
