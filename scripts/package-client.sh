@@ -90,9 +90,14 @@ bindgen_and_optimise "$target_wasm" "$testing_out"
 cp "$core_out"/sotto_call_wasm* "$testing_out/"
 cp client-wasm/js/*.js "$testing_out/"
 copy_package_files "$testing_out"
+# Made beside and swapped in, so that an e2e run serving the old copy (another checkout's
+# `make test` on the same machine) loses it only for the instant of two renames.
 www_testing="target/www-testing"
-rm -rf "$www_testing"
-mkdir -p "$www_testing"
-for entry in www/*; do [ "$(basename "$entry")" = pkg ] || cp -r "$entry" "$www_testing/"; done
-cp -r "$testing_out" "$www_testing/pkg"
+staging="$(mktemp -d target/www-testing.XXXXXX)"
+for entry in www/*; do [ "$(basename "$entry")" = pkg ] || cp -r "$entry" "$staging/"; done
+cp -r "$testing_out" "$staging/pkg"
+chmod 755 "$staging"
+if [ -d "$www_testing" ]; then mv "$www_testing" "$staging.old"; fi
+mv "$staging" "$www_testing"
+rm -rf "$staging.old"
 echo "test build: $testing_out and $www_testing (wasm features: ${features[*]:-none})"
