@@ -5,7 +5,7 @@
 //! more than [`INVARIANT_MARGIN`] ahead has been sending media that bypassed encryption. It
 //! is blocked for good (`replaceTrack(null)`, never a track again), reported
 //! (`unencrypted-media-blocked`) and counted.
-use std::collections::BTreeSet;
+use crate::vecmap::VecMap;
 
 use serde::Serialize;
 use sotto_protocol::PeerId;
@@ -66,7 +66,7 @@ pub struct Trip {
 #[derive(Debug, Clone, Default)]
 pub struct Invariant {
     report: InvariantReport,
-    blocked: BTreeSet<(ConnId, MediaKind)>,
+    blocked: VecMap<(ConnId, MediaKind), ()>,
 }
 
 impl Invariant {
@@ -75,7 +75,7 @@ impl Invariant {
     }
 
     pub fn is_blocked(&self, conn: ConnId, kind: MediaKind) -> bool {
-        self.blocked.contains(&(conn, kind))
+        self.blocked.contains_key(&(conn, kind))
     }
 
     /// One round of samples, each with the peer its connection belongs to (samples of
@@ -88,7 +88,7 @@ impl Invariant {
             let leaked = s.sent > s.seen.saturating_add(INVARIANT_MARGIN);
             let already = self.is_blocked(s.conn, s.kind);
             if leaked && !already {
-                self.blocked.insert((s.conn, s.kind));
+                self.blocked.insert((s.conn, s.kind), ());
                 self.report.trips += 1;
                 if self.report.stopped.len() < MAX_STOPPED {
                     self.report.stopped.push(StoppedSender {
@@ -121,7 +121,7 @@ impl Invariant {
 
     /// Forgets a closed connection's senders.
     pub fn forget(&mut self, conn: ConnId) {
-        self.blocked.retain(|(c, _)| *c != conn);
+        self.blocked.retain(|(c, _), ()| *c != conn);
     }
 }
 

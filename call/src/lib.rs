@@ -53,6 +53,7 @@ pub mod roster;
 pub mod rotation;
 pub mod sdp;
 mod signaling;
+mod vecmap;
 
 pub use action::{Action, Role};
 pub use config::{Config, ReconnectConfig};

@@ -10,13 +10,13 @@
 //!
 //! Listed entries that cannot be peers (this participant's own id, a second entry with the
 //! same id, more than [`MAX_PEERS`]) are rejected one by one.
-use std::collections::BTreeSet;
 
 use sotto_protocol::room::PeerInfo;
 use sotto_protocol::{Identity, PeerId};
 
 use crate::event::LeaveReason;
 use crate::input::PcState;
+use crate::vecmap::VecMap;
 
 /// The most peers the core keeps (the room's own limit is lower).
 pub const MAX_PEERS: usize = 64;
@@ -53,13 +53,13 @@ impl WelcomePlan {
 
 /// Sanitises the server's list: own id, duplicates, and entries past [`MAX_PEERS`] out.
 pub fn sanitize(me: &PeerId, listed: &[PeerInfo]) -> (Vec<PeerInfo>, Vec<(PeerId, &'static str)>) {
-    let mut seen = BTreeSet::new();
+    let mut seen = VecMap::new();
     let mut valid = Vec::new();
     let mut rejected = Vec::new();
     for info in listed {
         let reason = if &info.peer == me {
             Some("own-peer-id")
-        } else if !seen.insert(&info.peer) {
+        } else if seen.insert(&info.peer, ()).is_some() {
             Some("duplicate-peer")
         } else if valid.len() == MAX_PEERS {
             Some("too-many-peers")
@@ -85,13 +85,13 @@ pub fn reconcile<'a>(
         rejected,
         ..WelcomePlan::default()
     };
-    let mut kept = BTreeSet::new();
+    let mut kept = VecMap::new();
     for k in known {
         let entry = listed.iter().find(|i| &i.peer == k.peer);
         match entry {
             None if k.state == Some(PcState::Connected) => {
                 plan.unconfirmed.push(k.peer.clone());
-                kept.insert(k.peer.clone());
+                kept.insert(k.peer.clone(), ());
             }
             None => plan.drops.push((k.peer.clone(), LeaveReason::Left)),
             Some(i) if &i.identity != k.identity => {
@@ -102,13 +102,13 @@ pub fn reconcile<'a>(
             }
             Some(_) => {
                 plan.confirmed.push(k.peer.clone());
-                kept.insert(k.peer.clone());
+                kept.insert(k.peer.clone(), ());
             }
         }
     }
     plan.adds = listed
         .into_iter()
-        .filter(|i| !kept.contains(&i.peer))
+        .filter(|i| !kept.contains_key(&i.peer))
         .collect();
     plan
 }

@@ -9,7 +9,6 @@
 //!
 //! Lines are split on the description's own line ending (`\r\n` if it has one, else `\n`)
 //! and joined again with it; nothing else changes.
-use std::collections::BTreeSet;
 
 /// The description with the audio-level extensions removed and, if asked, `cbr=1` on Opus.
 pub fn tune_audio_sdp(sdp: &str, constant_bitrate: bool) -> String {
@@ -21,13 +20,14 @@ pub fn tune_audio_sdp(sdp: &str, constant_bitrate: bool) -> String {
     if !constant_bitrate {
         return lines.join(eol);
     }
-    let opus: BTreeSet<&str> = lines.iter().filter_map(|l| opus_rtpmap(l)).collect();
-    let mut with_fmtp = BTreeSet::new();
+    // (a description has a handful of Opus payload types: plain lists)
+    let opus: Vec<&str> = lines.iter().filter_map(|l| opus_rtpmap(l)).collect();
+    let mut with_fmtp: Vec<&str> = Vec::new();
     let mut out: Vec<String> = Vec::with_capacity(lines.len() + opus.len());
     for line in &lines {
         match fmtp(line) {
-            Some((pt, params)) if opus.contains(pt) => {
-                with_fmtp.insert(pt);
+            Some((pt, params)) if opus.contains(&pt) => {
+                with_fmtp.push(pt);
                 let mut kept: Vec<&str> = params
                     .split(';')
                     .map(str::trim)

@@ -37,7 +37,7 @@ impl CallCore {
         self.crypto(CryptoRequest::SetRoster { roster }, Pending::SetRoster);
         // keys that came before their sender was in the crypto roster
         let mut held = Vec::new();
-        for (peer, p) in &mut self.peers {
+        for (peer, p) in self.peers.iter_mut() {
             p.in_crypto_roster = true;
             for key in p.held_keys.drain(..) {
                 held.push((peer.clone(), key));
@@ -153,8 +153,8 @@ impl CallCore {
 
     fn on_rotation(&mut self, epoch: u64, committed: bool, messages: Vec<KeyMessage>) {
         self.rotation.pending = None;
-        let mut kept = std::collections::BTreeMap::new();
-        for (id, p) in &mut self.peers {
+        let mut kept = crate::vecmap::VecMap::new();
+        for (id, p) in self.peers.iter_mut() {
             if let Some(r) = p.resend.take().filter(|r| r.attempt > 0 && r.at > self.now) {
                 kept.insert(id.clone(), r.at);
             }

@@ -15,7 +15,7 @@ mod receive;
 mod server;
 mod socket;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde::Serialize;
 use sotto_protocol::peer::PeerPayload;
@@ -33,6 +33,7 @@ use crate::invariant::{Invariant, InvariantReport};
 use crate::peer::Peer;
 use crate::rotation::Rotation;
 use crate::signaling::{Signaling, SignalingDue};
+use crate::vecmap::VecMap;
 use crate::{Config, ConnId, RequestId};
 
 /// Server messages kept while the local media is not ready yet (the oldest go first).
@@ -114,17 +115,17 @@ pub struct CallCore {
     signaling: Signaling,
     /// Welcomes handled (a connection made in an older session predates the last rejoin).
     session: u64,
-    peers: BTreeMap<PeerId, Peer>,
-    dormant: BTreeMap<PeerId, Dormant>,
+    peers: VecMap<PeerId, Peer>,
+    dormant: VecMap<PeerId, Dormant>,
     /// Unknown peers that said hello or offered, and when first.
-    strangers: BTreeMap<PeerId, u64>,
+    strangers: VecMap<PeerId, u64>,
     last_resync: Option<u64>,
-    conn_owner: BTreeMap<ConnId, PeerId>,
+    conn_owner: VecMap<ConnId, PeerId>,
     /// Fresh connections waiting for the rotation under way.
     deferred: Vec<negotiate::Deferred>,
     next_conn: u64,
     next_request: u64,
-    requests: BTreeMap<RequestId, Pending>,
+    requests: VecMap<RequestId, Pending>,
     rotation: Rotation,
     keys_query_since: Option<u64>,
     chat: ChatLines,
@@ -161,15 +162,15 @@ impl CallCore {
             held: VecDeque::new(),
             signaling,
             session: 0,
-            peers: BTreeMap::new(),
-            dormant: BTreeMap::new(),
-            strangers: BTreeMap::new(),
+            peers: VecMap::new(),
+            dormant: VecMap::new(),
+            strangers: VecMap::new(),
             last_resync: None,
-            conn_owner: BTreeMap::new(),
+            conn_owner: VecMap::new(),
             deferred: Vec::new(),
             next_conn: 1,
             next_request: 1,
-            requests: BTreeMap::new(),
+            requests: VecMap::new(),
             rotation: Rotation::default(),
             keys_query_since: None,
             chat: ChatLines::default(),

@@ -23,7 +23,7 @@ impl CallCore {
     /// An unknown peer asked to connect.
     pub(super) fn stranger(&mut self, peer: &PeerId) {
         if self.strangers.len() < MAX_STRANGERS || self.strangers.contains_key(peer) {
-            self.strangers.entry(peer.clone()).or_insert(self.now);
+            self.strangers.get_or_insert(peer.clone(), self.now);
         }
     }
 
