@@ -94,13 +94,13 @@ function misses(r) {
   if (c && (c.wasmTotal.gzip > 150 * 1024 || c.callWasm.gzip >= 100 * 1024)) {
     out.push(`- **Size**: the two wasm modules are ${kb(c.wasmTotal.gzip)} gzipped together, over the 150 KB budget, and the page's call core`);
     out.push(`  alone is ${kb(c.callWasm.gzip)}, not tens of KB. The crypto module alone was ~138 KB before issue 12 split the client in two.`);
-    out.push('  Where the bytes are (function sizes in the unoptimised-name build): serde\'s buffering of internally tagged');
-    out.push('  enums for the wire protocol\'s strict parsing (`ServerMessage`, `PeerPayload`: ~45 KB of code), `BTreeMap` copies');
-    out.push('  per key and value type in the core (~70 KB), JSON in and out of both modules (serde_json, float formatting for');
-    out.push('  its error messages: ~20 KB in each), and `sotto-e2ee` built at opt-level 3 (~21 KB gzipped of the crypto module).');
-    out.push('  What would close most of it: parse each wire message by its `type` field straight into its variant (no buffering),');
-    out.push('  small sorted-vector maps in the core, e2ee at opt-level "s" outside the per-frame path, and a binary encoding');
-    out.push('  between the two modules instead of JSON.');
+    out.push('  Where the bytes are (function sizes before wasm-opt): in the call core, serde\'s buffering of internally tagged');
+    out.push('  enums for the wire protocol\'s strict parsing (`ServerMessage`, `PeerPayload`: ~50 KB of code) and serde_json');
+    out.push('  (~45 KB, with the float formatting its error messages pull in); in the crypto module, JSON for the core\'s');
+    out.push('  requests (~45 KB of code, +26 KB gzipped over its size before issue 12) and `sotto-e2ee` built at opt-level 3');
+    out.push('  (~21 KB gzipped). What would close much of it: parse each wire message by its `type` field straight into its');
+    out.push('  variant (no buffering), a binary encoding between the two modules (serde without error formatting) instead of');
+    out.push('  JSON, and e2ee at opt-level "s" outside the per-frame path. (The core\'s BTreeMaps, ~24 KB gzipped, are gone.)');
   } else if (r.sizes && !c && (r.sizes.clientWasmGzip > 150 * 1024 || r.sizes.clientJsGzip > 30 * 1024)) {
     out.push('- **Size** over budget: see the table above.');
   }

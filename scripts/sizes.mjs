@@ -19,7 +19,7 @@ export const BUDGETS = { wasmTotalGzip: 150 * KB, jsGzip: 30 * KB, callWasmGzip:
 // ceiling a little above its size when issue 12 landed (so that growth fails the build and
 // a decision is needed to raise it). Lower these as the modules shrink; never raise one
 // without saying why in BENCHMARKS.md.
-export const LIMITS = { jsGzip: 30 * KB, callWasmGzip: 156 * KB, cryptoWasmGzip: 170 * KB };
+export const LIMITS = { jsGzip: 30 * KB, callWasmGzip: 128 * KB, cryptoWasmGzip: 170 * KB };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
