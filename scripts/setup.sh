@@ -44,4 +44,13 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq
   apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-say "ready: $(wasm-bindgen --version), $(worker-build --version 2>/dev/null || echo worker-build), $(node --version), $(/usr/bin/chromium --version 2>/dev/null | tail -n 1)"
+# coturn: the TURN relay the relay-only mode's e2e test starts inside its network namespace
+# (e2e/lib/coturn.mjs) and `make demo RELAY=1` starts beside the worker. Only the binary is
+# used: the package's system service stays disabled (Debian does not start it by default).
+if ! command -v turnserver >/dev/null 2>&1 && [ ! -x /usr/bin/turnserver ]; then
+  say "installing Debian's coturn"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq coturn >/dev/null
+fi
+say "ready: $(wasm-bindgen --version), $(worker-build --version 2>/dev/null || echo worker-build), $(node --version), $(/usr/bin/chromium --version 2>/dev/null | tail -n 1), coturn $(/usr/bin/turnserver --version 2>/dev/null | head -n 1 || echo '?')"
