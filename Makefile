@@ -38,7 +38,7 @@ demo: wasm
 	@echo
 	@echo "  Sotto demo: open http://127.0.0.1:$(PORT)/ in two browser tabs (the second with the link the first shows)."
 	@echo
-	cd signaling-worker && WRANGLER_SEND_METRICS=false ../node_modules/.bin/wrangler dev --ip 127.0.0.1 --port $(PORT) --persist-to $$(mktemp -d)
+	cd signaling-worker && WRANGLER_SEND_METRICS=false ../node_modules/.bin/wrangler dev --ip 127.0.0.1 --port $(PORT) --persist-to $$(mktemp -d) --assets ../www
 
 deploy: wasm
 	cd signaling-worker && ../node_modules/.bin/wrangler deploy

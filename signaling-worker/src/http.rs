@@ -17,6 +17,29 @@ pub fn error(status: u16, e: ProtocolError) -> Result<Response> {
     Ok(response)
 }
 
+/// CORS for an allowed caller (checked before): its own Origin back, never `*`, and `Vary`
+/// so that no cache hands one origin's answer to another. No credentials (cookies) are used.
+pub fn allow_origin(req: &Request, response: &mut Response) -> Result<()> {
+    let headers = response.headers_mut();
+    headers.append("vary", "Origin")?;
+    if let Some(origin) = req.headers().get("origin")? {
+        headers.set("access-control-allow-origin", &origin)?;
+    }
+    Ok(())
+}
+
+/// The answer to a CORS preflight (`OPTIONS`) from an allowed origin.
+pub fn preflight(req: &Request) -> Result<Response> {
+    let mut response = Response::empty()?.with_status(204);
+    allow_origin(req, &mut response)?;
+    let headers = response.headers_mut();
+    headers.set("access-control-allow-methods", "POST")?;
+    headers.set("access-control-allow-headers", "content-type")?;
+    headers.set("access-control-max-age", "600")?;
+    headers.set("cache-control", "no-store")?;
+    Ok(response)
+}
+
 pub fn is_websocket_upgrade(req: &Request) -> bool {
     req.headers()
         .get("upgrade")

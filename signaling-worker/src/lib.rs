@@ -4,8 +4,9 @@
 //! ```text
 //! GET  /ws/room/<room-id>     -> Room DO (id_from_name(room id)), hibernating WebSockets
 //! GET  /ws/presence           -> Presence DO (one object, named "global")
-//! POST /api/turn-credentials  -> short-lived coturn REST credentials (HMAC via WebCrypto)
-//! anything else               -> static assets (../www), else 404
+//! POST /api/turn-credentials  -> short-lived coturn REST credentials (HMAC via WebCrypto);
+//!                                CORS for the origins ALLOWED_ORIGINS lets in
+//! anything else               -> 404 (or, deployed with `--assets`, a static file first)
 //! ```
 //! Nothing here logs payloads, addresses, room ids or channel ids.
 
@@ -31,13 +32,23 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let url = req.url()?;
     let path = url.path().to_owned();
     if path == "/api/turn-credentials" {
+        // A page served from another origin (the page on a static host, this worker for the
+        // API only) reads the answer through CORS: allowed origins get their own origin back.
+        if req.method() == Method::Options {
+            if !origin::allowed(&req, &env) {
+                return http::error(403, ProtocolError::OriginNotAllowed);
+            }
+            return http::preflight(&req);
+        }
         if req.method() != Method::Post {
             return http::error(405, ProtocolError::MethodNotAllowed);
         }
         if !origin::allowed(&req, &env) {
             return http::error(403, ProtocolError::OriginNotAllowed);
         }
-        return turn::credentials(&env).await;
+        let mut response = turn::credentials(&env).await?;
+        http::allow_origin(&req, &mut response)?;
+        return Ok(response);
     }
     let room = path.strip_prefix("/ws/room/");
     if room.is_none() && path != "/ws/presence" {

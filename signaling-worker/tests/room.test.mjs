@@ -160,7 +160,7 @@ test('invalid room id in the URL: 4400 with invalid-room-id', async () => {
   }
 });
 
-test('HTTP: 404 for unknown paths, 426 without upgrade, 405 for wrong methods, assets served', async () => {
+test('HTTP: 404 for unknown paths, 426 without upgrade, 405 for wrong methods, no page served', async () => {
   let r = await fetch(`${ORIGIN}/no/such/thing`);
   assert.equal(r.status, 404);
   assert.equal((await r.json()).code, 'not-found');
@@ -173,6 +173,11 @@ test('HTTP: 404 for unknown paths, 426 without upgrade, 405 for wrong methods, a
   assert.equal(r.status, 405);
   r = await fetch(`${ORIGIN}/api/turn-credentials`);
   assert.equal(r.status, 405);
-  r = await fetch(`${ORIGIN}/`);
-  assert.equal(r.status, 200);
+  // wrangler.toml has no [assets]: the worker serves no code, only its API and sockets.
+  for (const page of ['/', '/index.html', '/app.js', '/pkg/sotto.js', '/pkg/sotto_client_wasm_bg.wasm']) {
+    r = await fetch(`${ORIGIN}${page}`);
+    assert.equal(r.status, 404, page);
+    assert.equal(r.headers.get('content-type'), 'application/json', page);
+    assert.equal((await r.json()).code, 'not-found', page);
+  }
 });
