@@ -21,6 +21,10 @@ if (!SECRET_PATTERN.test(secret)) {
 $('room-link').value = location.href;
 $('copy-link').onclick = () => navigator.clipboard?.writeText(location.href);
 
+// The signaling worker: this origin, or the one the deployment wrote into index.html
+// (scripts/build-www.mjs --signaling-url), never anything from the URL.
+const signalingUrl = document.querySelector('meta[name="sotto-signaling-url"]')?.content || undefined;
+
 let call = null;
 // For people debugging (and for the e2e tests): the call and a log of its events.
 const events = [];
@@ -33,7 +37,7 @@ $('join').onclick = async () => {
   const localStream = navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
   localStream.then((stream) => { $('local-video').srcObject = stream; status('Joining…'); }, () => {});
   try {
-    call = await joinCall({ roomSecret: secret, localStream });
+    call = await joinCall({ roomSecret: secret, localStream, signalingUrl });
     if (!call.encrypted) showError(Object.assign(new Error('This call is NOT end-to-end encrypted.'), { code: 'unencrypted' }));
     wire(call);
     $('lobby').hidden = true;
