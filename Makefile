@@ -6,6 +6,9 @@ TOOLS := WASM_BINDGEN_BIN=$(HOME)/.cargo/bin/wasm-bindgen \
          ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild \
          WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt
 WASM_TARGET := target/wasm32-unknown-unknown/release
+# Reproducible wasm: no path of this machine in the modules (scripts/package-client.sh sets
+# the same when run on its own; every wasm32 build gets it, so their dependencies are shared).
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS ?= --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo
 PORT ?= 8787
 # Loopback-only network namespace for everything that opens sockets in tests.
 ISOLATED := unshare -n sh -c 'ip link set lo up && exec "$$0" "$$@"'

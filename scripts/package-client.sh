@@ -7,8 +7,22 @@
 #   test build  wasm with `--features testing`, JavaScript as written -> target/pkg-testing,
 #               and a copy of the demo using it -> target/www-testing (what the e2e suite serves).
 # The production JavaScript is checked for test hooks before it is written out.
+#
+#   scripts/package-client.sh                 both
+#   scripts/package-client.sh --release-only  production only (scripts/build-hashes.mjs)
+#
+# Reproducible: the wasm modules carry no path of this machine. rustc writes source paths
+# into panic locations; the workspace's are relative, the registry's are under $CARGO_HOME,
+# remapped to /cargo here (the Makefile exports the same flags for every wasm32 build, so
+# that the worker's build and this one share their compiled dependencies). What else must
+# match for identical bytes: rustc, wasm-bindgen (setup.sh pins it) and binaryen
+# (package-lock.json pins it). scripts/build-hashes.mjs prints them with the hashes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+release_only=false
+[ "${1:-}" = --release-only ] && release_only=true
+: "${CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS=--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo}"
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS
 
 wasm_dir="${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release"
 target_wasm="$wasm_dir/sotto_client_wasm.wasm"
@@ -76,6 +90,7 @@ cp -r "$out" www/pkg
 echo "client package: $out ($(wc -c < "$out/sotto_call_wasm_bg.wasm") bytes of call-core wasm, $(wc -c < "$out/sotto_client_wasm_bg.wasm") bytes of crypto wasm)"
 
 # ── test build ─────────────────────────────────────────────────────────────
+if $release_only; then exit 0; fi
 testing_out="target/pkg-testing"
 features=()
 if has_testing_feature; then
