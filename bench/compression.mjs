@@ -44,7 +44,7 @@ function sentFrames(form) {
   const out = { a: [], b: [] };
   for (const m of joinMessages()) {
     const to = m.from === 'a' ? 'b' : 'a';
-    out[m.from].push({ kind: m.kind, text: JSON.stringify({ v: 1, type: 'signal', to: ids[to], payload: wirePayload(m.payload, form) }) });
+    out[m.from].push({ kind: m.kind, text: JSON.stringify({ v: 2, type: 'signal', to: ids[to], payload: wirePayload(m.payload, form) }) });
   }
   return out;
 }
@@ -103,7 +103,7 @@ async function memoryOf(compression, sockets) {
       const ws = new WebSocket(`${target.origin.replace('http', 'ws')}/ws/room/${room}`, { perMessageDeflate: compression ? { threshold: 0 } : false });
       await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
       const welcomed = new Promise((resolve) => ws.once('message', resolve));
-      ws.send(JSON.stringify({ v: 1, type: 'join', peer: `p${i}`, identity: 'AAAA' }));
+      ws.send(JSON.stringify({ v: 2, type: 'join', peer: `p${i}`, identity: 'AAAA' }));
       await welcomed;
       open.push(ws);
     }

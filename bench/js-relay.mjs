@@ -33,24 +33,24 @@ export class Room extends DurableObject {
 
   webSocketMessage(ws, text) {
     let m;
-    try { m = JSON.parse(text); } catch { return ws.send('{"v":1,"type":"error","code":"malformed-json"}'); }
-    if (m.v !== 1) return ws.send('{"v":1,"type":"error","code":"unsupported-version"}');
+    try { m = JSON.parse(text); } catch { return ws.send('{"v":2,"type":"error","code":"malformed-json"}'); }
+    if (m.v !== 2) return ws.send('{"v":2,"type":"error","code":"unsupported-version"}');
     const from = this.peerOf.get(ws);
     if (m.type === 'signal') {
       const target = typeof m.to === 'string' ? this.byPeer.get(m.to) : undefined;
       if (!from || !target || typeof m.payload !== 'string' || m.payload.length > 60_000) {
-        return ws.send('{"v":1,"type":"error","code":"invalid-message"}');
+        return ws.send('{"v":2,"type":"error","code":"invalid-message"}');
       }
-      target.send(JSON.stringify({ type: 'signal', v: 1, from, to: m.to, payload: m.payload }));
+      target.send(JSON.stringify({ type: 'signal', v: 2, from, to: m.to, payload: m.payload }));
     } else if (m.type === 'join' && !from && typeof m.peer === 'string' && !this.byPeer.has(m.peer)) {
       ws.serializeAttachment(m.peer);
       this.byPeer.set(m.peer, ws);
       this.peerOf.set(ws, m.peer);
-      ws.send(JSON.stringify({ type: 'welcome', v: 1, you: m.peer, peers: [], max_peers: 8 }));
+      ws.send(JSON.stringify({ type: 'welcome', v: 2, you: m.peer, peers: [], max_peers: 8 }));
     } else if (m.type === 'ping') {
-      ws.send('{"type":"pong","v":1}');
+      ws.send('{"type":"pong","v":2}');
     } else {
-      ws.send('{"v":1,"type":"error","code":"invalid-message"}');
+      ws.send('{"v":2,"type":"error","code":"invalid-message"}');
     }
   }
 

@@ -16,11 +16,11 @@ const adapters = {
     url: (origin, s) => `${origin.replace('http', 'ws')}/ws/room/${s.room}`,
     async join(ws, s) {
       const welcomed = nextMessage(ws, (m) => m.type === 'welcome' || m.type === 'error');
-      ws.send(JSON.stringify({ v: 1, type: 'join', peer: s.id, identity: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }));
+      ws.send(JSON.stringify({ v: 2, type: 'join', peer: s.id, identity: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }));
       const reply = await welcomed;
       if (reply.type !== 'welcome') throw new Error(`join refused: ${JSON.stringify(reply)}`);
     },
-    send: (ws, to, payload) => ws.send(JSON.stringify({ v: 1, type: 'signal', to, payload })),
+    send: (ws, to, payload) => ws.send(JSON.stringify({ v: 2, type: 'signal', to, payload })),
     decode: (m) => (m.type === 'signal' ? { from: m.from, payload: m.payload } : null),
   },
   peerserver: {

@@ -59,7 +59,7 @@ export function receivedFrames(form, ids = { a: 'peerA', b: 'peerB' }) {
   const to = { a: [], b: [] };
   for (const m of joinMessages()) {
     const recipient = m.from === 'a' ? 'b' : 'a';
-    to[recipient].push({ kind: m.kind, text: JSON.stringify({ type: 'signal', v: 1, from: ids[m.from], to: ids[recipient], payload: wirePayload(m.payload, form) }) });
+    to[recipient].push({ kind: m.kind, text: JSON.stringify({ type: 'signal', v: 2, from: ids[m.from], to: ids[recipient], payload: wirePayload(m.payload, form) }) });
   }
   return to;
 }

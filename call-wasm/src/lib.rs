@@ -33,8 +33,8 @@ pub struct CallCoreJs {
 
 #[wasm_bindgen(js_class = CallCore)]
 impl CallCoreJs {
-    /// A core for participant `peerId` (public identity key `identity`, from the crypto
-    /// Worker) in room `roomId`, at `nowMs`. `config` is the JSON of the `joinCall` timing
+    /// A core for participant `peerId` (sealed identity `identity`, from the crypto Worker:
+    /// announced in every `join` of the call) in room `roomId`, at `nowMs`. `config` is the JSON of the `joinCall` timing
     /// options (unknown fields ignored); `seed` jitters the reconnect delays. The first
     /// action opens the signaling socket.
     #[wasm_bindgen(constructor)]
@@ -235,6 +235,16 @@ impl CallCoreJs {
         Ok(())
     }
 
+    /// `call.setVerified(peer, verified)`: the people compared the safety code with `peer`
+    /// (or take it back). Refused with `bad-argument` for a malformed peer id.
+    #[wasm_bindgen(js_name = setVerified)]
+    pub fn set_verified(&mut self, peer: &str, verified: bool, now_ms: f64) -> Result<(), JsValue> {
+        let peer = sotto_protocol::PeerId::parse(peer)
+            .map_err(|e| to_js(BridgeError::BadArgument("peer", e.to_string())))?;
+        self.input(Input::SetVerified { peer, verified }, now_ms);
+        Ok(())
+    }
+
     /// `call.close()`.
     pub fn close(&mut self, now_ms: f64) {
         self.input(Input::Close, now_ms);
@@ -258,7 +268,7 @@ impl CallCoreJs {
         self.core.poll_timeout().map(to_f64)
     }
 
-    /// `[{peer, identity, connection_state, epoch, key_state}]` as JSON.
+    /// `[{peer, identity, name, verified, connection_state, epoch, key_state}]` as JSON.
     pub fn participants(&self) -> String {
         self.core.participants()
     }

@@ -24,6 +24,19 @@ impl Default for ReconnectConfig {
     }
 }
 
+/// Which ICE candidates a call may use (`joinCall({privacy})`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Privacy {
+    /// Every candidate: direct paths when they work (peers learn each other's addresses).
+    #[default]
+    Default,
+    /// Relay (TURN) candidates only, both ways: peers never learn each other's addresses.
+    /// The bridge sets `iceTransportPolicy: 'relay'` with TURN credentials; the core also
+    /// drops every other candidate it is given or sent, and strips them from descriptions.
+    Relay,
+}
+
 /// Everything the core can be told. Defaults are those documented in `client-wasm/README.md`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -55,6 +68,13 @@ pub struct Config {
     pub key_wait_ms: u64,
     /// `cbr=1` on every Opus payload of every description (local and remote).
     pub constant_bitrate_audio: bool,
+    /// The name shown to the others (sent sealed to each participant; the server never sees
+    /// it). Cleaned by [`Config::sanitized`]: trimmed, at most 64 characters, no controls.
+    pub display_name: Option<String>,
+    pub privacy: Privacy,
+    /// Identity keys (base64url) the application already verified: participants holding one
+    /// of them are `verified` from the start (for identities that outlive a call).
+    pub verified_identities: Vec<String>,
 }
 
 impl Default for Config {
@@ -73,9 +93,15 @@ impl Default for Config {
             switch_timeout_ms: 1_000,
             key_wait_ms: 3_000,
             constant_bitrate_audio: true,
+            display_name: None,
+            privacy: Privacy::Default,
+            verified_identities: Vec::new(),
         }
     }
 }
+
+/// At most this many identities are verified in advance.
+pub const MAX_VERIFIED_IDENTITIES: usize = 256;
 
 impl Config {
     /// The same options with every interval clamped to something that cannot spin: periodic
@@ -96,6 +122,11 @@ impl Config {
         self.rejoin_grace_ms = clamp(self.rejoin_grace_ms, 0);
         self.switch_timeout_ms = clamp(self.switch_timeout_ms, 1);
         self.key_wait_ms = clamp(self.key_wait_ms, 0);
+        self.display_name = self
+            .display_name
+            .as_deref()
+            .and_then(sotto_protocol::peer::clean_display_name);
+        self.verified_identities.truncate(MAX_VERIFIED_IDENTITIES);
         self
     }
 }
@@ -116,6 +147,18 @@ mod tests {
         assert_eq!(c.reconnect.max_ms, 4_000);
         assert!(!c.e2ee);
         assert_eq!(c.peer_timeout_ms, 15_000);
+        assert_eq!(c.privacy, Privacy::Default);
+        let c: Config = serde_json::from_str(
+            r#"{"displayName":"  Ada\u0007 ","privacy":"relay","verifiedIdentities":["K"]}"#,
+        )
+        .unwrap();
+        let c = c.sanitized();
+        assert_eq!(c.display_name.as_deref(), Some("Ada"));
+        assert_eq!(c.privacy, Privacy::Relay);
+        assert_eq!(c.verified_identities, vec!["K".to_owned()]);
+        assert!(serde_json::from_str::<Config>(r#"{"privacy":"stealth"}"#).is_err());
+        let blank: Config = serde_json::from_str(r#"{"displayName":" "}"#).unwrap();
+        assert_eq!(blank.sanitized().display_name, None);
     }
 
     #[test]

@@ -2,8 +2,17 @@
 //! back (`Input::Crypto`). The core never holds a key; sealed keys travel through it as
 //! opaque base64url bytes, exactly as the Worker's `CallCrypto` takes and returns them.
 //!
+//! Protocol v2: every peer payload is sealed by the Worker (`Seal`) before it reaches the
+//! socket and opened there (`Open`) before the core reads it; roster identities are sealed
+//! blobs the Worker opens (`SetRoster` answers which entries it admitted, with their identity
+//! keys); the safety code's commit-then-reveal rounds run in the Worker (`Safety*`: a round
+//! starts shortly after every roster change).
+//!
 //! Requests are answered in the order they were made (one Worker, one message queue); the
-//! core relies on that for `SetRoster` followed by `ReceiveKey`, and on nothing else.
+//! core relies on that for `SetRoster` followed by `ReceiveKey`, `Seal` or `Open` (a peer is
+//! in the Worker's roster for every request made after the `SetRoster` that listed it), and
+//! for sending sealed envelopes in the order they were sealed (their per-pair sequence
+//! numbers must arrive in order).
 //!
 //! Both cross between two wasm modules as JSON, externally tagged (`{"receive-key":{"from":
 //! "a","key":"AQID"}}`): serde reads that form without buffering the whole value first,
@@ -20,8 +29,9 @@ use crate::Bytes;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum CryptoRequest {
-    /// `setRoster(roster, now)`, then `safetyCode()`: a new pending sender key sealed to
-    /// every valid entry. Answered with [`CryptoResult::Roster`].
+    /// `set_sealed_roster(roster, now)` (each identity is the sealed blob the server
+    /// relayed): a new pending sender key sealed to every entry that opened. Answered with
+    /// [`CryptoResult::Roster`].
     SetRoster { roster: Vec<PeerInfo> },
     /// `acknowledge(from, epoch)`. Answered with [`CryptoResult::Acknowledged`].
     Acknowledge { from: PeerId, epoch: u64 },
@@ -42,6 +52,24 @@ pub enum CryptoRequest {
     /// `openChat(from, sealed, now)`, decoded as UTF-8 (fatal). Answered with
     /// [`CryptoResult::ChatOpened`].
     OpenChat { from: PeerId, sealed: Bytes },
+    /// `seal_envelope(to, payload)`: the JSON of a peer payload, sealed to `to` with the next
+    /// sequence number of the pair. Answered with [`CryptoResult::Sealed`].
+    Seal { to: PeerId, payload: String },
+    /// `open_envelope(from, envelope)` (`signal.payload` as received: base64url). Answered
+    /// with [`CryptoResult::Opened`].
+    Open { from: PeerId, envelope: String },
+    /// `receive_safety_commitment(from, c)` (a `safety-commit` that came out of an envelope
+    /// from `from`). Answered with [`CryptoResult::Safety`].
+    SafetyCommit { from: PeerId, c: B64UrlBytes },
+    /// `receive_safety_reveal(from, n)`. Answered with [`CryptoResult::Safety`].
+    SafetyReveal { from: PeerId, n: B64UrlBytes },
+    /// `start_safety_round()`: a new round over the Worker's roster (the core asks once the
+    /// roster has stayed the same for a moment after a change, so that a burst of joins is
+    /// one round, not one per join). Answered with [`CryptoResult::Safety`].
+    SafetyStart,
+    /// `restart_safety_round()` (the round was superseded and the roster stayed the same for
+    /// the settling delay). Answered with [`CryptoResult::Safety`].
+    SafetyRestart,
 }
 
 /// One sealed key for one peer (`setRoster`'s `messages[]`).
@@ -60,14 +88,18 @@ pub enum RejectReason {
     BadPeerId,
     DuplicatePeer,
     BadIdentity,
+    /// The sealed identity did not open with the room's roster key for this peer id: the
+    /// server (or anyone without the room secret) made it up, moved it or altered it.
+    ForgedParticipant,
 }
 
 impl RejectReason {
-    const ALL: [Self; 4] = [
+    const ALL: [Self; 5] = [
         Self::OwnPeerId,
         Self::BadPeerId,
         Self::DuplicatePeer,
         Self::BadIdentity,
+        Self::ForgedParticipant,
     ];
 
     /// The reason for a `setRoster` rejection code, if it is one of these.
@@ -81,6 +113,7 @@ impl RejectReason {
             Self::BadPeerId => "bad-peer-id",
             Self::DuplicatePeer => "duplicate-peer",
             Self::BadIdentity => "bad-identity",
+            Self::ForgedParticipant => "forged-participant",
         }
     }
 }
@@ -107,12 +140,59 @@ pub struct KeyHolding {
     pub dropped_unknown_key: u64,
 }
 
-/// The safety code (`safetyCode()`).
+/// A roster entry the Worker admitted: its sealed identity opened to this identity key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admitted {
+    pub peer: PeerId,
+    /// The identity public key, base64url (43 characters).
+    pub identity: String,
+}
+
+/// Where this participant's safety code round stands (`safety-code`'s `state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SafetyState {
+    /// Commitments or reveals are still on their way (or the round was superseded): there is
+    /// no code to compare yet.
+    Verifying,
+    /// Everyone's commitment and reveal are in: compare this code.
+    Ready,
+    /// A reveal did not match its commitment: not verified until the next round.
+    Failed,
+}
+
+/// The safety code of a completed round: 5 words (40 bits, to read aloud) and the full 256-bit
+/// code as 64 hex digits (to compare as a QR code or a pasted fingerprint).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SafetyCode {
-    pub digits: String,
     pub words: Vec<String>,
+    pub hex: String,
+}
+
+/// A round's message for some peers: the commitment or the nonce, base64url.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetyMessage {
+    pub value: B64UrlBytes,
+    pub to: Vec<PeerId>,
+}
+
+/// What a step of the safety code round asks of the core: send the commitment, then the
+/// reveal, to these peers; show the code; restart after a settling delay when superseded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetyStep {
+    pub state: SafetyState,
+    #[serde(default)]
+    pub commit: Option<SafetyMessage>,
+    #[serde(default)]
+    pub reveal: Option<SafetyMessage>,
+    #[serde(default)]
+    pub code: Option<SafetyCode>,
+    #[serde(default)]
+    pub superseded: bool,
 }
 
 /// What the crypto Worker answered.
@@ -126,7 +206,8 @@ pub enum CryptoResult {
         committed: bool,
         messages: Vec<KeyMessage>,
         rejected: Vec<Rejection>,
-        safety_code: SafetyCode,
+        /// The whole roster the Worker now holds: every entry whose sealed identity opened.
+        admitted: Vec<Admitted>,
     },
     Acknowledged {
         complete: bool,
@@ -154,6 +235,17 @@ pub enum CryptoResult {
     ChatOpened {
         text: String,
     },
+    /// A sealed envelope for `signal.payload` (base64url).
+    Sealed {
+        to: PeerId,
+        envelope: String,
+    },
+    /// An envelope that opened: the peer payload's JSON.
+    Opened {
+        from: PeerId,
+        payload: String,
+    },
+    Safety(SafetyStep),
     /// The operation threw: its stable `.code`, and its message.
     Failed {
         code: CryptoErrorCode,
@@ -187,12 +279,22 @@ pub enum CryptoErrorCode {
     NotInitialised,
     UnknownOperation,
     Internal,
+    MalformedIdentityBlob,
+    IdentityBlobVersion,
+    ForgedParticipant,
+    MalformedEnvelope,
+    EnvelopeVersion,
+    EnvelopeTooLarge,
+    EnvelopeRejected,
+    EnvelopeReplayed,
+    SafetyRevealMismatch,
+    SafetyNoCommit,
     #[serde(other)]
     Unknown,
 }
 
 impl CryptoErrorCode {
-    const ALL: [Self; 20] = [
+    const ALL: [Self; 30] = [
         Self::BadEncoding,
         Self::BadPublicKey,
         Self::BadPeerId,
@@ -213,6 +315,16 @@ impl CryptoErrorCode {
         Self::NotInitialised,
         Self::UnknownOperation,
         Self::Internal,
+        Self::MalformedIdentityBlob,
+        Self::IdentityBlobVersion,
+        Self::ForgedParticipant,
+        Self::MalformedEnvelope,
+        Self::EnvelopeVersion,
+        Self::EnvelopeTooLarge,
+        Self::EnvelopeRejected,
+        Self::EnvelopeReplayed,
+        Self::SafetyRevealMismatch,
+        Self::SafetyNoCommit,
     ];
 
     /// The variant for an error code the crypto Worker gave (`E2eeError::code()`, the
@@ -246,13 +358,23 @@ impl CryptoErrorCode {
             Self::NotInitialised => "not-initialised",
             Self::UnknownOperation => "unknown-operation",
             Self::Internal => "internal",
+            Self::MalformedIdentityBlob => "malformed-identity-blob",
+            Self::IdentityBlobVersion => "identity-blob-version",
+            Self::ForgedParticipant => "forged-participant",
+            Self::MalformedEnvelope => "malformed-envelope",
+            Self::EnvelopeVersion => "envelope-version",
+            Self::EnvelopeTooLarge => "envelope-too-large",
+            Self::EnvelopeRejected => "envelope-rejected",
+            Self::EnvelopeReplayed => "envelope-replayed",
+            Self::SafetyRevealMismatch => "safety-reveal-mismatch",
+            Self::SafetyNoCommit => "safety-no-commit",
             Self::Unknown => "internal",
         }
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -268,11 +390,47 @@ mod tests {
         );
         let roster: CryptoResult = serde_json::from_str(
             r#"{"roster":{"epoch":2,"committed":false,"messages":[{"to":"b","key":"AQID"}],
-                "rejected":[{"peer":"c","reason":"bad-identity"}],
-                "safety_code":{"digits":"123","words":["a"]}}}"#,
+                "rejected":[{"peer":"c","reason":"forged-participant"}],
+                "admitted":[{"peer":"b","identity":"AAAA"}]}}"#,
         )
         .unwrap();
-        assert!(matches!(roster, CryptoResult::Roster { epoch: 2, .. }));
+        let CryptoResult::Roster {
+            epoch: 2,
+            rejected,
+            admitted,
+            ..
+        } = roster
+        else {
+            panic!("{roster:?}")
+        };
+        assert_eq!(rejected[0].reason, RejectReason::ForgedParticipant);
+        assert_eq!(admitted[0].identity, "AAAA");
+        let step: CryptoResult = serde_json::from_str(
+            r#"{"safety":{"state":"verifying","commit":{"value":"AQID","to":["b"]}}}"#,
+        )
+        .unwrap();
+        let CryptoResult::Safety(step) = step else {
+            panic!("{step:?}")
+        };
+        assert!(step.reveal.is_none() && !step.superseded && step.commit.is_some());
+        assert_eq!(
+            serde_json::to_string(&CryptoRequest::SafetyRestart).unwrap(),
+            r#""safety-restart""#
+        );
+        let opened: CryptoResult =
+            serde_json::from_str(r#"{"opened":{"from":"a","payload":"{}"}}"#).unwrap();
+        assert!(matches!(opened, CryptoResult::Opened { .. }));
+        let step: CryptoResult = serde_json::from_str(
+            r#"{"safety":{"state":"ready","code":{"words":["w"],"hex":"00"}}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            step,
+            CryptoResult::Safety(SafetyStep {
+                state: SafetyState::Ready,
+                ..
+            })
+        ));
         let failed: CryptoResult =
             serde_json::from_str(r#"{"failed":{"code":"something-new"}}"#).unwrap();
         assert_eq!(
@@ -282,7 +440,13 @@ mod tests {
                 message: String::new()
             }
         );
-        for code in ["stale-epoch", "chat-key-pending", "rotation-incomplete"] {
+        for code in [
+            "stale-epoch",
+            "chat-key-pending",
+            "rotation-incomplete",
+            "envelope-replayed",
+            "forged-participant",
+        ] {
             let c: CryptoErrorCode = serde_json::from_str(&format!("\"{code}\"")).unwrap();
             assert_eq!(c.code(), code);
         }

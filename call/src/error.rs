@@ -41,6 +41,18 @@ pub enum ErrorCode {
     BadRosterEntry,
     /// A WebRTC operation the core asked for failed (a description refused, ...).
     NegotiationFailed,
+    /// The server announced a participant whose sealed identity does not open with the room
+    /// secret (it was made up, moved to another peer id, or altered): ignored, counted.
+    ForgedParticipant,
+    /// A sealed envelope from a peer did not open (altered, reflected, from another room, pair
+    /// or identity, malformed): dropped, counted. `reason` is the crypto code.
+    EnvelopeRejected,
+    /// An authentic envelope came again (its sequence number was not above the last one
+    /// accepted from that peer): dropped, counted.
+    EnvelopeReplayed,
+    /// A verified participant's identity key changed, or an unverified participant joined a
+    /// call in which someone was verified (`reason`: `key-changed`, `unverified-joined`).
+    VerifiedKeyChanged,
     /// Something inside failed (a message could not be built, a reply had the wrong shape).
     Internal,
     /// A server's own `error` code (`room-full`, `origin-not-allowed`, ...).
@@ -68,6 +80,10 @@ impl ErrorCode {
             Self::KeyNotAcknowledged => "key-not-acknowledged",
             Self::BadRosterEntry => "bad-roster-entry",
             Self::NegotiationFailed => "negotiation-failed",
+            Self::ForgedParticipant => "forged-participant",
+            Self::EnvelopeRejected => "envelope-rejected",
+            Self::EnvelopeReplayed => "envelope-replayed",
+            Self::VerifiedKeyChanged => "verified-key-changed",
             Self::Internal => "internal",
             Self::Server(e) => e.code(),
             Self::Crypto(c) => c.code(),
@@ -96,7 +112,9 @@ pub struct CallError {
     pub peer: Option<PeerId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<MediaKind>,
-    /// For `bad-roster-entry`: `own-peer-id`, `bad-peer-id`, `duplicate-peer`, `bad-identity`.
+    /// For `bad-roster-entry`: `own-peer-id`, `bad-peer-id`, `duplicate-peer`, `bad-identity`,
+    /// `too-many-peers`; for `envelope-rejected`: the crypto code; for `verified-key-changed`:
+    /// `key-changed` or `unverified-joined`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
 }

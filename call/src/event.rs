@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sotto_protocol::PeerId;
 
-use crate::crypto::SafetyCode;
+use crate::crypto::SafetyState;
 use crate::error::CallError;
 use crate::input::PcState;
 
@@ -45,6 +45,23 @@ pub enum SignalingPhase {
     Connected,
 }
 
+/// Why `verified-key-changed` fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifiedKeyChange {
+    KeyChanged,
+    UnverifiedJoined,
+}
+
+impl VerifiedKeyChange {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::KeyChanged => "key-changed",
+            Self::UnverifiedJoined => "unverified-joined",
+        }
+    }
+}
+
 /// One event for the application.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -56,8 +73,19 @@ pub enum AppEvent {
     JoinFailed {
         error: CallError,
     },
+    /// A participant whose sealed identity opened (the server cannot invent one): its
+    /// identity key, whether it is verified, and its display name if one came already.
     ParticipantJoined {
         peer: PeerId,
+        identity: String,
+        verified: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// A participant's display name arrived or changed (it travels sealed).
+    ParticipantName {
+        peer: PeerId,
+        name: String,
     },
     ParticipantLeft {
         peer: PeerId,
@@ -80,7 +108,30 @@ pub enum AppEvent {
         peer: PeerId,
         epoch: u64,
     },
-    SafetyCode(SafetyCode),
+    /// The safety code: `verifying` (no code yet: `words` empty, `hex` empty), `ready` (5 words
+    /// and the 64 hex digits to compare), or `failed` (a reveal did not match).
+    SafetyCode {
+        words: Vec<String>,
+        hex: String,
+        state: SafetyState,
+    },
+    /// `setVerified(peer, verified)` took effect (verification belongs to the identity key).
+    VerificationChanged {
+        peer: PeerId,
+        identity: String,
+        verified: bool,
+    },
+    /// A warning: a participant verified before came back with another identity key
+    /// (`key-changed`, `previous` is the verified key), or an unverified participant joined a
+    /// call in which someone was verified (`unverified-joined`). An `error` event with code
+    /// `verified-key-changed` goes with it.
+    VerifiedKeyChanged {
+        peer: PeerId,
+        identity: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        previous: Option<String>,
+        reason: VerifiedKeyChange,
+    },
     SignalingState {
         state: SignalingPhase,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -131,11 +182,30 @@ mod tests {
             r#"{"type":"signaling-state","state":"reconnecting","code":1006}"#
         );
         assert_eq!(
-            json(&AppEvent::SafetyCode(SafetyCode {
-                digits: "1".into(),
-                words: vec!["w".into()]
-            })),
-            r#"{"type":"safety-code","digits":"1","words":["w"]}"#
+            json(&AppEvent::SafetyCode {
+                words: vec!["w".into()],
+                hex: "0a".into(),
+                state: SafetyState::Ready,
+            }),
+            r#"{"type":"safety-code","words":["w"],"hex":"0a","state":"ready"}"#
+        );
+        assert_eq!(
+            json(&AppEvent::VerifiedKeyChanged {
+                peer: peer.clone(),
+                identity: "K2".into(),
+                previous: Some("K1".into()),
+                reason: VerifiedKeyChange::KeyChanged,
+            }),
+            r#"{"type":"verified-key-changed","peer":"p","identity":"K2","previous":"K1","reason":"key-changed"}"#
+        );
+        assert_eq!(
+            json(&AppEvent::ParticipantJoined {
+                peer: peer.clone(),
+                identity: "K".into(),
+                verified: false,
+                name: None,
+            }),
+            r#"{"type":"participant-joined","peer":"p","identity":"K","verified":false}"#
         );
         assert_eq!(
             json(&AppEvent::Error(CallError::new(ErrorCode::NoPeers, "x"))),

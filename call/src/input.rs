@@ -1,6 +1,8 @@
 //! Everything that can happen to a call, as the bridge reports it to the core.
 use serde::{Deserialize, Serialize};
 
+use sotto_protocol::PeerId;
+
 use crate::crypto::CryptoResult;
 use crate::{Bytes, ConnId, MediaKind, RequestId, SocketId};
 
@@ -117,6 +119,9 @@ pub enum Input {
     /// `call.replaceTrack(track)` (and `switchDevice`, `shareScreen`): the bridge has the new
     /// track of `kind`; the core says which senders may take it.
     ReplaceTrack { kind: MediaKind },
+    /// `call.setVerified(peer, verified)`: the people compared the safety code (or took it
+    /// back). Verification belongs to the peer's current identity key.
+    SetVerified { peer: PeerId, verified: bool },
     /// `call.close()`.
     Close,
 }

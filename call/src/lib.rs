@@ -56,10 +56,10 @@ mod signaling;
 mod vecmap;
 
 pub use action::{Action, Role};
-pub use config::{Config, ReconnectConfig};
+pub use config::{Config, Privacy, ReconnectConfig};
 pub use core::{CallCore, CoreStats, ParticipantInfo};
 pub use crypto::{CryptoRequest, CryptoResult};
 pub use error::{CallError, ErrorCode};
-pub use event::{AppEvent, KeyState, LeaveReason, SignalingPhase};
+pub use event::{AppEvent, KeyState, LeaveReason, SignalingPhase, VerifiedKeyChange};
 pub use ids::{Bytes, ConnId, MediaKind, RequestId, SocketId};
 pub use input::{IceCandidate, Input, PcState, PeerOp, SdpKind, SenderSample};

@@ -10,6 +10,8 @@ use crate::input::IceCandidate;
 pub const MAX_PENDING_CANDIDATES: usize = 64;
 /// At most this many key messages wait for the peer to enter the crypto roster.
 pub const MAX_HELD_KEYS: usize = 4;
+/// At most this many envelopes (either way) wait for the peer to enter the crypto roster.
+pub const MAX_HELD_ENVELOPES: usize = 64;
 
 /// Re-sends of this participant's key to a peer that has not acknowledged it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +23,22 @@ pub struct Resend {
 
 #[derive(Debug, Clone)]
 pub struct Peer {
+    /// The sealed identity the server relayed (compared as is: a participant announces the
+    /// same one for the whole call).
     pub identity: Identity,
+    /// The crypto Worker opened the sealed identity: the peer is real (holds the room secret).
+    /// Until then it is not shown, offered to, or given a connection.
+    pub admitted: bool,
+    /// Its identity key (base64url), once admitted.
+    pub key: Option<String>,
+    /// The display name it sent (sealed).
+    pub name: Option<String>,
+    /// Peer payloads (JSON) to seal once the peer is in the crypto roster.
+    pub outbox: Vec<String>,
+    /// Envelopes from the peer to open once it is in the crypto roster.
+    pub inbox: Vec<String>,
+    /// Times it was brought back from dormant without its connection coming up since.
+    pub revivals: u32,
     pub conn: Option<Connection>,
     /// Candidates from the peer that wait for a remote description.
     pub pending_candidates: Vec<IceCandidate>,
@@ -63,6 +80,12 @@ impl Peer {
     pub fn new(identity: Identity) -> Self {
         Self {
             identity,
+            admitted: false,
+            key: None,
+            name: None,
+            outbox: Vec::new(),
+            inbox: Vec::new(),
+            revivals: 0,
             conn: None,
             pending_candidates: Vec::new(),
             unconfirmed_until: None,
@@ -100,6 +123,16 @@ impl Peer {
             self.held_keys.remove(0);
         }
         self.held_keys.push(key);
+    }
+
+    /// Keeps an envelope (either way) until the peer is in the crypto roster; false when it
+    /// had to be dropped (too many waiting).
+    pub fn hold_envelope(queue: &mut Vec<String>, item: String) -> bool {
+        if queue.len() >= MAX_HELD_ENVELOPES {
+            return false;
+        }
+        queue.push(item);
+        true
     }
 
     pub fn is_connected(&self) -> bool {

@@ -9,6 +9,38 @@
 //!
 //! Lines are split on the description's own line ending (`\r\n` if it has one, else `\n`)
 //! and joined again with it; nothing else changes.
+//!
+//! Relay-only privacy mode ([`crate::Privacy::Relay`]) also keeps ICE candidates to relayed
+//! ones: [`is_relay_candidate`] for trickled candidates, [`keep_relay_candidates`] for the
+//! `a=candidate` lines a description may carry.
+
+/// The type of an ICE candidate line (`candidate:... typ <type> ...`, with or without the
+/// `a=` prefix): `host`, `srflx`, `prflx`, `relay`, or whatever follows `typ`.
+pub fn candidate_type(candidate: &str) -> Option<&str> {
+    let mut words = candidate.split_ascii_whitespace();
+    words.find(|w| *w == "typ")?;
+    words.next()
+}
+
+/// Is this a relayed (TURN) candidate?
+pub fn is_relay_candidate(candidate: &str) -> bool {
+    candidate_type(candidate) == Some("relay")
+}
+
+/// The description without `a=candidate` lines other than relayed ones; and how many went.
+pub fn keep_relay_candidates(sdp: &str) -> (String, usize) {
+    let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut dropped = 0;
+    let kept: Vec<&str> = sdp
+        .split(eol)
+        .filter(|l| {
+            let drop = starts_with_ignore_case(l, "a=candidate:") && !is_relay_candidate(l);
+            dropped += usize::from(drop);
+            !drop
+        })
+        .collect();
+    (kept.join(eol), dropped)
+}
 
 /// The description with the audio-level extensions removed and, if asked, `cbr=1` on Opus.
 pub fn tune_audio_sdp(sdp: &str, constant_bitrate: bool) -> String {
@@ -164,5 +196,28 @@ a=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\na=rtpmap:9 G722/8000\r\n";
         // non-ASCII never panics
         let odd = "a=extmap:é ssrc-audio-level\na=rtpmap:é opus/\na=fmtp:1 é;cbr=0";
         let _ = tune_audio_sdp(odd, true);
+    }
+
+    #[test]
+    fn relay_mode_keeps_relayed_candidates_only() {
+        let host = "candidate:1 1 udp 2122260223 192.168.1.2 5000 typ host generation 0";
+        let srflx =
+            "candidate:2 1 udp 1686052607 203.0.113.7 6000 typ srflx raddr 192.168.1.2 rport 5000";
+        let relay =
+            "candidate:3 1 udp 41885439 198.51.100.9 7000 typ relay raddr 203.0.113.7 rport 6000";
+        let mdns = "candidate:4 1 udp 2122260223 3c9a.local 5000 typ host";
+        assert_eq!(candidate_type(host), Some("host"));
+        assert_eq!(candidate_type(srflx), Some("srflx"));
+        assert!(is_relay_candidate(relay));
+        for other in [host, srflx, mdns, "", "typ", "candidate:5 1 udp 1 x 1 typ"] {
+            assert!(!is_relay_candidate(other), "{other}");
+        }
+        let sdp = format!("v=0\r\nm=audio 9 UDP\r\na={host}\r\na={relay}\r\nA=CANDIDATE:{}\r\na={srflx}\r\na=mid:0", &mdns[10..]);
+        let (kept, dropped) = keep_relay_candidates(&sdp);
+        assert_eq!(dropped, 3);
+        assert_eq!(
+            kept,
+            format!("v=0\r\nm=audio 9 UDP\r\na={relay}\r\na=mid:0")
+        );
     }
 }

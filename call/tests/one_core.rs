@@ -1,10 +1,12 @@
 //! One core driven by hand, input by input, as the bridge would: the order of its actions.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use sotto_call::crypto::{CryptoResult, KeyMessage, SafetyCode};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use sotto_call::crypto::{Admitted, CryptoResult, KeyMessage, SafetyState};
 use sotto_call::{
-    Action, AppEvent, CallCore, Config, CryptoRequest, Input, PeerOp, RequestId, Role, SdpKind,
-    SocketId,
+    Action, AppEvent, CallCore, Config, CryptoRequest, IceCandidate, Input, PeerOp, RequestId,
+    Role, SdpKind, SocketId,
 };
 use sotto_protocol::peer::{B64UrlBytes, PeerPayload};
 use sotto_protocol::room::{ClientMessage, PeerInfo, ServerMessage};
@@ -58,6 +60,75 @@ fn server(core: &mut CallCore, socket: SocketId, msg: &ServerMessage, now: u64) 
     drain(core)
 }
 
+/// A roster result admitting `admitted` (their identity keys are `KEY-<peer>`).
+fn roster(
+    epoch: u64,
+    committed: bool,
+    messages: Vec<KeyMessage>,
+    admitted: &[&str],
+) -> CryptoResult {
+    CryptoResult::Roster {
+        epoch,
+        committed,
+        messages,
+        rejected: vec![],
+        admitted: admitted
+            .iter()
+            .map(|p| Admitted {
+                peer: id(p),
+                identity: format!("KEY-{p}"),
+            })
+            .collect(),
+    }
+}
+
+/// Plays the crypto Worker for every `Seal` among `actions` (the "envelope" is the payload in
+/// base64url, enough to read it back): the actions that follow.
+fn seal_all(core: &mut CallCore, actions: &[Action], now: u64) -> Vec<Action> {
+    let mut out = Vec::new();
+    for a in actions {
+        if let Action::Crypto {
+            request,
+            op: CryptoRequest::Seal { to, payload },
+        } = a
+        {
+            let result = CryptoResult::Sealed {
+                to: to.clone(),
+                envelope: URL_SAFE_NO_PAD.encode(payload),
+            };
+            core.handle(
+                Input::Crypto {
+                    request: *request,
+                    result,
+                },
+                now,
+            );
+            out.extend(drain(core));
+        }
+    }
+    out
+}
+
+/// The peer payloads the sealed signals among `actions` carry, with their recipients.
+fn signals(actions: &[Action]) -> Vec<(PeerId, PeerPayload)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SendServer { text, .. } => match ClientMessage::parse(text).unwrap() {
+                ClientMessage::Signal { to, payload, .. } => {
+                    let json = URL_SAFE_NO_PAD.decode(payload.as_str()).unwrap();
+                    Some((
+                        to,
+                        PeerPayload::parse(std::str::from_utf8(&json).unwrap()).unwrap(),
+                    ))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
 fn crypto_request(actions: &[Action]) -> Option<(RequestId, CryptoRequest)> {
     actions.iter().find_map(|a| match a {
         Action::Crypto { request, op } => Some((*request, op.clone())),
@@ -93,42 +164,61 @@ fn a_newcomer_offers_only_once_its_key_is_committed_and_attaches_before_anything
             .any(|a| matches!(a, Action::CreatePeer { .. })),
         "no connection before the new key is committed: {actions:?}"
     );
-    // the key is pending and goes out
-    let roster = CryptoResult::Roster {
-        epoch: 1,
-        committed: false,
-        messages: vec![KeyMessage {
+    // the key is pending and goes out (sealed: nothing reaches the socket in clear)
+    let result = roster(
+        1,
+        false,
+        vec![KeyMessage {
             to: id("a"),
             key: B64UrlBytes(vec![1, 2, 3]),
         }],
-        rejected: vec![],
-        safety_code: SafetyCode {
-            digits: "1".into(),
-            words: vec![],
-        },
-    };
-    core.handle(
-        Input::Crypto {
-            request,
-            result: roster,
-        },
-        20,
+        &["a"],
     );
+    core.handle(Input::Crypto { request, result }, 20);
     let actions = drain(&mut core);
-    let sent_key = actions.iter().any(|a| match a {
-        Action::SendServer { text, .. } => match ClientMessage::parse(text).unwrap() {
-            ClientMessage::Signal { payload, .. } => matches!(
-                PeerPayload::parse(payload.as_str()).unwrap(),
-                PeerPayload::SenderKey { .. }
-            ),
-            _ => false,
-        },
-        _ => false,
-    });
-    assert!(sent_key, "{actions:?}");
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::SendServer { .. })),
+        "nothing goes out unsealed: {actions:?}"
+    );
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Emit {
+            event: AppEvent::ParticipantJoined { identity, .. }
+        } if identity == "KEY-a"
+    )));
+    let actions = seal_all(&mut core, &actions, 20);
+    let sent = signals(&actions);
+    assert!(
+        matches!(sent.as_slice(), [(to, PeerPayload::SenderKey { .. })] if to == &id("a")),
+        "{actions:?}"
+    );
     assert!(!actions
         .iter()
         .any(|a| matches!(a, Action::CreatePeer { .. })));
+    // 500 ms after the roster change a safety code round starts (shown as verifying)
+    assert_eq!(core.poll_timeout(), Some(510));
+    core.handle_timeout(510);
+    let actions = drain(&mut core);
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [
+                Action::Emit {
+                    event: AppEvent::SafetyCode {
+                        state: SafetyState::Verifying,
+                        ..
+                    }
+                },
+                Action::Crypto {
+                    op: CryptoRequest::SafetyStart,
+                    ..
+                }
+            ]
+        ),
+        "{actions:?}"
+    );
     // no acknowledgement: the switch timeout commits
     assert_eq!(core.poll_timeout(), Some(1_020));
     core.handle_timeout(1_020);
@@ -192,19 +282,21 @@ fn a_newcomer_offers_only_once_its_key_is_committed_and_attaches_before_anything
         },
         1_024,
     );
-    match drain(&mut core).as_slice() {
-        [Action::SendServer { text, .. }] => match ClientMessage::parse(text).unwrap() {
-            ClientMessage::Signal { to, payload, .. } => {
-                assert_eq!(to, id("a"));
-                assert_eq!(
-                    PeerPayload::parse(payload.as_str()).unwrap(),
-                    PeerPayload::Offer { sdp: tuned.into() }
-                );
-            }
-            other => panic!("{other:?}"),
-        },
-        other => panic!("{other:?}"),
-    }
+    let actions = drain(&mut core);
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [Action::Crypto {
+                op: CryptoRequest::Seal { .. },
+                ..
+            }]
+        ),
+        "the offer goes to the Worker to be sealed first: {actions:?}"
+    );
+    assert_eq!(
+        signals(&seal_all(&mut core, &actions, 1_025)),
+        vec![(id("a"), PeerPayload::Offer { sdp: tuned.into() })]
+    );
 }
 
 #[test]
@@ -260,23 +352,8 @@ fn offering_core() -> (CallCore, sotto_call::ConnId) {
         max_peers: 8,
     };
     let (request, _) = crypto_request(&server(&mut core, socket, &welcome, 10)).unwrap();
-    let roster = CryptoResult::Roster {
-        epoch: 1,
-        committed: true,
-        messages: vec![],
-        rejected: vec![],
-        safety_code: SafetyCode {
-            digits: "1".into(),
-            words: vec![],
-        },
-    };
-    core.handle(
-        Input::Crypto {
-            request,
-            result: roster,
-        },
-        20,
-    );
+    let result = roster(1, true, vec![], &["a"]);
+    core.handle(Input::Crypto { request, result }, 20);
     let conn = drain(&mut core)
         .into_iter()
         .find_map(|a| match a {
@@ -333,4 +410,132 @@ fn a_connection_that_fails_every_time_is_remade_under_back_off_not_in_a_loop() {
         "the ICE back-off: {gaps:?}"
     );
     assert!(gaps.iter().all(|g| *g >= 1_000), "{gaps:?}");
+}
+
+#[test]
+fn a_server_of_another_protocol_version_fails_the_join_with_a_typed_error() {
+    // what a protocol v1 worker answers a v2 join: its own error, at version 1
+    let (mut core, socket) = new_core();
+    let v1 =
+        r#"{"v":1,"type":"error","code":"unsupported-version","message":"this server speaks v1"}"#;
+    core.handle(
+        Input::SocketMessage {
+            socket,
+            text: v1.into(),
+        },
+        10,
+    );
+    let actions = drain(&mut core);
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Emit { event: AppEvent::JoinFailed { error } } if error.code.code() == "unsupported-version")),
+        "{actions:?}"
+    );
+    assert!(core.is_closed());
+    // after a welcome, a message of another version is an error event, not silence
+    let (mut core, socket) = new_core();
+    let welcome = ServerMessage::Welcome {
+        v: Version,
+        you: id("me"),
+        peers: vec![],
+        max_peers: 8,
+    };
+    server(&mut core, socket, &welcome, 10);
+    core.handle(
+        Input::SocketMessage {
+            socket,
+            text: r#"{"v":3,"type":"pong"}"#.into(),
+        },
+        20,
+    );
+    let actions = drain(&mut core);
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Emit { event: AppEvent::Error(e) } if e.code.code() == "unsupported-version")),
+        "{actions:?}"
+    );
+    assert!(!core.is_closed());
+    assert_eq!(core.stats().bad_server_messages, 1);
+}
+
+#[test]
+fn relay_mode_strips_other_candidates_from_descriptions_both_ways() {
+    let room = RoomId::parse(&"r".repeat(22)).unwrap();
+    let config = Config {
+        privacy: sotto_call::Privacy::Relay,
+        ..Config::default()
+    };
+    let mut core = CallCore::new(
+        config,
+        id("me"),
+        Identity::parse("MEMEME").unwrap(),
+        &room,
+        7,
+        0,
+    );
+    let socket = match drain(&mut core).as_slice() {
+        [Action::OpenSocket { socket, .. }] => *socket,
+        other => panic!("{other:?}"),
+    };
+    core.handle(Input::LocalMediaReady, 1);
+    core.handle(Input::SocketOpened { socket }, 2);
+    drain(&mut core);
+    let welcome = ServerMessage::Welcome {
+        v: Version,
+        you: id("me"),
+        peers: vec![PeerInfo {
+            peer: id("a"),
+            identity: Identity::parse("AAAA").unwrap(),
+        }],
+        max_peers: 8,
+    };
+    let (request, _) = crypto_request(&server(&mut core, socket, &welcome, 10)).unwrap();
+    let result = roster(1, true, vec![], &["a"]);
+    core.handle(Input::Crypto { request, result }, 20);
+    let conn = drain(&mut core)
+        .into_iter()
+        .find_map(|a| match a {
+            Action::AttachLocalMediaAndTransforms { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .unwrap();
+    core.handle(
+        Input::PeerOpDone {
+            conn,
+            op: PeerOp::Attach,
+        },
+        21,
+    );
+    drain(&mut core);
+    let sdp = "v=0\r\na=rtpmap:111 opus/48000/2\r\na=candidate:1 1 udp 1 192.168.1.2 5000 typ host\r\na=candidate:2 1 udp 1 198.51.100.9 7000 typ relay raddr 0.0.0.0 rport 0\r\na=candidate:3 1 udp 1 203.0.113.7 6000 typ srflx raddr 0.0.0.0 rport 0\r\n";
+    core.handle(
+        Input::DescriptionCreated {
+            conn,
+            kind: SdpKind::Offer,
+            sdp: sdp.into(),
+        },
+        22,
+    );
+    let applied = match drain(&mut core).as_slice() {
+        [Action::SetLocalDescription { sdp, .. }] => sdp.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(applied.contains("typ relay"), "{applied}");
+    assert!(
+        !applied.contains("typ host") && !applied.contains("typ srflx"),
+        "{applied}"
+    );
+    // a trickled host candidate of our own is not sent; one from the peer is not applied
+    core.handle(
+        Input::IceCandidate {
+            conn,
+            candidate: IceCandidate {
+                candidate: "candidate:1 1 udp 1 192.168.1.2 5000 typ host".into(),
+                sdp_mid: None,
+                sdp_m_line_index: Some(0),
+            },
+        },
+        23,
+    );
+    assert!(drain(&mut core).is_empty());
+    let stats = core.stats().candidates;
+    assert_eq!((stats.sent_other, stats.dropped), (1, 3));
 }

@@ -11,7 +11,8 @@ mod sim;
 use proptest::prelude::*;
 use sim::{Faults, Sim};
 use sotto_call::crypto::{
-    CryptoErrorCode, CryptoResult, KeyHolding, KeyMessage, Rejection, SafetyCode,
+    Admitted, CryptoErrorCode, CryptoResult, KeyHolding, KeyMessage, Rejection, SafetyCode,
+    SafetyMessage, SafetyState, SafetyStep,
 };
 use sotto_call::input::{PeerOp, SdpKind};
 use sotto_call::{
@@ -241,6 +242,17 @@ fn payload() -> impl Strategy<Value = String> {
         Just(PeerPayload::Hello {}.to_json().unwrap()),
         Just(PeerPayload::KeyRequest {}.to_json().unwrap()),
         Just(PeerPayload::EndOfCandidates {}.to_json().unwrap()),
+        prop::collection::vec(any::<u8>(), 0..40).prop_map(|c| PeerPayload::SafetyCommit {
+            c: B64UrlBytes(c)
+        }
+        .to_json()
+        .unwrap()),
+        prop::collection::vec(any::<u8>(), 0..40).prop_map(|n| PeerPayload::SafetyReveal {
+            n: B64UrlBytes(n)
+        }
+        .to_json()
+        .unwrap()),
+        ".{0,70}".prop_map(|name| PeerPayload::DisplayName { name }.to_json().unwrap()),
         ".{0,60}",
     ]
 }
@@ -278,10 +290,44 @@ fn server_text() -> impl Strategy<Value = String> {
             .unwrap()
         }),
         "[a-z-]{1,20}"
-            .prop_map(|code| format!(r#"{{"v":1,"type":"error","code":"{code}","message":"x"}}"#)),
+            .prop_map(|code| format!(r#"{{"v":2,"type":"error","code":"{code}","message":"x"}}"#)),
         Just(ServerMessage::pong().to_json().unwrap()),
         ".{0,100}",
     ]
+}
+
+fn safety_step() -> impl Strategy<Value = SafetyStep> {
+    let message = || {
+        (
+            prop::collection::vec(any::<u8>(), 0..33),
+            prop::collection::vec(peer_id(), 0..3),
+        )
+            .prop_map(|(v, to)| SafetyMessage {
+                value: B64UrlBytes(v),
+                to,
+            })
+    };
+    (
+        prop_oneof![
+            Just(SafetyState::Verifying),
+            Just(SafetyState::Ready),
+            Just(SafetyState::Failed)
+        ],
+        prop::option::of(message()),
+        prop::option::of(message()),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(state, commit, reveal, code, superseded)| SafetyStep {
+            state,
+            commit,
+            reveal,
+            code: code.then(|| SafetyCode {
+                words: vec!["w".into(); 5],
+                hex: "0".repeat(64),
+            }),
+            superseded,
+        })
 }
 
 fn crypto_result() -> impl Strategy<Value = CryptoResult> {
@@ -295,26 +341,37 @@ fn crypto_result() -> impl Strategy<Value = CryptoResult> {
             any::<u64>(),
             any::<bool>(),
             prop::collection::vec(key_message, 0..4),
-            prop::collection::vec(peer_id(), 0..2)
+            prop::collection::vec((peer_id(), any::<bool>()), 0..2),
+            prop::collection::vec(peer_id(), 0..3),
         )
-            .prop_map(
-                |(epoch, committed, messages, rejected)| CryptoResult::Roster {
+            .prop_map(|(epoch, committed, messages, rejected, admitted)| {
+                CryptoResult::Roster {
                     epoch,
                     committed,
                     messages,
                     rejected: rejected
                         .into_iter()
-                        .map(|peer| Rejection {
+                        .map(|(peer, forged)| Rejection {
                             peer,
-                            reason: sotto_call::crypto::RejectReason::BadIdentity
+                            reason: if forged {
+                                sotto_call::crypto::RejectReason::ForgedParticipant
+                            } else {
+                                sotto_call::crypto::RejectReason::BadIdentity
+                            },
                         })
                         .collect(),
-                    safety_code: SafetyCode {
-                        digits: "1".into(),
-                        words: vec![]
-                    },
+                    admitted: admitted
+                        .into_iter()
+                        .map(|peer| Admitted {
+                            peer,
+                            identity: "K".into(),
+                        })
+                        .collect(),
                 }
-            ),
+            }),
+        (peer_id(), ".{0,20}").prop_map(|(to, envelope)| CryptoResult::Sealed { to, envelope }),
+        (peer_id(), payload()).prop_map(|(from, payload)| CryptoResult::Opened { from, payload }),
+        safety_step().prop_map(CryptoResult::Safety),
         any::<bool>().prop_map(|complete| CryptoResult::Acknowledged { complete }),
         any::<u64>().prop_map(|epoch| CryptoResult::Committed { epoch }),
         (peer_id(), any::<u64>()).prop_map(|(to, epoch)| CryptoResult::Resealed {
@@ -344,6 +401,10 @@ fn crypto_result() -> impl Strategy<Value = CryptoResult> {
             Just(CryptoErrorCode::ChatKeyPending),
             Just(CryptoErrorCode::StaleEpoch),
             Just(CryptoErrorCode::RotationIncomplete),
+            Just(CryptoErrorCode::EnvelopeRejected),
+            Just(CryptoErrorCode::EnvelopeReplayed),
+            Just(CryptoErrorCode::SafetyRevealMismatch),
+            Just(CryptoErrorCode::UnknownPeer),
             Just(CryptoErrorCode::Unknown),
         ]
         .prop_map(|code| CryptoResult::Failed {
@@ -400,6 +461,7 @@ fn input() -> impl Strategy<Value = Input> {
         }),
         1 => (any::<u64>(), ".{0,20}").prop_map(|(request, text)| Input::SendChat { request, text }),
         1 => kind.prop_map(|kind| Input::ReplaceTrack { kind }),
+        1 => (peer_id(), any::<bool>()).prop_map(|(peer, verified)| Input::SetVerified { peer, verified }),
         1 => Just(Input::Close),
     ]
 }

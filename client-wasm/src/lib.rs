@@ -26,17 +26,12 @@ use wasm_bindgen::prelude::*;
 pub use error::BridgeError;
 use random::os_rng;
 
-/// One participant's view of a call's keys: identity, sender keys, receive keys, safety code.
+/// One participant's view of a call's keys: identity, sender keys, receive keys, sealed
+/// envelopes, the safety code rounds.
 #[wasm_bindgen]
 pub struct CallCrypto {
     keys: GroupKeys,
     room_id: String,
-}
-
-#[derive(Serialize)]
-struct SafetyCodeJs {
-    digits: String,
-    words: Vec<&'static str>,
 }
 
 #[wasm_bindgen]
@@ -63,6 +58,16 @@ impl CallCrypto {
     #[wasm_bindgen(getter)]
     pub fn identity(&self) -> String {
         self.keys.my_identity().to_base64url()
+    }
+
+    /// This participant's identity sealed under the room's roster key (protocol v2: the
+    /// `identity` of every `join`; the server cannot open it). A fresh nonce each call: the
+    /// page takes one at the start and announces it for the whole call.
+    #[wasm_bindgen(js_name = sealedIdentity)]
+    pub fn sealed_identity(&self) -> Result<String, JsValue> {
+        self.keys
+            .my_sealed_identity(&mut os_rng())
+            .map_err(error::to_js)
     }
 
     /// Carries out one request of the call core (the JSON of a `sotto_call::CryptoRequest`)
@@ -104,16 +109,6 @@ impl CallCrypto {
     /// Erases receive keys whose time is up.
     pub fn expire(&mut self, now_ms: f64) {
         self.keys.expire(ms(now_ms));
-    }
-
-    /// The safety code over this room and everyone's identity keys: JSON `{digits, words}`.
-    #[wasm_bindgen(js_name = safetyCode)]
-    pub fn safety_code(&self) -> String {
-        let code = self.keys.safety_code();
-        json(&SafetyCodeJs {
-            digits: code.digits(),
-            words: code.words(),
-        })
     }
 
     /// Counters, as JSON: encrypted, decrypted, every kind of drop, chat, and `peers: {<peer

@@ -14,7 +14,7 @@ pub enum ProtocolError {
     MalformedJson,
     #[error("message is not a valid protocol message")]
     InvalidMessage,
-    #[error("unsupported protocol version; this server speaks v1")]
+    #[error("unsupported protocol version; this server speaks v2")]
     UnsupportedVersion,
     #[error("unknown message type")]
     UnknownType,

@@ -129,7 +129,7 @@ pub(crate) fn parse_str<T: DeserializeOwned>(
     let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
 
     match get("v") {
-        Some(v) if v.get().trim() == "1" => {}
+        Some(v) if v.get().trim() == crate::PROTOCOL_VERSION_TEXT => {}
         _ => return Err(ProtocolError::UnsupportedVersion),
     }
     let ty = string_field(get("type").ok_or(ProtocolError::InvalidMessage)?)?;

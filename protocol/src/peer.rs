@@ -1,12 +1,15 @@
-//! Peer-to-peer payloads: what a client puts into `signal.payload` (as JSON text). The worker
-//! never parses these; they are here so that every client speaks the same language.
+//! Peer-to-peer payloads: the JSON text a client seals (protocol v2: a sealed envelope, see
+//! `e2ee/KEY-SCHEDULE.md` §9) and puts into `signal.payload` as base64url. The worker never sees
+//! these in clear; they are here so that every client speaks the same language.
 //!
 //! ```text
-//! newcomer --hello--> existing peers          (asks them to start)
+//! A --hello--> B                              ("I have no connection with you, please offer")
 //! A --offer{sdp}--> B --answer{sdp}--> A      (WebRTC negotiation)
 //! A --ice{..}*--> B, then end-of-candidates
 //! A --sender-key{key}--> B --key-ack{epoch}--> A   (key = HPKE-sealed sender key, opaque here)
 //! B --key-request--> A --sender-key{key}--> B     (B holds no usable key from A: re-send)
+//! A --safety-commit{c}--> B ... A --safety-reveal{n}--> B   (safety code v2, §10)
+//! A --display-name{name}--> B                 (the name A's user chose; never seen by the server)
 //! ```
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -75,6 +78,41 @@ pub enum PeerPayload {
     Hello {},
     /// The sender holds no usable key from the recipient: please re-send your newest one.
     KeyRequest {},
+    /// Safety code v2: the sender's commitment for its current verification round (32 bytes).
+    SafetyCommit {
+        c: B64UrlBytes,
+    },
+    /// Safety code v2: the sender's nonce of that round (32 bytes), sent once it holds a
+    /// commitment from every peer of its view.
+    SafetyReveal {
+        n: B64UrlBytes,
+    },
+    /// The name the sender's user chose (at most [`MAX_DISPLAY_NAME_CHARS`] characters, no
+    /// control characters).
+    DisplayName {
+        name: String,
+    },
+}
+
+/// The longest display name, in characters (Unicode scalar values).
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+
+/// A display name as it may travel: trimmed, at most [`MAX_DISPLAY_NAME_CHARS`] characters, no
+/// control characters; `None` if nothing is left.
+pub fn clean_display_name(name: &str) -> Option<String> {
+    let clean: String = name
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_DISPLAY_NAME_CHARS)
+        .collect();
+    let clean = clean.trim();
+    (!clean.is_empty()).then(|| clean.to_owned())
+}
+
+/// Is `name` exactly as [`clean_display_name`] leaves a name (what a receiver accepts)?
+pub fn is_clean_display_name(name: &str) -> bool {
+    clean_display_name(name).as_deref() == Some(name)
 }
 
 impl PeerPayload {
@@ -95,7 +133,7 @@ impl PeerPayload {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::PeerPayload;
+    use super::*;
     use crate::ProtocolError;
 
     #[test]
@@ -110,5 +148,59 @@ mod tests {
             PeerPayload::parse(r#"{"type":"key-request","epoch":1}"#),
             Err(ProtocolError::InvalidPeerPayload)
         );
+    }
+
+    #[test]
+    fn v2_payloads_round_trip() {
+        let commit = PeerPayload::SafetyCommit {
+            c: B64UrlBytes(vec![7; 32]),
+        };
+        let wire = commit.to_json().unwrap();
+        assert_eq!(
+            wire,
+            format!(
+                r#"{{"type":"safety-commit","c":"{}"}}"#,
+                "BwcH".repeat(10) + "Bwc"
+            )
+        );
+        assert_eq!(PeerPayload::parse(&wire).unwrap(), commit);
+        let reveal = PeerPayload::parse(r#"{"type":"safety-reveal","n":"AQID"}"#).unwrap();
+        assert_eq!(
+            reveal,
+            PeerPayload::SafetyReveal {
+                n: B64UrlBytes(vec![1, 2, 3])
+            }
+        );
+        let name = PeerPayload::DisplayName {
+            name: "Zoë".into()
+        };
+        assert_eq!(
+            name.to_json().unwrap(),
+            r#"{"type":"display-name","name":"Zoë"}"#
+        );
+        assert_eq!(
+            PeerPayload::parse(r#"{"type":"safety-reveal","n":"not base64!"}"#),
+            Err(ProtocolError::InvalidPeerPayload)
+        );
+    }
+
+    #[test]
+    fn display_names_are_trimmed_cut_and_without_control_characters() {
+        assert_eq!(clean_display_name("  Ada \n"), Some("Ada".into()));
+        assert_eq!(
+            clean_display_name("a\u{7}b\u{202e}"),
+            Some("ab\u{202e}".into())
+        );
+        assert_eq!(clean_display_name(" \t "), None);
+        let long = "é".repeat(100);
+        assert_eq!(
+            clean_display_name(&long).unwrap().chars().count(),
+            MAX_DISPLAY_NAME_CHARS
+        );
+        assert!(is_clean_display_name("Ada Lovelace"));
+        assert!(!is_clean_display_name(" Ada"));
+        assert!(!is_clean_display_name("A\u{0}"));
+        assert!(!is_clean_display_name(&long));
+        assert!(!is_clean_display_name(""));
     }
 }

@@ -1,6 +1,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The `"v"` field: serializes as `1` and deserializes only from the number `1`.
+/// The `"v"` field: serializes as [`crate::PROTOCOL_VERSION`] and deserializes only from
+/// that number.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Version;
 

@@ -30,7 +30,7 @@ proptest! {
         key in "[a-z_]{0,8}",
         val in prop::sample::select(vec!["1", "\"a\"", "null", "[]", "{}", "-0", "1e999", "\"\\u0000\""]),
     ) {
-        let text = format!(r#"{{"v":1,"type":"{ty}","{key}":{val}}}"#);
+        let text = format!(r#"{{"v":2,"type":"{ty}","{key}":{val}}}"#);
         let _ = ClientMessage::parse(&text);
     }
 

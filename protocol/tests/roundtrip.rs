@@ -21,14 +21,14 @@ fn client_messages_round_trip_and_match_the_doc() {
     let cases = [
         (
             ClientMessage::join(peer("alice"), ident("AAAA")),
-            r#"{"type":"join","v":1,"peer":"alice","identity":"AAAA"}"#,
+            r#"{"type":"join","v":2,"peer":"alice","identity":"AAAA"}"#,
         ),
         (
             ClientMessage::signal(peer("bob"), Payload::new("{\"x\":1}".into()).unwrap()),
-            r#"{"type":"signal","v":1,"to":"bob","payload":"{\"x\":1}"}"#,
+            r#"{"type":"signal","v":2,"to":"bob","payload":"{\"x\":1}"}"#,
         ),
-        (ClientMessage::ping(), r#"{"type":"ping","v":1}"#),
-        (ClientMessage::leave(), r#"{"type":"leave","v":1}"#),
+        (ClientMessage::ping(), r#"{"type":"ping","v":2}"#),
+        (ClientMessage::leave(), r#"{"type":"leave","v":2}"#),
     ];
     for (msg, wire) in cases {
         let json = msg.to_json().unwrap();
@@ -38,7 +38,7 @@ fn client_messages_round_trip_and_match_the_doc() {
     }
     // The doc's field order works as well.
     assert_eq!(
-        ClientMessage::parse(r#"{"v":1,"type":"join","peer":"alice","identity":"AAAA"}"#).unwrap(),
+        ClientMessage::parse(r#"{"v":2,"type":"join","peer":"alice","identity":"AAAA"}"#).unwrap(),
         ClientMessage::join(peer("alice"), ident("AAAA"))
     );
 }
@@ -81,7 +81,7 @@ fn server_messages_round_trip() {
         ServerMessage::error(ProtocolError::UnknownPeer)
             .to_json()
             .unwrap(),
-        r#"{"type":"error","v":1,"code":"unknown-peer","message":"no such peer in this room"}"#
+        r#"{"type":"error","v":2,"code":"unknown-peer","message":"no such peer in this room"}"#
     );
     assert_eq!(
         ServerMessage::Welcome {
@@ -92,7 +92,7 @@ fn server_messages_round_trip() {
         }
         .to_json()
         .unwrap(),
-        r#"{"type":"welcome","v":1,"you":"a","peers":[],"max_peers":8}"#
+        r#"{"type":"welcome","v":2,"you":"a","peers":[],"max_peers":8}"#
     );
 }
 

@@ -15,10 +15,10 @@ test(`hostile corpus (${corpus.length} inputs)`, async () => {
   // The honest pair exchanges sequence-numbered signals throughout.
   let seq = 0;
   const chatter = setInterval(() => {
-    buddy.send({ v: 1, type: 'signal', to: 'victim', payload: `seq:${seq}` });
-    victim.send({ v: 1, type: 'signal', to: 'buddy', payload: `seq:${seq}` });
+    buddy.send({ v: 2, type: 'signal', to: 'victim', payload: `seq:${seq}` });
+    victim.send({ v: 2, type: 'signal', to: 'buddy', payload: `seq:${seq}` });
     seq += 1;
-    if (seq % 10 === 0) for (const c of [buddy, victim, outsider]) c.send({ v: 1, type: 'ping' }); // stay under the idle timeout
+    if (seq % 10 === 0) for (const c of [buddy, victim, outsider]) c.send({ v: 2, type: 'ping' }); // stay under the idle timeout
   }, 40);
 
   const results = [];
@@ -30,7 +30,7 @@ test(`hostile corpus (${corpus.length} inputs)`, async () => {
         : f);
       const c = await connect(`/ws/room/${room}`);
       if (entry.joined) {
-        c.send({ v: 1, type: 'join', peer: self, identity: 'AAAA' });
+        c.send({ v: 2, type: 'join', peer: self, identity: 'AAAA' });
         await c.next((m) => m.type === 'welcome');
       }
       const from = c.inbox.length;
@@ -48,7 +48,7 @@ test(`hostile corpus (${corpus.length} inputs)`, async () => {
         // State stays consistent: a joined hostile is still joined, an unjoined one can still join.
         if (!entry.joined) {
           const f2 = c.inbox.length;
-          c.send({ v: 1, type: 'join', peer: self, identity: 'AAAA' });
+          c.send({ v: 2, type: 'join', peer: self, identity: 'AAAA' });
           const reply = await c.next((m) => m.type === 'welcome' || m.type === 'error', { from: f2 });
           assert.equal(reply.type, 'welcome', `${entry.name}: can still join afterwards`);
         }

@@ -19,7 +19,7 @@ async function join(url, peer) {
   ws.on('message', (d) => ws.inbox.push(JSON.parse(d)));
   ws.on('close', (code) => ws.inbox.push({ closed: code }));
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  ws.send(JSON.stringify({ v: 1, type: 'join', peer, identity: 'AAAA' }));
+  ws.send(JSON.stringify({ v: 2, type: 'join', peer, identity: 'AAAA' }));
   const deadline = Date.now() + 3000;
   while (!ws.inbox.some((m) => m.type === 'welcome')) {
     assert.ok(Date.now() < deadline, `no welcome for ${peer}: ${JSON.stringify(ws.inbox)}`);
@@ -45,7 +45,7 @@ test('a room rebuilt after eviction keeps its roster and relays with the right s
     const bob = await join(url, 'bob');
     open.push(alice, bob);
     const signals = (ws) => ws.inbox.filter((m) => m.type === 'signal');
-    const send = (n) => { for (let i = 0; i < n; i += 1) alice.send(JSON.stringify({ v: 1, type: 'signal', to: 'bob', payload: `m${i}` })); };
+    const send = (n) => { for (let i = 0; i < n; i += 1) alice.send(JSON.stringify({ v: 2, type: 'signal', to: 'bob', payload: `m${i}` })); };
     // join + 3 signals: 2 of alice's 6 tokens left while the object stays in memory.
     send(3);
     await until(() => signals(bob).length === 3, () => `bob got ${JSON.stringify(bob.inbox)}`);
@@ -54,7 +54,7 @@ test('a room rebuilt after eviction keeps its roster and relays with the right s
     bob.inbox.length = 0;
     send(6);
     await until(() => signals(bob).length === 6, () => `after eviction bob got ${JSON.stringify(bob.inbox)}; alice ${JSON.stringify(alice.inbox)}`);
-    assert.deepEqual(signals(bob)[0], { type: 'signal', v: 1, from: 'alice', to: 'bob', payload: 'm0' });
+    assert.deepEqual(signals(bob)[0], { type: 'signal', v: 2, from: 'alice', to: 'bob', payload: 'm0' });
     assert.ok(!alice.inbox.some((m) => m.type === 'error' || m.closed), JSON.stringify(alice.inbox));
     // The rebuilt roster: a newcomer is welcomed with both, and both hear of it.
     const carol = await join(url, 'carol');
@@ -62,7 +62,7 @@ test('a room rebuilt after eviction keeps its roster and relays with the right s
     assert.deepEqual(carol.inbox.find((m) => m.type === 'welcome').peers.map((p) => p.peer), ['alice', 'bob']);
     await until(() => bob.inbox.some((m) => m.type === 'peer-joined'), () => `bob: ${JSON.stringify(bob.inbox)}`);
     // And bob, whose socket was rebuilt from its record, still sends as bob.
-    bob.send(JSON.stringify({ v: 1, type: 'signal', to: 'carol', payload: 'hi' }));
+    bob.send(JSON.stringify({ v: 2, type: 'signal', to: 'carol', payload: 'hi' }));
     await until(() => carol.inbox.some((m) => m.type === 'signal'), () => `carol: ${JSON.stringify(carol.inbox)}`);
     assert.equal(carol.inbox.find((m) => m.type === 'signal').from, 'bob');
   } finally {

@@ -45,7 +45,7 @@ export function connect(path, { origin = ORIGIN } = {}) {
     /** Ping/pong round trip: proves the connection is open and in a sane state. */
     async alive() {
       const from = client.inbox.length;
-      client.send({ v: 1, type: 'ping' });
+      client.send({ v: 2, type: 'ping' });
       await client.next((m) => m.type === 'pong', { from });
       return true;
     },
@@ -68,7 +68,7 @@ export function connect(path, { origin = ORIGIN } = {}) {
 /** Connects to `room` and joins as `peer`; resolves with the client after `welcome`. */
 export async function joinRoom(room, peer, identity = 'AAAA') {
   const c = await connect(`/ws/room/${room}`);
-  c.send({ v: 1, type: 'join', peer, identity });
+  c.send({ v: 2, type: 'join', peer, identity });
   c.welcome = await c.next((m) => m.type === 'welcome' || m.type === 'error');
   return c;
 }

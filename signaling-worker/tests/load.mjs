@@ -39,7 +39,7 @@ function open(c) {
       inFlight -= 1;
       received += 1;
     });
-    ws.once('open', () => ws.send(JSON.stringify({ v: 1, type: 'join', peer: c.peer, identity: 'AAAA' })));
+    ws.once('open', () => ws.send(JSON.stringify({ v: 2, type: 'join', peer: c.peer, identity: 'AAAA' })));
     ws.once('error', reject);
   });
 }
@@ -61,7 +61,7 @@ const t1 = performance.now();
 for (const [c, to, k] of plan) {
   while (inFlight >= WINDOW) await new Promise((r) => setImmediate(r));
   inFlight += 1;
-  c.ws.send(JSON.stringify({ v: 1, type: 'signal', to: to.peer, payload: `${c.room}:${c.i}:${k}:${performance.now()}` }));
+  c.ws.send(JSON.stringify({ v: 2, type: 'signal', to: to.peer, payload: `${c.room}:${c.i}:${k}:${performance.now()}` }));
 }
 while (received < plan.length && Date.now() - started < TIME_LIMIT_MS - 5000) await new Promise((r) => setTimeout(r, 5));
 const elapsed = (performance.now() - t1) / 1000;

@@ -10,15 +10,15 @@ const IDLE_TIMEOUT_MS = Number(process.env.SOTTO_IDLE_TIMEOUT_MS ?? 60_000);
 test('join, roster, relay with from set by the worker, leave', async () => {
   const room = roomId();
   const a = await joinRoom(room, 'alice', 'AAAA');
-  assert.deepEqual(a.welcome, { type: 'welcome', v: 1, you: 'alice', peers: [], max_peers: MAX_PEERS });
+  assert.deepEqual(a.welcome, { type: 'welcome', v: 2, you: 'alice', peers: [], max_peers: MAX_PEERS });
   const b = await joinRoom(room, 'bob', 'BBBB');
   assert.deepEqual(b.welcome.peers, [{ peer: 'alice', identity: 'AAAA' }]);
-  assert.deepEqual(await a.next((m) => m.type === 'peer-joined'), { type: 'peer-joined', v: 1, peer: { peer: 'bob', identity: 'BBBB' } });
-  b.send({ v: 1, type: 'signal', to: 'alice', payload: '{"type":"offer","sdp":"v=0"}' });
-  assert.deepEqual(await a.next((m) => m.type === 'signal'), { type: 'signal', v: 1, from: 'bob', to: 'alice', payload: '{"type":"offer","sdp":"v=0"}' });
-  b.send({ v: 1, type: 'leave' });
+  assert.deepEqual(await a.next((m) => m.type === 'peer-joined'), { type: 'peer-joined', v: 2, peer: { peer: 'bob', identity: 'BBBB' } });
+  b.send({ v: 2, type: 'signal', to: 'alice', payload: '{"type":"offer","sdp":"v=0"}' });
+  assert.deepEqual(await a.next((m) => m.type === 'signal'), { type: 'signal', v: 2, from: 'bob', to: 'alice', payload: '{"type":"offer","sdp":"v=0"}' });
+  b.send({ v: 2, type: 'leave' });
   assert.equal((await b.closed()).code, 1000);
-  assert.deepEqual(await a.next((m) => m.type === 'peer-left'), { type: 'peer-left', v: 1, peer: 'bob' });
+  assert.deepEqual(await a.next((m) => m.type === 'peer-left'), { type: 'peer-left', v: 2, peer: 'bob' });
   // bob's id is free again
   const b2 = await joinRoom(room, 'bob', 'BBBB');
   assert.equal(b2.welcome.type, 'welcome');
@@ -37,7 +37,7 @@ test('a dropped socket is announced as peer-left', async () => {
 test('rooms are isolated: a signal to a peer in another room is unknown-peer', async () => {
   const a = await joinRoom(roomId(), 'alice');
   const b = await joinRoom(roomId(), 'bob');
-  a.send({ v: 1, type: 'signal', to: 'bob', payload: 'x' });
+  a.send({ v: 2, type: 'signal', to: 'bob', payload: 'x' });
   await a.error('unknown-peer');
   await sleep(100);
   assert.equal(b.inbox.filter((m) => m.type === 'signal').length, 0);
@@ -67,11 +67,11 @@ test(`room full at ${MAX_PEERS} peers: 4503`, async () => {
 test('message before join: not-joined; join twice: already-joined', async () => {
   const room = roomId();
   const c = await connect(`/ws/room/${room}`);
-  c.send({ v: 1, type: 'signal', to: 'x', payload: 'y' });
+  c.send({ v: 2, type: 'signal', to: 'x', payload: 'y' });
   await c.error('not-joined');
-  c.send({ v: 1, type: 'join', peer: 'me', identity: 'AAAA' });
+  c.send({ v: 2, type: 'join', peer: 'me', identity: 'AAAA' });
   await c.next((m) => m.type === 'welcome');
-  c.send({ v: 1, type: 'join', peer: 'me2', identity: 'AAAA' });
+  c.send({ v: 2, type: 'join', peer: 'me2', identity: 'AAAA' });
   await c.error('already-joined');
   assert.ok(await c.alive());
   c.close();
@@ -88,7 +88,7 @@ test('frame larger than 65,536 bytes: 4413', async () => {
   // The largest legal payload still goes through.
   const c = await joinRoom(room, 'c');
   const payload = 'p'.repeat(60_000);
-  c.send({ v: 1, type: 'signal', to: 'a', payload });
+  c.send({ v: 2, type: 'signal', to: 'a', payload });
   assert.equal((await a.next((m) => m.type === 'signal')).payload.length, 60_000);
   a.close(); c.close();
 });
@@ -98,11 +98,11 @@ test('flood: the flooder is closed 4429, the others lose nothing', async () => {
   const a = await joinRoom(room, 'a');
   const b = await joinRoom(room, 'b');
   const f = await joinRoom(room, 'flooder');
-  for (let i = 0; i < 300; i++) f.send({ v: 1, type: 'signal', to: 'b', payload: `f${i}` });
+  for (let i = 0; i < 300; i++) f.send({ v: 2, type: 'signal', to: 'b', payload: `f${i}` });
   await f.error('rate-limited');
   assert.equal((await f.closed()).code, 4429);
   // Meanwhile a and b keep talking; every message arrives, in order.
-  for (let i = 0; i < 40; i++) a.send({ v: 1, type: 'signal', to: 'b', payload: `a${i}` });
+  for (let i = 0; i < 40; i++) a.send({ v: 2, type: 'signal', to: 'b', payload: `a${i}` });
   await b.next((m) => m.type === 'signal' && m.payload === 'a39');
   const fromA = b.inbox.filter((m) => m.type === 'signal' && m.from === 'a').map((m) => m.payload);
   assert.deepEqual(fromA, Array.from({ length: 40 }, (_, i) => `a${i}`));
@@ -118,7 +118,7 @@ test('join timeout: 4408 (a ping does not count as joining)', async () => {
   const started = Date.now();
   // (Also: local workerd tears down a socket that never sent a frame only ~10 s after the
   // server's close frame; a real client always sends `join` first. See README.)
-  c.send({ v: 1, type: 'ping' });
+  c.send({ v: 2, type: 'ping' });
   await c.error('join-timeout', { timeout: JOIN_TIMEOUT_MS + 5000 });
   assert.equal((await c.closed()).code, 4408);
   assert.ok(Date.now() - started >= JOIN_TIMEOUT_MS - 100);
@@ -128,7 +128,7 @@ test('idle timeout: 4408 for the silent peer, pinging keeps the other', async ()
   const room = roomId();
   const a = await joinRoom(room, 'pinger');
   const b = await joinRoom(room, 'silent');
-  const timer = setInterval(() => a.send({ v: 1, type: 'ping' }), IDLE_TIMEOUT_MS / 4);
+  const timer = setInterval(() => a.send({ v: 2, type: 'ping' }), IDLE_TIMEOUT_MS / 4);
   try {
     await b.error('idle-timeout', { timeout: IDLE_TIMEOUT_MS + 5000 });
     assert.equal((await b.closed()).code, 4408);

@@ -2,9 +2,9 @@
 //! the full typed parse and re-serialization.
 //!
 //! ```text
-//!   {"v":1,"type":"signal","to":"<peer id>","payload":"<string>"}      keys in any order,
+//!   {"v":2,"type":"signal","to":"<peer id>","payload":"<string>"}      keys in any order,
 //!        │ scan(): one pass, no allocation                               JSON whitespace allowed
-//!        ├── Some(Signal { to, payload literal }) ──> relayed(): {"type":"signal","v":1,
+//!        ├── Some(Signal { to, payload literal }) ──> relayed(): {"type":"signal","v":2,
 //!        │                                             "from":..,"to":..,"payload":<literal>}
 //!        └── None ──> the full parser (`ClientMessage::parse`) decides, error codes and all
 //! ```
@@ -251,7 +251,7 @@ mod tests {
     /// A message as the browser client writes it (JSON.stringify, keys in this order).
     fn canonical(to: &str, payload: &str) -> String {
         format!(
-            r#"{{"v":1,"type":"signal","to":"{to}","payload":{}}}"#,
+            r#"{{"v":2,"type":"signal","to":"{to}","payload":{}}}"#,
             serde_json::to_string(payload).unwrap()
         )
     }
@@ -266,7 +266,7 @@ mod tests {
             agrees(&text);
         }
         // Any key order and JSON whitespace.
-        let text = " {\n\t\"payload\" : \"p\" , \"to\":\"b\",\"type\":\"signal\",\"v\":1 } \r\n";
+        let text = " {\n\t\"payload\" : \"p\" , \"to\":\"b\",\"type\":\"signal\",\"v\":2 } \r\n";
         assert!(scan(text).is_some());
         agrees(text);
     }
@@ -274,27 +274,27 @@ mod tests {
     #[test]
     fn what_falls_back_to_the_full_parser() {
         let cases = [
-            r#"{"v":1,"type":"signal","to":"bob","payload":"a\/b"}"#, // written back differently
-            r#"{"v":1,"type":"signal","to":"bob","payload":"\u0041"}"#,
-            r#"{"v":1,"type":"signal","to":"b\u006fb","payload":"x"}"#,
-            r#"{"v":1,"type":"sig\u006eal","to":"bob","payload":"x"}"#,
-            r#"{"v":1,"type":"ping"}"#,
-            r#"{"v":1,"type":"join","peer":"a","identity":"b"}"#,
-            r#"{"v":2,"type":"signal","to":"bob","payload":"x"}"#,
+            r#"{"v":2,"type":"signal","to":"bob","payload":"a\/b"}"#, // written back differently
+            r#"{"v":2,"type":"signal","to":"bob","payload":"\u0041"}"#,
+            r#"{"v":2,"type":"signal","to":"b\u006fb","payload":"x"}"#,
+            r#"{"v":2,"type":"sig\u006eal","to":"bob","payload":"x"}"#,
+            r#"{"v":2,"type":"ping"}"#,
+            r#"{"v":2,"type":"join","peer":"a","identity":"b"}"#,
+            r#"{"v":1,"type":"signal","to":"bob","payload":"x"}"#,
             r#"{"v":01,"type":"signal","to":"bob","payload":"x"}"#,
-            r#"{"v":1.0,"type":"signal","to":"bob","payload":"x"}"#,
+            r#"{"v":2.0,"type":"signal","to":"bob","payload":"x"}"#,
             r#"{"v":"1","type":"signal","to":"bob","payload":"x"}"#,
-            r#"{"v":1,"v":1,"type":"signal","to":"bob","payload":"x"}"#,
-            r#"{"v":1,"type":"signal","to":"bob","payload":"x","from":"eve"}"#,
-            r#"{"v":1,"type":"signal","to":"bob"}"#,
-            r#"{"v":1,"type":"signal","to":"not ok","payload":"x"}"#,
-            r#"{"v":1,"type":"signal","to":"","payload":"x"}"#,
-            r#"{"v":1,"type":"signal","to":"bob","payload":5}"#,
-            r#"{"v":1,"type":"signal","to":"bob","payload":"x"} x"#,
-            r#"{"v":1,"type":"signal","to":"bob","payload":"x",}"#,
-            "{\"v\":1,\"type\":\"signal\",\"to\":\"bob\",\"payload\":\"a\u{1}b\"}",
-            "\u{feff}{\"v\":1,\"type\":\"signal\",\"to\":\"bob\",\"payload\":\"x\"}",
-            r#"{"v":1,"type":"signal","to":"bob","payload":"x""#,
+            r#"{"v":2,"v":2,"type":"signal","to":"bob","payload":"x"}"#,
+            r#"{"v":2,"type":"signal","to":"bob","payload":"x","from":"eve"}"#,
+            r#"{"v":2,"type":"signal","to":"bob"}"#,
+            r#"{"v":2,"type":"signal","to":"not ok","payload":"x"}"#,
+            r#"{"v":2,"type":"signal","to":"","payload":"x"}"#,
+            r#"{"v":2,"type":"signal","to":"bob","payload":5}"#,
+            r#"{"v":2,"type":"signal","to":"bob","payload":"x"} x"#,
+            r#"{"v":2,"type":"signal","to":"bob","payload":"x",}"#,
+            "{\"v\":2,\"type\":\"signal\",\"to\":\"bob\",\"payload\":\"a\u{1}b\"}",
+            "\u{feff}{\"v\":2,\"type\":\"signal\",\"to\":\"bob\",\"payload\":\"x\"}",
+            r#"{"v":2,"type":"signal","to":"bob","payload":"x""#,
         ];
         for text in cases {
             assert_eq!(scan(text), None, "{text}");
@@ -367,9 +367,9 @@ mod tests {
     /// misspelt, extended or retyped.
     fn message() -> impl Strategy<Value = String> {
         let field = prop_oneof![
-            8 => Just(r#""v":1"#.to_owned()),
-            1 => Just(r#""v":2"#.to_owned()),
-            1 => Just(r#""v":1.0"#.to_owned()),
+            8 => Just(r#""v":2"#.to_owned()),
+            1 => Just(r#""v":1"#.to_owned()),
+            1 => Just(r#""v":2.0"#.to_owned()),
             1 => Just(r#""v":"1""#.to_owned()),
             8 => Just(r#""type":"signal""#.to_owned()),
             1 => Just(r#""type":"ping""#.to_owned()),

@@ -390,14 +390,14 @@ mod tests {
             "tab\\there",
         ]);
         prop_oneof![
-            6 => (peer.clone(), payload.clone()).prop_map(|(to, p)| format!(r#"{{"v":1,"type":"signal","to":"{to}","payload":"{p}"}}"#)),
-            2 => (peer.clone(), payload).prop_map(|(to, p)| format!(r#"{{ "payload":"{p}", "type":"signal","to":"{to}" ,"v":1}}"#)),
-            1 => peer.clone().prop_map(|to| format!(r#"{{"v":1,"type":"signal","to":"{to}","payload":"x","from":"eve"}}"#)),
-            1 => peer.clone().prop_map(|to| format!(r#"{{"v":2,"type":"signal","to":"{to}","payload":"x"}}"#)),
-            1 => peer.clone().prop_map(|to| format!(r#"{{"v":1,"type":"signal","to":"{to}","to":"{to}","payload":"x"}}"#)),
-            3 => peer.prop_map(|p| format!(r#"{{"v":1,"type":"join","peer":"{p}","identity":"AAAA"}}"#)),
-            1 => Just(r#"{"v":1,"type":"ping"}"#.to_owned()),
-            1 => Just(r#"{"v":1,"type":"leave"}"#.to_owned()),
+            6 => (peer.clone(), payload.clone()).prop_map(|(to, p)| format!(r#"{{"v":2,"type":"signal","to":"{to}","payload":"{p}"}}"#)),
+            2 => (peer.clone(), payload).prop_map(|(to, p)| format!(r#"{{ "payload":"{p}", "type":"signal","to":"{to}" ,"v":2}}"#)),
+            1 => peer.clone().prop_map(|to| format!(r#"{{"v":2,"type":"signal","to":"{to}","payload":"x","from":"eve"}}"#)),
+            1 => peer.clone().prop_map(|to| format!(r#"{{"v":1,"type":"signal","to":"{to}","payload":"x"}}"#)),
+            1 => peer.clone().prop_map(|to| format!(r#"{{"v":2,"type":"signal","to":"{to}","to":"{to}","payload":"x"}}"#)),
+            3 => peer.prop_map(|p| format!(r#"{{"v":2,"type":"join","peer":"{p}","identity":"AAAA"}}"#)),
+            1 => Just(r#"{"v":2,"type":"ping"}"#.to_owned()),
+            1 => Just(r#"{"v":2,"type":"leave"}"#.to_owned()),
             1 => Just("nope".to_owned()),
         ]
     }
@@ -524,19 +524,19 @@ mod tests {
         let (a, b) = (room.allocate_conn(), room.allocate_conn());
         room.open(a, 0);
         room.open(b, 0);
-        let join = |p: &str| format!(r#"{{"v":1,"type":"join","peer":"{p}","identity":"AAAA"}}"#);
+        let join = |p: &str| format!(r#"{{"v":2,"type":"join","peer":"{p}","identity":"AAAA"}}"#);
         room.message(a, Frame::Text(&join("alice")), 1);
         room.message(b, Frame::Text(&join("bob")), 1);
         let out = room.message(
             b,
-            Frame::Text(r#"{"v":1,"type":"signal","to":"alice","payload":"\"hi\""}"#),
+            Frame::Text(r#"{"v":2,"type":"signal","to":"alice","payload":"\"hi\""}"#),
             2,
         );
         assert_eq!(
             out,
             vec![Action::Relay {
                 to: a,
-                text: r#"{"type":"signal","v":1,"from":"bob","to":"alice","payload":"\"hi\""}"#
+                text: r#"{"type":"signal","v":2,"from":"bob","to":"alice","payload":"\"hi\""}"#
                     .to_owned()
             }]
         );
@@ -544,7 +544,7 @@ mod tests {
         assert!(!room.peers.contains_key("alice"));
         let out = room.message(
             b,
-            Frame::Text(r#"{"v":1,"type":"signal","to":"alice","payload":"x"}"#),
+            Frame::Text(r#"{"v":2,"type":"signal","to":"alice","payload":"x"}"#),
             3,
         );
         assert_eq!(

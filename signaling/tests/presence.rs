@@ -10,7 +10,7 @@ fn ch(n: u32) -> String {
 }
 fn msg(ty: &str, chans: &[String]) -> String {
     let list: Vec<String> = chans.iter().map(|c| format!("\"{c}\"")).collect();
-    format!(r#"{{"v":1,"type":"{ty}","channels":[{}]}}"#, list.join(","))
+    format!(r#"{{"v":2,"type":"{ty}","channels":[{}]}}"#, list.join(","))
 }
 fn presence(actions: &[PresenceAction]) -> Vec<(Vec<ConnId>, String, bool)> {
     actions
@@ -121,7 +121,7 @@ fn limits_and_errors() {
         vec!["too-many-channels"]
     );
     assert_eq!(
-        errors(&hub.message(a, Frame::Text(r#"{"v":1,"type":"join"}"#), 0)),
+        errors(&hub.message(a, Frame::Text(r#"{"v":2,"type":"join"}"#), 0)),
         vec!["unknown-type"]
     );
     assert_eq!(
@@ -152,7 +152,7 @@ fn join_and_idle_timeouts() {
         .iter()
         .any(|x| matches!(x, Action::Close { conn, code: CloseCode::Timeout } if *conn == silent)));
     for t in (15_000..=60_000).step_by(15_000) {
-        hub.message(w, Frame::Text(r#"{"v":1,"type":"ping"}"#), t);
+        hub.message(w, Frame::Text(r#"{"v":2,"type":"ping"}"#), t);
     }
     let out = hub.tick(1 + limits.idle_timeout_ms);
     assert_eq!(presence(&out), vec![(vec![w], ch(1), false)]);

@@ -20,7 +20,7 @@ fn apply(store: &mut std::collections::BTreeMap<ConnId, RoomRecord>, actions: &[
 }
 
 fn join(peer: &str) -> String {
-    format!(r#"{{"v":1,"type":"join","peer":"{peer}","identity":"AAAA"}}"#)
+    format!(r#"{{"v":2,"type":"join","peer":"{peer}","identity":"AAAA"}}"#)
 }
 
 #[test]
@@ -41,7 +41,7 @@ fn rebuilt_room_has_the_same_roster_and_keeps_relaying() {
     let pending = room.allocate_conn();
     apply(&mut store, &room.open(pending, 5));
     // carol leaves before hibernation.
-    let out = room.message(conns[2], Frame::Text(r#"{"v":1,"type":"leave"}"#), 6);
+    let out = room.message(conns[2], Frame::Text(r#"{"v":2,"type":"leave"}"#), 6);
     apply(&mut store, &out);
     // Records survive a JSON round trip (attachments are structured clones of them).
     let records: Vec<RoomRecord> = store
@@ -58,7 +58,7 @@ fn rebuilt_room_has_the_same_roster_and_keeps_relaying() {
     // Relaying works with the rebuilt state, `from` from the record.
     let out = rebuilt.message(
         conns[1],
-        Frame::Text(r#"{"v":1,"type":"signal","to":"alice","payload":"p"}"#),
+        Frame::Text(r#"{"v":2,"type":"signal","to":"alice","payload":"p"}"#),
         20_001,
     );
     let sent: Vec<_> = out
@@ -120,7 +120,7 @@ fn last_seen_is_persisted_at_most_every_interval() {
             .filter(|a| matches!(a, Action::Persist { .. }))
             .count()
     };
-    let ping = r#"{"v":1,"type":"ping"}"#;
+    let ping = r#"{"v":2,"type":"ping"}"#;
     assert_eq!(persisted(&room.message(c, Frame::Text(ping), 1_000)), 0);
     assert_eq!(
         persisted(&room.message(c, Frame::Text(ping), limits.persist_interval_ms)),

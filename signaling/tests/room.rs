@@ -6,10 +6,10 @@ use sotto_signaling::room::RoomAction;
 use sotto_signaling::{Action, CloseCode, ConnId, Frame, Limits, RoomRoster};
 
 fn join_text(peer: &str) -> String {
-    format!(r#"{{"v":1,"type":"join","peer":"{peer}","identity":"ID{peer}"}}"#)
+    format!(r#"{{"v":2,"type":"join","peer":"{peer}","identity":"ID{peer}"}}"#)
 }
 fn signal_text(to: &str, payload: &str) -> String {
-    format!(r#"{{"v":1,"type":"signal","to":"{to}","payload":"{payload}"}}"#)
+    format!(r#"{{"v":2,"type":"signal","to":"{to}","payload":"{payload}"}}"#)
 }
 fn info(peer: &str) -> PeerInfo {
     PeerInfo {
@@ -128,7 +128,7 @@ fn relay_sets_from_and_reaches_only_the_target() {
         other => panic!("{other:?}"),
     }
     // A spoofed `from` is an unknown field, not a relay.
-    let spoof = r#"{"v":1,"type":"signal","to":"bob","from":"carol","payload":"x"}"#;
+    let spoof = r#"{"v":2,"type":"signal","to":"bob","from":"carol","payload":"x"}"#;
     let out = text(&mut room, a, spoof, 2);
     assert_eq!(error_codes(&out), vec!["unknown-field"]);
     assert_eq!(sends(&out).len(), 1);
@@ -153,14 +153,14 @@ fn signal_to_unknown_peer_or_self_or_before_join() {
         vec!["not-joined"]
     );
     assert_eq!(
-        error_codes(&text(&mut room, n, r#"{"v":1,"type":"leave"}"#, 1)),
+        error_codes(&text(&mut room, n, r#"{"v":2,"type":"leave"}"#, 1)),
         Vec::<String>::new()
     );
     // ping works before join
     let n2 = room.allocate_conn();
     room.open(n2, 0);
     assert_eq!(
-        sends(&text(&mut room, n2, r#"{"v":1,"type":"ping"}"#, 1)),
+        sends(&text(&mut room, n2, r#"{"v":2,"type":"ping"}"#, 1)),
         vec![(vec![n2], ServerMessage::pong())]
     );
 }
@@ -215,7 +215,7 @@ fn leave_and_close_tell_the_others_once() {
     let mut room = RoomRoster::new(Limits::default());
     let a = joined(&mut room, "alice", 0);
     let b = joined(&mut room, "bob", 0);
-    let out = text(&mut room, a, r#"{"v":1,"type":"leave"}"#, 1);
+    let out = text(&mut room, a, r#"{"v":2,"type":"leave"}"#, 1);
     assert_eq!(
         sends(&out),
         vec![(
@@ -311,13 +311,13 @@ fn join_timeout_and_idle_timeout() {
     assert_eq!(room.next_deadline(), Some(limits.join_timeout_ms));
     assert!(room.tick(limits.join_timeout_ms - 1).is_empty());
     // A ping before join does not extend the join deadline.
-    text(&mut room, lurker, r#"{"v":1,"type":"ping"}"#, 5_000);
+    text(&mut room, lurker, r#"{"v":2,"type":"ping"}"#, 5_000);
     let out = room.tick(limits.join_timeout_ms);
     assert_eq!(error_codes(&out), vec!["join-timeout"]);
     assert_eq!(closes(&out), vec![(lurker, CloseCode::Timeout)]);
     // alice keeps pinging; bob goes quiet.
     for t in (15_000..=60_000).step_by(15_000) {
-        text(&mut room, a, r#"{"v":1,"type":"ping"}"#, t);
+        text(&mut room, a, r#"{"v":2,"type":"ping"}"#, t);
     }
     assert_eq!(room.next_deadline(), Some(limits.idle_timeout_ms));
     let out = room.tick(limits.idle_timeout_ms);
@@ -328,4 +328,41 @@ fn join_timeout_and_idle_timeout() {
         .any(|(to, m)| to == &vec![a] && matches!(m, ServerMessage::PeerLeft { .. })));
     assert_eq!(room.roster(), vec![info("alice")]);
     assert_eq!(room.next_deadline(), Some(60_000 + limits.idle_timeout_ms));
+}
+
+#[test]
+fn a_protocol_v1_client_is_told_unsupported_version_and_relays_nothing() {
+    let mut room = RoomRoster::new(Limits::default());
+    let bob = joined(&mut room, "bob", 0);
+    // a v1 client's join: refused with its code, and nobody hears of it
+    let old = room.allocate_conn();
+    room.open(old, 0);
+    let out = text(
+        &mut room,
+        old,
+        r#"{"v":1,"type":"join","peer":"old","identity":"IDold"}"#,
+        1,
+    );
+    assert_eq!(error_codes(&out), vec!["unsupported-version".to_owned()]);
+    assert!(
+        sends(&out).iter().all(|(to, _)| to == &vec![old]),
+        "{out:?}"
+    );
+    // a joined client sending a v1 signal: refused, not relayed (neither path)
+    let alice = joined(&mut room, "alice", 2);
+    let out = text(
+        &mut room,
+        alice,
+        r#"{"v":1,"type":"signal","to":"bob","payload":"x"}"#,
+        3,
+    );
+    assert_eq!(error_codes(&out), vec!["unsupported-version".to_owned()]);
+    assert!(
+        sends(&out).iter().all(|(to, _)| !to.contains(&bob)),
+        "{out:?}"
+    );
+    // and the v2 form of the same signal is relayed
+    let out = text(&mut room, alice, &signal_text("bob", "x"), 4);
+    assert_eq!(sends(&out).len(), 1);
+    assert_eq!(sends(&out)[0].0, vec![bob]);
 }

@@ -3,10 +3,10 @@
 //! crypto result.
 use sotto_protocol::peer::PeerPayload;
 use sotto_protocol::room::PeerInfo;
-use sotto_protocol::PeerId;
+use sotto_protocol::{Identity, PeerId};
 
 use super::{CallCore, Pending};
-use crate::crypto::{CryptoRequest, CryptoResult, KeyMessage, Rejection};
+use crate::crypto::{CryptoRequest, CryptoResult, KeyMessage, RejectReason, Rejection};
 use crate::error::{CallError, ErrorCode};
 use crate::event::{AppEvent, LeaveReason};
 use crate::peer::Resend;
@@ -34,17 +34,42 @@ impl CallCore {
                 identity: p.identity.clone(),
             })
             .collect();
-        self.crypto(CryptoRequest::SetRoster { roster }, Pending::SetRoster);
-        // keys that came before their sender was in the crypto roster
+        let sent = roster
+            .iter()
+            .map(|i| (i.peer.clone(), i.identity.clone()))
+            .collect();
+        self.crypto(
+            CryptoRequest::SetRoster { roster },
+            Pending::SetRoster { sent },
+        );
+        // a new safety code round over this roster, once it stays the same for a moment
+        self.safety_restart_at = None;
+        self.safety_stall_at = None;
+        self.safety_stall_restarts = 0;
+        self.safety_start_at = Some(
+            self.now
+                .saturating_add(super::sealed::SAFETY_START_DELAY_MS),
+        );
+        // what waited for its peer to be in the crypto roster: keys, envelopes either way
         let mut held = Vec::new();
+        let mut outgoing = Vec::new();
+        let mut incoming = Vec::new();
         for (peer, p) in self.peers.iter_mut() {
             p.in_crypto_roster = true;
             for key in p.held_keys.drain(..) {
                 held.push((peer.clone(), key));
             }
+            outgoing.extend(p.outbox.drain(..).map(|t| (peer.clone(), t)));
+            incoming.extend(p.inbox.drain(..).map(|t| (peer.clone(), t)));
         }
         for (from, key) in held {
             self.receive_key(&from, key);
+        }
+        for (to, payload) in outgoing {
+            self.seal(&to, payload);
+        }
+        for (from, envelope) in incoming {
+            self.open_envelope(&from, envelope);
         }
     }
 
@@ -55,23 +80,25 @@ impl CallCore {
         };
         match (pending, result) {
             (
-                Pending::SetRoster,
+                Pending::SetRoster { sent },
                 CryptoResult::Roster {
                     epoch,
                     committed,
                     messages,
                     rejected,
-                    safety_code,
+                    admitted,
                 },
             ) => {
                 self.rotation.roster_in_flight = false;
                 self.rotation.failures = 0;
-                self.on_rejected(&rejected);
-                self.emit(AppEvent::SafetyCode(safety_code));
+                self.on_rejected(&rejected, &sent);
+                self.on_admitted(&admitted, &sent);
                 self.on_rotation(epoch, committed, messages);
                 self.rekey_if_dirty();
+                // admissions may let waiting connections start
+                self.run_deferred();
             }
-            (Pending::SetRoster, CryptoResult::Failed { code, .. }) => {
+            (Pending::SetRoster { .. }, CryptoResult::Failed { code, .. }) => {
                 self.rotation.roster_in_flight = false;
                 self.rotation.pending = None;
                 for p in self.peers.values_mut() {
@@ -114,6 +141,9 @@ impl CallCore {
             }
             (Pending::SealChat { request }, result) => self.chat_sealed(request, result),
             (Pending::OpenChat { seq, from }, result) => self.chat_opened(seq, &from, result),
+            (Pending::Seal { to }, result) => self.sealed(&to, result),
+            (Pending::Open { from }, result) => self.opened(&from, result),
+            (Pending::Safety, result) => self.safety_result(result),
             (Pending::Commit, CryptoResult::Failed { code, .. })
             | (Pending::Acknowledge | Pending::Reseal { .. }, CryptoResult::Failed { code, .. }) => {
                 self.error(CallError::new(
@@ -135,18 +165,39 @@ impl CallCore {
         }
     }
 
-    /// Roster entries the crypto Worker left out, reported one by one and dropped.
-    fn on_rejected(&mut self, rejected: &[Rejection]) {
+    /// Roster entries the crypto Worker left out, reported one by one and dropped (if the peer
+    /// still holds the identity that was refused). A forged one (its sealed identity did not
+    /// open: made without the room secret) is `forged-participant`, and its signals are
+    /// ignored from then on.
+    fn on_rejected(&mut self, rejected: &[Rejection], sent: &[(PeerId, Identity)]) {
         for r in rejected {
+            let same = sent.iter().any(|(peer, identity)| {
+                peer == &r.peer
+                    && self
+                        .peers
+                        .get(peer)
+                        .is_some_and(|p| &p.identity == identity)
+            });
+            if !same {
+                continue;
+            }
             self.stats.roster_rejections += 1;
-            self.error(
+            let error = if r.reason == RejectReason::ForgedParticipant {
+                self.stats.forged_participants += 1;
+                if self.forged.len() < super::MAX_STRANGERS {
+                    self.forged.insert(r.peer.clone(), ());
+                }
+                CallError::new(
+                    ErrorCode::ForgedParticipant,
+                    "the server announced a participant whose identity does not open with the room secret; it is ignored",
+                )
+            } else {
                 CallError::new(
                     ErrorCode::BadRosterEntry,
                     "the server announced a participant who cannot be in the call; that entry is ignored",
                 )
-                .about(&r.peer)
-                .because(r.reason.as_str()),
-            );
+            };
+            self.error(error.about(&r.peer).because(r.reason.as_str()));
             self.drop_peer(&r.peer, LeaveReason::Rejected, false);
         }
     }

@@ -7,11 +7,13 @@
 //! ```
 //! Split by concern: `server` (room messages, roster, hello), `negotiate` (offers, answers,
 //! candidates, recovery), `keys` (rotation, acks, re-sends, key requests, key checks),
-//! `media` (chat, the sender invariant, local tracks).
+//! `media` (chat, the sender invariant, local tracks), `sealed` (protocol v2: envelopes,
+//! admission of sealed identities, the safety code rounds, display names, verification).
 mod keys;
 mod media;
 mod negotiate;
 mod receive;
+mod sealed;
 mod server;
 mod socket;
 
@@ -20,12 +22,12 @@ use std::collections::VecDeque;
 use serde::Serialize;
 use sotto_protocol::peer::PeerPayload;
 use sotto_protocol::room::{ClientMessage, ServerMessage};
-use sotto_protocol::{Identity, Payload, PeerId, RoomId};
+use sotto_protocol::{Identity, PeerId, RoomId};
 
 use crate::action::Action;
 use crate::backoff::Jitter;
 use crate::chat::{ChatLines, ChatStats};
-use crate::crypto::CryptoRequest;
+use crate::crypto::{CryptoRequest, SafetyState};
 use crate::error::{CallError, ErrorCode};
 use crate::event::{AppEvent, KeyState, LeaveReason};
 use crate::input::{Input, PcState};
@@ -52,11 +54,17 @@ const RESYNC_INTERVAL_MS: u64 = 30_000;
 /// At most this many strangers are remembered.
 const MAX_STRANGERS: usize = 64;
 
-/// A participant as `call.participants` shows it.
+/// A participant as `call.participants` shows it (only participants whose sealed identity
+/// opened).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ParticipantInfo {
     pub peer: PeerId,
-    pub identity: Identity,
+    /// Its identity public key (base64url), opened from its sealed identity.
+    pub identity: String,
+    /// The display name it sent, if any.
+    pub name: Option<String>,
+    /// The application marked its identity key verified (`setVerified`).
+    pub verified: bool,
     pub connection_state: PcState,
     /// The newest key epoch accepted from them.
     pub epoch: Option<u64>,
@@ -79,19 +87,59 @@ pub struct CoreStats {
     /// Crypto results nobody waited for, or of the wrong shape.
     pub unexpected_crypto_results: u64,
     pub ice_restarts: u64,
+    /// Roster entries whose sealed identity did not open (`forged-participant`).
+    pub forged_participants: u64,
+    /// Envelopes that did not open (`envelope-rejected`).
+    pub envelopes_rejected: u64,
+    /// Authentic envelopes that came again (`envelope-replayed`).
+    pub envelopes_replayed: u64,
+    /// ICE candidates by type, as sent and as received (after opening), and those dropped
+    /// by relay-only mode (either way).
+    pub candidates: CandidateStats,
+}
+
+/// ICE candidates by type (`relay` or any other).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CandidateStats {
+    pub sent_relay: u64,
+    pub sent_other: u64,
+    pub received_relay: u64,
+    pub received_other: u64,
+    pub dropped: u64,
 }
 
 /// What a crypto request was for.
 #[derive(Debug, Clone)]
 enum Pending {
-    SetRoster,
+    /// With the entries sent: a result only concerns peers still holding the same identity.
+    SetRoster {
+        sent: Vec<(PeerId, Identity)>,
+    },
+    Seal {
+        to: PeerId,
+    },
+    Open {
+        from: PeerId,
+    },
+    Safety,
     Acknowledge,
     Commit,
-    Reseal { peer: PeerId },
-    ReceiveKey { from: PeerId },
-    KeysFrom { asked: Vec<PeerId> },
-    SealChat { request: u64 },
-    OpenChat { seq: u64, from: PeerId },
+    Reseal {
+        peer: PeerId,
+    },
+    ReceiveKey {
+        from: PeerId,
+    },
+    KeysFrom {
+        asked: Vec<PeerId>,
+    },
+    SealChat {
+        request: u64,
+    },
+    OpenChat {
+        seq: u64,
+        from: PeerId,
+    },
 }
 
 /// A peer dropped as vanished while the server may still list it.
@@ -135,11 +183,30 @@ pub struct CallCore {
     first_checks: Vec<u64>,
     jitter: Jitter,
     stats: CoreStats,
+    // ---- protocol v2 (see `sealed`) ----
+    /// Peer ids whose sealed identity did not open: their signals are dropped quietly.
+    forged: VecMap<PeerId, ()>,
+    /// Identity keys the application verified.
+    verified: VecMap<String, ()>,
+    /// The key each peer id had when it was verified (a change is warned about).
+    verified_peers: VecMap<PeerId, String>,
+    /// The last safety code event: its state and hex.
+    safety_shown: Option<(SafetyState, String)>,
+    /// A superseded round restarts then, unless the roster changes first.
+    safety_restart_at: Option<u64>,
+    /// A round starts then (shortly after the last roster change).
+    safety_start_at: Option<u64>,
+    /// The round under way is given up then if it has not completed.
+    safety_stall_at: Option<u64>,
+    /// Stalled rounds started afresh since the last roster change.
+    safety_stall_restarts: u32,
+    /// Last `envelope-*` error event per code (at most one a second each).
+    envelope_error_at: [Option<u64>; 2],
 }
 
 impl CallCore {
-    /// A call for participant `me` (public identity key `identity`, as the crypto Worker's
-    /// `init` gave it) in room `room`, starting now: the first action opens the signaling
+    /// A call for participant `me` (sealed identity `identity`, as the crypto Worker's `init`
+    /// gave it: announced unchanged in every `join` of the call) in room `room`, starting now: the first action opens the signaling
     /// socket. `seed` seeds the reconnect jitter (any value; a random one in the browser).
     pub fn new(
         config: Config,
@@ -151,8 +218,9 @@ impl CallCore {
     ) -> Self {
         let mut signaling = Signaling::new(format!("/ws/room/{}", room.as_str()));
         let open = signaling.open_socket();
+        let config = config.sanitized();
         Self {
-            config: config.sanitized(),
+            config: config.clone(),
             me,
             identity,
             now: now_ms,
@@ -180,7 +248,27 @@ impl CallCore {
             first_checks: Vec::new(),
             jitter: Jitter::new(seed),
             stats: CoreStats::default(),
+            forged: VecMap::new(),
+            verified: VecMap::new(),
+            verified_peers: VecMap::new(),
+            safety_shown: None,
+            safety_restart_at: None,
+            safety_start_at: None,
+            safety_stall_at: None,
+            safety_stall_restarts: 0,
+            envelope_error_at: [None; 2],
         }
+        .with_verified(config.verified_identities)
+    }
+
+    fn with_verified(mut self, keys: Vec<String>) -> Self {
+        for key in keys
+            .into_iter()
+            .take(crate::config::MAX_VERIFIED_IDENTITIES)
+        {
+            self.verified.insert(key, ());
+        }
+        self
     }
 
     // ---- the public surface ----
@@ -199,13 +287,16 @@ impl CallCore {
         self.closed
     }
 
-    /// The participants, sorted by peer id.
+    /// The participants, sorted by peer id: those whose sealed identity opened.
     pub fn participants(&self) -> Vec<ParticipantInfo> {
         self.peers
             .iter()
+            .filter(|(_, p)| p.admitted)
             .map(|(id, p)| ParticipantInfo {
                 peer: id.clone(),
-                identity: p.identity.clone(),
+                identity: p.key.clone().unwrap_or_default(),
+                name: p.name.clone(),
+                verified: self.is_verified(p),
                 connection_state: p.conn.as_ref().map_or(PcState::New, |c| c.state),
                 epoch: p.epoch,
                 key_state: p.key_state,
@@ -252,6 +343,9 @@ impl CallCore {
             self.tick_at,
             self.first_checks.iter().min().copied(),
             self.chat.next_deadline(),
+            self.safety_restart_at,
+            self.safety_start_at,
+            self.safety_stall_at,
         ]
         .into_iter()
         .chain(peers)
@@ -320,6 +414,7 @@ impl CallCore {
             Input::SenderSamples { samples } => self.on_sender_samples(&samples),
             Input::SendChat { request, text } => self.send_chat(request, text),
             Input::ReplaceTrack { kind } => self.replace_track(kind),
+            Input::SetVerified { peer, verified } => self.set_verified(&peer, verified),
             Input::Close => self.close(),
         }
     }
@@ -364,6 +459,15 @@ impl CallCore {
                 .about(&from),
             );
         }
+        if self.safety_start_at.is_some_and(|t| t <= now) {
+            self.start_safety_round();
+        }
+        if self.safety_restart_at.is_some_and(|t| t <= now) {
+            self.restart_safety_round();
+        }
+        if self.safety_stall_at.is_some_and(|t| t <= now) {
+            self.safety_stalled();
+        }
         self.peers_due();
         self.dormant_due();
         if self.strangers_deadline().is_some_and(|t| t <= now) {
@@ -396,14 +500,32 @@ impl CallCore {
         }
     }
 
+    /// Sends `payload` to `to`, sealed: through the crypto Worker (`Seal`), which the peer is
+    /// in once a roster listing it was sent there (until then the payload waits); the
+    /// envelope goes out when the Worker answers (in the order sealed). Nothing can be sealed
+    /// to someone who is not a participant.
     fn send_peer(&mut self, to: &PeerId, payload: &PeerPayload) {
-        let built = payload.to_json().and_then(Payload::new);
-        match built {
-            Ok(payload) => self.send_server(&ClientMessage::signal(to.clone(), payload)),
-            Err(_) => self.error(CallError::new(
+        let Ok(text) = payload.to_json() else {
+            self.error(CallError::new(
                 ErrorCode::Internal,
-                "a message to a peer could not be built (too large?)",
-            )),
+                "a message to a peer could not be built",
+            ));
+            return;
+        };
+        match self.peers.get_mut(to) {
+            Some(p) if p.in_crypto_roster => self.crypto(
+                CryptoRequest::Seal {
+                    to: to.clone(),
+                    payload: text,
+                },
+                Pending::Seal { to: to.clone() },
+            ),
+            Some(p) => {
+                if !Peer::hold_envelope(&mut p.outbox, text) {
+                    self.stats.unsent_messages += 1;
+                }
+            }
+            None => self.stats.unsent_messages += 1,
         }
     }
 
@@ -429,6 +551,9 @@ impl CallCore {
         };
         if p.key_state != state {
             p.key_state = state;
+            if !p.admitted {
+                return;
+            }
             self.emit(AppEvent::ParticipantState {
                 peer: peer.clone(),
                 state,
@@ -465,21 +590,29 @@ impl CallCore {
             self.close_conn(c.id);
         }
         self.chat.remove_peer(peer);
-        if dormant && self.dormant.len() < MAX_DORMANT {
-            let hello_at = self.now.saturating_add(dormant_hello_delay(0));
+        // only someone who was a participant (its identity opened) may come back by itself
+        if dormant && p.admitted && self.dormant.len() < MAX_DORMANT {
+            let hellos = if p.connected_at.is_some() {
+                0
+            } else {
+                p.revivals
+            };
+            let hello_at = self.now.saturating_add(dormant_hello_delay(hellos));
             self.dormant.insert(
                 peer.clone(),
                 Dormant {
                     identity: p.identity,
                     hello_at,
-                    hellos: 0,
+                    hellos,
                 },
             );
         }
-        self.emit(AppEvent::ParticipantLeft {
-            peer: peer.clone(),
-            reason,
-        });
+        if p.admitted {
+            self.emit(AppEvent::ParticipantLeft {
+                peer: peer.clone(),
+                reason,
+            });
+        }
     }
 
     fn close_conn(&mut self, conn: ConnId) {

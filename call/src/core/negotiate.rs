@@ -12,12 +12,13 @@ use sotto_protocol::PeerId;
 use super::CallCore;
 use crate::action::{Action, Role};
 use crate::backoff::exponential;
+use crate::config::Privacy;
 use crate::connection::{Connection, Negotiation};
 use crate::error::{CallError, ErrorCode};
 use crate::event::AppEvent;
 use crate::input::{IceCandidate, PcState, PeerOp, SdpKind};
 use crate::invariant::EARLY_CHECKS_MS;
-use crate::sdp::tune_audio_sdp;
+use crate::sdp::{is_relay_candidate, keep_relay_candidates, tune_audio_sdp};
 use crate::ConnId;
 
 /// A restart that finds its connection busy looks again after this.
@@ -41,8 +42,21 @@ impl Deferred {
 }
 
 impl CallCore {
-    fn tune(&self, sdp: &str) -> String {
-        tune_audio_sdp(sdp, self.config.constant_bitrate_audio)
+    /// Every description, local and remote: audio privacy, and in relay-only mode no
+    /// candidate but relayed ones.
+    fn tune(&mut self, sdp: &str) -> String {
+        let tuned = tune_audio_sdp(sdp, self.config.constant_bitrate_audio);
+        if self.config.privacy != Privacy::Relay {
+            return tuned;
+        }
+        let (kept, dropped) = keep_relay_candidates(&tuned);
+        self.stats.candidates.dropped += dropped as u64;
+        kept
+    }
+
+    /// Only a participant (its sealed identity opened) gets a connection.
+    fn may_connect(&self, peer: &PeerId) -> bool {
+        self.rotation.settled() && self.peers.get(peer).is_some_and(|p| p.admitted)
     }
 
     /// A fresh connection to `peer` in `role` (closing the one it had).
@@ -65,12 +79,15 @@ impl CallCore {
         self.out
             .push_back(Action::AttachLocalMediaAndTransforms { conn: id, role });
         self.ensure_tick();
+        // a new connection: the peer may have lost us (and our name) meanwhile
+        self.send_display_name(peer);
         Some(id)
     }
 
-    /// Offers to `peer` on a fresh connection (once no rotation is under way).
+    /// Offers to `peer` on a fresh connection (once no rotation is under way and the peer is
+    /// admitted).
     pub(super) fn start_offer(&mut self, peer: &PeerId) {
-        if self.rotation.settled() {
+        if self.may_connect(peer) {
             self.new_conn(peer, Role::Offerer);
         } else {
             self.defer(Deferred::Offer(peer.clone()));
@@ -79,7 +96,7 @@ impl CallCore {
 
     /// Answers `sdp` on a fresh connection (once no rotation is under way).
     fn answer_fresh(&mut self, peer: &PeerId, sdp: String) {
-        if !self.rotation.settled() {
+        if !self.may_connect(peer) {
             self.defer(Deferred::Answer(peer.clone(), sdp));
             return;
         }
@@ -112,7 +129,7 @@ impl CallCore {
             match d {
                 Deferred::Offer(peer) => {
                     if self.peers.get(&peer).is_some_and(|p| p.conn.is_none()) {
-                        self.new_conn(&peer, Role::Offerer);
+                        self.start_offer(&peer);
                     }
                 }
                 Deferred::Answer(peer, sdp) => {
@@ -205,7 +222,27 @@ impl CallCore {
         });
     }
 
+    /// Counts a candidate by type; false if relay-only mode drops it.
+    fn keep_candidate(&mut self, candidate: &IceCandidate, sent: bool) -> bool {
+        let relay = is_relay_candidate(&candidate.candidate);
+        let c = &mut self.stats.candidates;
+        match (sent, relay) {
+            (true, true) => c.sent_relay += 1,
+            (true, false) => c.sent_other += 1,
+            (false, true) => c.received_relay += 1,
+            (false, false) => c.received_other += 1,
+        }
+        let keep = relay || self.config.privacy != Privacy::Relay;
+        if !keep {
+            c.dropped += 1;
+        }
+        keep
+    }
+
     pub(super) fn on_remote_candidate(&mut self, from: &PeerId, candidate: IceCandidate) {
+        if !self.keep_candidate(&candidate, false) {
+            return;
+        }
         let Some(p) = self.peers.get_mut(from) else {
             return;
         };
@@ -236,6 +273,9 @@ impl CallCore {
         let Some(peer) = self.conn_owner.get(&conn).cloned() else {
             return;
         };
+        if !self.keep_candidate(&candidate, true) {
+            return;
+        }
         self.send_peer(
             &peer,
             &PeerPayload::Ice {

@@ -8,11 +8,17 @@
 //! is back). A `hello` makes the receiver offer if it has no connection to the sender, if its
 //! connection predates its own last welcome and is not up, or if it had given the sender up
 //! (dormant); an unknown sender that keeps asking makes it rejoin to get the roster again.
+//!
+//! Protocol v2: a roster entry is a sealed identity; the peer is only *admitted* (shown,
+//! offered to, connected) once the crypto Worker opened it (`sealed`). Every signal is a sealed
+//! envelope opened by the Worker before anything reads it; one from someone who is not a
+//! participant cannot be opened: a peer given up (dormant) is brought back to try, an unknown
+//! one is a stranger, a forged one is ignored.
 use sotto_protocol::peer::PeerPayload;
 use sotto_protocol::room::{PeerInfo, ServerMessage};
 use sotto_protocol::{Payload, PeerId, ProtocolError};
 
-use super::{dormant_hello_delay, CallCore, DORMANT_HELLOS};
+use super::{CallCore, DORMANT_HELLOS};
 use crate::backoff::exponential;
 use crate::error::{CallError, ErrorCode};
 use crate::event::{AppEvent, LeaveReason, SignalingPhase};
@@ -27,6 +33,20 @@ impl CallCore {
     pub(super) fn on_server_text(&mut self, text: &str) {
         let msg = match ServerMessage::parse(text) {
             Ok(msg) => msg,
+            Err(ProtocolError::UnsupportedVersion) => {
+                // a server of another protocol version: never a silent failure
+                self.stats.bad_server_messages += 1;
+                let error = CallError::new(
+                    ErrorCode::Server(ProtocolError::UnsupportedVersion),
+                    "the server speaks another protocol version than this client (v2)",
+                );
+                if self.signaling.ever_welcomed() {
+                    self.error(error);
+                } else {
+                    self.join_failed(error);
+                }
+                return;
+            }
             Err(_) => {
                 self.stats.bad_server_messages += 1;
                 self.error(CallError::new(
@@ -154,14 +174,14 @@ impl CallCore {
         }
     }
 
+    /// A roster entry, not yet admitted: the crypto Worker opens its sealed identity with the
+    /// next roster (`sealed::on_admitted`); only then is it a participant.
     fn add_peer(&mut self, info: &PeerInfo) {
         self.strangers.remove(&info.peer);
         self.dormant.remove(&info.peer);
+        self.forged.remove(&info.peer);
         self.peers
             .insert(info.peer.clone(), Peer::new(info.identity.clone()));
-        self.emit(AppEvent::ParticipantJoined {
-            peer: info.peer.clone(),
-        });
     }
 
     fn on_peer_joined(&mut self, info: PeerInfo) {
@@ -200,37 +220,50 @@ impl CallCore {
         }
     }
 
+    /// A relayed signal: a sealed envelope, opened by the crypto Worker before anything reads
+    /// it (`sealed::on_opened` then `on_peer_payload`).
     fn on_signal(&mut self, from: &PeerId, to: &PeerId, payload: &Payload) {
         if to != &self.me || from == &self.me {
             self.stats.bad_server_messages += 1;
             return;
         }
-        let Ok(payload) = PeerPayload::parse(payload.as_str()) else {
-            self.stats.dropped_peer_messages += 1;
-            if self.peers.contains_key(from) {
-                self.error(
-                    CallError::new(
-                        ErrorCode::BadPeerMessage,
-                        "a peer sent a message that is not valid",
-                    )
-                    .about(from),
-                );
-            }
-            return;
-        };
         if !self.peers.contains_key(from) {
-            let asks = matches!(payload, PeerPayload::Hello {} | PeerPayload::Offer { .. });
-            if asks && self.dormant.contains_key(from) {
-                self.revive(from);
-            } else {
-                // Someone in the room whose arrival this participant never heard of (a
-                // lost peer-joined): if it keeps asking, rejoin to get the roster again.
-                if asks {
-                    self.stranger(from);
-                }
+            if self.forged.contains_key(from) {
                 self.stats.dropped_peer_messages += 1;
                 return;
             }
+            if self.dormant.contains_key(from) {
+                // someone given up speaks again: back in the roster so that the Worker can
+                // tell whether it is really them (the envelope opens)
+                self.revive(from);
+            } else {
+                // Someone in the room whose arrival this participant never heard of (a
+                // lost peer-joined): if it keeps signalling, rejoin to get the roster again.
+                self.stranger(from);
+                self.stats.dropped_peer_messages += 1;
+                return;
+            }
+        }
+        self.open_envelope(from, payload.as_str().to_owned());
+    }
+
+    /// A peer payload that came out of an envelope from `from` (a participant in the crypto
+    /// roster: the envelope opened under its identity key).
+    pub(super) fn on_peer_payload(&mut self, from: &PeerId, text: &str) {
+        let Ok(payload) = PeerPayload::parse(text) else {
+            self.stats.dropped_peer_messages += 1;
+            self.error(
+                CallError::new(
+                    ErrorCode::BadPeerMessage,
+                    "a peer sent a message that is not valid",
+                )
+                .about(from),
+            );
+            return;
+        };
+        if !self.peers.contains_key(from) {
+            self.stats.dropped_peer_messages += 1;
+            return;
         }
         match payload {
             PeerPayload::Offer { sdp } => self.on_offer(from, sdp),
@@ -252,10 +285,16 @@ impl CallCore {
             PeerPayload::KeyAck { epoch } => self.on_key_ack(from, epoch),
             PeerPayload::KeyRequest {} => self.on_key_request(from),
             PeerPayload::Hello {} => self.on_hello(from),
+            PeerPayload::SafetyCommit { c } => self.on_safety_commit(from, c),
+            PeerPayload::SafetyReveal { n } => self.on_safety_reveal(from, n),
+            PeerPayload::DisplayName { name } => self.on_display_name(from, name),
         }
     }
 
-    /// A peer given up as vanished spoke again: it is a participant again.
+    /// A peer given up (vanished, or a leave that may have been forged) is tried again: back
+    /// in the roster with the sealed identity it had, and offered to. Sealed envelopes need
+    /// it in the crypto roster both ways; if it is gone after all, the offer never connects and
+    /// it is given up again (at most [`DORMANT_HELLOS`] times without its connection coming up).
     fn revive(&mut self, peer: &PeerId) {
         let Some(d) = self.dormant.remove(peer) else {
             return;
@@ -264,7 +303,11 @@ impl CallCore {
             peer: peer.clone(),
             identity: d.identity,
         });
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.revivals = d.hellos.saturating_add(1);
+        }
         self.rekey();
+        self.start_offer(peer);
     }
 
     fn on_hello(&mut self, from: &PeerId) {
@@ -368,16 +411,15 @@ impl CallCore {
             .map(|(id, _)| id.clone())
             .collect();
         for id in due {
-            let Some(d) = self.dormant.get_mut(&id) else {
+            let Some(d) = self.dormant.get(&id) else {
                 continue;
             };
-            d.hellos = d.hellos.saturating_add(1);
-            d.hello_at = now.saturating_add(dormant_hello_delay(d.hellos));
-            if d.hellos > DORMANT_HELLOS {
+            if d.hellos >= DORMANT_HELLOS {
                 self.dormant.remove(&id);
                 continue;
             }
-            self.send_peer(&id, &PeerPayload::Hello {});
+            // (nothing can be sealed to someone outside the roster: it is tried again instead)
+            self.revive(&id);
         }
     }
 }

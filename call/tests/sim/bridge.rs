@@ -71,7 +71,17 @@ impl Sim {
             }
             Action::Crypto { request, op } => {
                 let now = self.now;
+                let plain = match &op {
+                    sotto_call::CryptoRequest::Seal { payload, .. } => Some(payload.clone()),
+                    _ => None,
+                };
                 let result = self.clients[client].crypto.run(op, now);
+                if let (Some(plain), sotto_call::CryptoResult::Sealed { envelope, to }) =
+                    (plain, &result)
+                {
+                    self.plaintexts.insert(envelope.clone(), plain);
+                    self.sealed_to.push((client, to.clone()));
+                }
                 self.later(client, 1, Input::Crypto { request, result });
             }
             Action::CreatePeer { peer, conn } => {
@@ -79,6 +89,7 @@ impl Sim {
                 self.next_uid += 1;
                 let mut pc = FakePc::new(uid, client, conn, peer);
                 pc.skips_transform = self.clients[client].skips_transform;
+                pc.relay = self.clients[client].relay;
                 self.pcs.insert((client, conn), pc);
             }
             Action::AttachLocalMediaAndTransforms { conn, .. } => {

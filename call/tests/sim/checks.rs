@@ -1,6 +1,7 @@
 //! What the tests look at: convergence, transform order, events, frames.
 use std::collections::{BTreeMap, BTreeSet};
 
+use sotto_call::crypto::SafetyState;
 use sotto_call::{AppEvent, PcState};
 use sotto_protocol::PeerId;
 
@@ -156,6 +157,63 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// The last safety code `client` showed: its state and hex.
+    pub fn safety_code(&self, client: usize) -> Option<(SafetyState, String)> {
+        self.events(client)
+            .filter_map(|e| match e {
+                AppEvent::SafetyCode { state, hex, words } => {
+                    assert_eq!(
+                        (words.len(), hex.len()),
+                        if *state == SafetyState::Ready {
+                            (5, 64)
+                        } else {
+                            (0, 0)
+                        },
+                        "5 words and 64 hex digits, only when ready"
+                    );
+                    Some((*state, hex.clone()))
+                }
+                _ => None,
+            })
+            .last()
+    }
+
+    /// Every honest participant shows the same ready safety code (its hex).
+    pub fn safety_agreed(&self) -> Result<String, String> {
+        let codes: Vec<_> = self
+            .honest()
+            .into_iter()
+            .map(|i| self.safety_code(i))
+            .collect();
+        match codes.first() {
+            Some(Some((SafetyState::Ready, hex)))
+                if codes
+                    .iter()
+                    .all(|c| c.as_ref() == Some(&(SafetyState::Ready, hex.clone()))) =>
+            {
+                Ok(hex.clone())
+            }
+            _ => Err(format!("safety codes: {codes:?}")),
+        }
+    }
+
+    /// Runs until every honest participant shows the same ready safety code (at most
+    /// `limit` ms); returns it.
+    pub fn settle_safety(&mut self, limit: u64) -> String {
+        let start = self.now;
+        loop {
+            if let Ok(hex) = self.safety_agreed() {
+                return hex;
+            }
+            assert!(
+                self.now - start <= limit,
+                "no common safety code after {limit} ms: {:?}",
+                self.safety_agreed()
+            );
+            self.run_for(200);
+        }
     }
 
     pub fn ice_restarts(&self, client: usize) -> usize {

@@ -10,6 +10,8 @@ use super::rng::SimRng;
 pub struct CryptoService {
     pub keys: GroupKeys,
     rng: SimRng,
+    /// The sealed identity this participant announces (one for the whole call).
+    sealed: Identity,
 }
 
 impl CryptoService {
@@ -17,11 +19,19 @@ impl CryptoService {
         let mut rng = SimRng::new(seed);
         let identity = IdentityKeyPair::generate(&mut rng);
         let keys = GroupKeys::new(&mut rng, room, identity, peer_id.as_str().to_owned());
-        Self { keys, rng }
+        let sealed = Identity::parse(&keys.my_sealed_identity(&mut rng).expect("a valid peer id"))
+            .expect("82 base64url characters");
+        Self { keys, rng, sealed }
     }
 
+    /// The sealed identity (what `join` announces and roster entries carry).
     pub fn identity(&self) -> Identity {
-        Identity::parse(&self.keys.my_identity().to_base64url()).expect("43 base64url characters")
+        self.sealed.clone()
+    }
+
+    /// The identity public key (what `participants()` shows once the sealed one opened).
+    pub fn public_key(&self) -> String {
+        self.keys.my_identity().to_base64url()
     }
 
     /// Carries out one request at `now_ms`, with the crypto Worker's own mapping

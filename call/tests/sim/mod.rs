@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use sotto_call::{AppEvent, CallCore, Config, ConnId, Input, SocketId};
 use sotto_e2ee::{RoomKeys, RoomSecret};
+use sotto_protocol::peer::PeerPayload;
 use sotto_protocol::room::ServerMessage;
 use sotto_protocol::{PeerId, RoomId};
 use sotto_signaling::{Action as ServerAction, ConnId as ServerConn, Frame, Limits, RoomRoster};
@@ -56,8 +57,10 @@ pub enum Tamper {
     Replace(ServerMessage),
 }
 
-/// A hook on every server-to-client message: `(client, message) -> Tamper`.
-pub type TamperFn = Box<dyn FnMut(usize, &ServerMessage) -> Tamper>;
+/// A hook on every server-to-client message: `(client, message, inside) -> Tamper`. `inside`
+/// is what a sealed signal holds: an omniscient model of a lossy path that loses messages of
+/// one kind (a real server cannot tell what an envelope holds: they are all opaque to it).
+pub type TamperFn = Box<dyn FnMut(usize, &ServerMessage, Option<&PeerPayload>) -> Tamper>;
 
 #[derive(Debug)]
 pub(crate) enum Event {
@@ -92,6 +95,8 @@ pub struct Client {
     pub skips_transform: bool,
     pub chats: Vec<(PeerId, String)>,
     pub honest: bool,
+    /// Its browser gathers relayed candidates only (`iceTransportPolicy: 'relay'`).
+    pub relay: bool,
 }
 
 /// Frames one participant sent another, and how they fared.
@@ -133,6 +138,10 @@ pub struct Sim {
     pub trace: bool,
     pub tamper: Option<TamperFn>,
     max_conn: u64,
+    /// What each sealed envelope holds (envelope text -> payload JSON), for tests only.
+    pub plaintexts: BTreeMap<String, String>,
+    /// Every payload a client's crypto Worker sealed: (client, recipient).
+    pub sealed_to: Vec<(usize, PeerId)>,
 }
 
 pub(crate) fn pair(a: usize, b: usize) -> (usize, usize) {
@@ -170,16 +179,23 @@ impl Sim {
             trace: std::env::var_os("SIM_TRACE").is_some(),
             tamper: None,
             max_conn: 0,
+            plaintexts: BTreeMap::new(),
+            sealed_to: Vec::new(),
         }
     }
 
     /// A participant joins now (its local media is ready at once).
     pub fn join(&mut self) -> usize {
+        self.join_with(self.config.clone())
+    }
+
+    /// A participant with its own options joins now.
+    pub fn join_with(&mut self, config: Config) -> usize {
         let idx = self.clients.len();
         let peer = PeerId::parse(&format!("p{idx:02}")).unwrap();
         let crypto = CryptoService::new(self.room_keys.clone(), &peer, 1000 + idx as u64);
         let core = CallCore::new(
-            self.config.clone(),
+            config.clone(),
             peer.clone(),
             crypto.identity(),
             &self.room_id,
@@ -200,6 +216,7 @@ impl Sim {
             skips_transform: false,
             chats: Vec::new(),
             honest: true,
+            relay: config.privacy == sotto_call::Privacy::Relay,
         });
         self.deliver(idx, Input::LocalMediaReady);
         idx

@@ -2,6 +2,7 @@
 //! tampering and injection, outages, restarts; and what happens to participants (frozen
 //! tabs, leaving, commands).
 use sotto_call::{Input, SocketId};
+use sotto_protocol::peer::PeerPayload;
 use sotto_protocol::room::{PeerInfo, ServerMessage};
 use sotto_signaling::{Action as ServerAction, ConnId as ServerConn, Limits, RoomRoster};
 
@@ -28,7 +29,18 @@ impl Sim {
                         let Some((client, _)) = self.server_conns.get(&conn).copied() else {
                             continue;
                         };
-                        let msg = match self.tamper.as_mut().map(|t| t(client, &msg)) {
+                        let inside = match &msg {
+                            ServerMessage::Signal { payload, .. } => self
+                                .plaintexts
+                                .get(payload.as_str())
+                                .and_then(|p| PeerPayload::parse(p).ok()),
+                            _ => None,
+                        };
+                        let verdict = self
+                            .tamper
+                            .as_mut()
+                            .map(|t| t(client, &msg, inside.as_ref()));
+                        let msg = match verdict {
                             None | Some(Tamper::Keep) => msg.clone(),
                             Some(Tamper::Drop) => continue,
                             Some(Tamper::Replace(m)) => m,

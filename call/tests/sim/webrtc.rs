@@ -91,6 +91,10 @@ pub struct FakePc {
     pub blocked: BTreeSet<MediaKind>,
     /// A browser that skips the sender transform (the invariant must catch it).
     pub skips_transform: bool,
+    /// Gathers relayed candidates (a TURN allocation) instead of host ones.
+    pub relay: bool,
+    /// Every remote candidate added, as given.
+    pub candidates_added: Vec<String>,
     pub descriptions_applied: u32,
 }
 
@@ -130,6 +134,8 @@ impl FakePc {
             seen: [0; 2],
             blocked: BTreeSet::new(),
             skips_transform: false,
+            relay: false,
+            candidates_added: Vec::new(),
             descriptions_applied: 0,
         }
     }
@@ -249,6 +255,7 @@ m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n",
             .and_then(|r| r.split(' ').next())
             .ok_or("not a candidate")?;
         self.remote_candidates.insert(ufrag.to_owned());
+        self.candidates_added.push(c.candidate.clone());
         Ok(())
     }
 
@@ -257,10 +264,15 @@ m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n",
         let Some(local) = &self.local else {
             return Vec::new();
         };
+        let kind = if self.relay {
+            "relay raddr 0.0.0.0 rport 0"
+        } else {
+            "host"
+        };
         (1..=2)
             .map(|i| IceCandidate {
                 candidate: format!(
-                    "candidate:{} 1 udp 2122260223 10.0.{}.{i} 5000 typ host",
+                    "candidate:{} 1 udp 2122260223 10.0.{}.{i} 5000 typ {kind}",
                     local.ufrag, self.client
                 ),
                 sdp_mid: Some("0".into()),
