@@ -19,7 +19,12 @@ export const BUDGETS = { wasmTotalGzip: 150 * KB, jsGzip: 30 * KB, callWasmGzip:
 // ceiling a little above its size when issue 12 landed (so that growth fails the build and
 // a decision is needed to raise it). Lower these as the modules shrink; never raise one
 // without saying why in BENCHMARKS.md.
-export const LIMITS = { jsGzip: 30 * KB, callWasmGzip: 128 * KB, cryptoWasmGzip: 170 * KB };
+// Raised once, for protocol v2 (issues 13 and 14): sealed envelopes and identities, the
+// commit-then-reveal safety rounds and the verified state grew the call core from 124 to
+// 137.5 KB and the crypto module from 164 to 189 KB gzipped (measured in CI on 59bce1d).
+// The shrinking work (a hand-written wire codec in the call core, WebCrypto AES in the
+// crypto module) lowers them again.
+export const LIMITS = { jsGzip: 30 * KB, callWasmGzip: 140 * KB, cryptoWasmGzip: 192 * KB };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
