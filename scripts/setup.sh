@@ -44,6 +44,14 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq
   apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
+# firefox-esr: the e2e suite's second browser (e2e/firefox.test.mjs), driven headless by npm
+# puppeteer-core over WebDriver BiDi (no geckodriver).
+if [ ! -x /usr/bin/firefox-esr ]; then
+  say "installing Debian's firefox-esr"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq firefox-esr >/dev/null
+fi
 # coturn: the TURN relay the relay-only mode's e2e test starts inside its network namespace
 # (e2e/lib/coturn.mjs) and `make demo RELAY=1` starts beside the worker. Only the binary is
 # used: the package's system service stays disabled (Debian does not start it by default).
@@ -53,4 +61,4 @@ if ! command -v turnserver >/dev/null 2>&1 && [ ! -x /usr/bin/turnserver ]; then
   apt-get update -qq
   apt-get install -y -qq coturn >/dev/null
 fi
-say "ready: $(wasm-bindgen --version), $(worker-build --version 2>/dev/null || echo worker-build), $(node --version), $(/usr/bin/chromium --version 2>/dev/null | tail -n 1), coturn $(/usr/bin/turnserver --version 2>/dev/null | head -n 1 || echo '?')"
+say "ready: $(wasm-bindgen --version), $(worker-build --version 2>/dev/null || echo worker-build), $(node --version), $(/usr/bin/chromium --version 2>/dev/null | tail -n 1), $(/usr/bin/firefox-esr --version 2>/dev/null || echo firefox-esr), coturn $(/usr/bin/turnserver --version 2>/dev/null | head -n 1 || echo '?')"
