@@ -33,6 +33,12 @@ pub enum E2eeError {
     /// A frame or chat message counter was seen before or is too old for the replay window.
     #[error("replayed or too old frame")]
     ReplayedFrame,
+    /// An authentic copy of a frame accepted moments ago (its counter within
+    /// [`crate::frame::DUPLICATE_SPAN`] of the highest accepted): a duplicate delivery by the
+    /// network or the sending browser (Firefox repeats some frames on loopback), dropped and
+    /// counted apart from replays.
+    #[error("duplicate delivery of a frame")]
+    DuplicateFrame,
     /// The AEAD tag did not verify.
     #[error("authentication failed")]
     AuthenticationFailed,
@@ -107,6 +113,7 @@ impl E2eeError {
             E2eeError::StaleEpoch => "stale-epoch",
             E2eeError::UnknownKey => "unknown-key",
             E2eeError::ReplayedFrame => "replayed-frame",
+            E2eeError::DuplicateFrame => "duplicate-frame",
             E2eeError::AuthenticationFailed => "authentication-failed",
             E2eeError::MalformedFrame => "malformed-frame",
             E2eeError::FrameTooLarge => "frame-too-large",
@@ -175,6 +182,7 @@ mod tests {
             E2eeError::StaleEpoch,
             E2eeError::UnknownKey,
             E2eeError::ReplayedFrame,
+            E2eeError::DuplicateFrame,
             E2eeError::AuthenticationFailed,
             E2eeError::MalformedFrame,
             E2eeError::FrameTooLarge,

@@ -98,6 +98,11 @@ impl ReplayWindow {
         }
     }
 
+    /// How far `ctr` is below the highest counter recorded (`None`: above it or nothing yet).
+    pub fn age(&self, ctr: u64) -> Option<u64> {
+        self.highest.and_then(|h| h.checked_sub(ctr))
+    }
+
     /// Records an authenticated counter (call only after [`Self::check`] passed).
     pub fn record(&mut self, ctr: u64) {
         match self.highest {

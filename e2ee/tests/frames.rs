@@ -327,9 +327,10 @@ fn replayed_and_too_old_frames_are_dropped_and_counted() {
     // out of order inside the window is fine
     assert!(b.decrypt_frame("a", Codec::Opus, &frames[5], 0).is_ok());
     assert!(b.decrypt_frame("a", Codec::Opus, &frames[3], 0).is_ok());
+    // a copy of the newest frame right away: a duplicate delivery, not a replay
     assert_eq!(
         b.decrypt_frame("a", Codec::Opus, &frames[5], 0),
-        Err(E2eeError::ReplayedFrame)
+        Err(E2eeError::DuplicateFrame)
     );
     assert!(b.decrypt_frame("a", Codec::Opus, &frames[1_199], 0).is_ok());
     // counter 4 is now more than 1,024 behind 1,199
@@ -338,8 +339,16 @@ fn replayed_and_too_old_frames_are_dropped_and_counted() {
         Err(E2eeError::ReplayedFrame)
     );
     assert!(b.decrypt_frame("a", Codec::Opus, &frames[200], 0).is_ok());
+    // a copy of an accepted frame 999 counters below the newest: a replay
+    assert_eq!(
+        b.decrypt_frame("a", Codec::Opus, &frames[200], 0),
+        Err(E2eeError::ReplayedFrame)
+    );
     let s = b.stats();
-    assert_eq!((s.decrypted, s.dropped_replay), (4, 2));
+    assert_eq!(
+        (s.decrypted, s.dropped_replay, s.dropped_duplicate),
+        (4, 2, 1)
+    );
     // tampered: counted as auth failure; unknown sender: unknown key; junk: malformed
     let mut bad = frames[1_150].clone();
     bad[3] ^= 1;
@@ -427,4 +436,80 @@ fn wrong_key_or_epoch_fails() {
     // base key must differ per epoch (it does: every epoch draws a fresh key)
     let mut same_kid = FrameReceiver::new(&SenderKey::from_bytes([9u8; 16]), 12).unwrap();
     assert!(same_kid.decrypt(Codec::Vp8, &enc).is_ok());
+}
+
+/// Firefox delivers some frames several times in a row (measured on loopback: up to 11 copies
+/// of one frame within 20 ms). An authentic copy of a frame whose counter is fewer than
+/// DUPLICATE_SPAN below the newest accepted one is a duplicate, counted apart from replays;
+/// older copies are replays, and a copy that does not authenticate is a forgery. None of them
+/// is delivered or moves the window.
+#[test]
+fn authentic_copies_of_recent_frames_are_duplicates_older_ones_replays() {
+    use sotto_e2ee::frame::DUPLICATE_SPAN;
+    let mut rng = TestRng::new(12);
+    let room = room(&mut rng);
+    let mut a = member(&mut rng, &room, "a");
+    let mut b = member(&mut rng, &room, "b");
+    sync(&mut rng, &mut [&mut a, &mut b], 0);
+    let span = usize::try_from(DUPLICATE_SPAN).unwrap();
+    // VP8 frames: the codec layout (clear payload header) is tried before the whole-frame one,
+    // and the duplicate verdict must survive that fallback.
+    let frames: Vec<Vec<u8>> = (0..span + 10)
+        .map(|i| {
+            let mut f = vp8_delta_frame(64);
+            f[10] = i as u8;
+            a.encrypt_frame(Codec::Vp8, &f).unwrap()
+        })
+        .collect();
+    let newest = span + 8;
+    for f in &frames[..=newest] {
+        assert!(b.decrypt_frame("a", Codec::Vp8, f, 0).is_ok());
+    }
+    // the newest, again and again (as Firefox does): duplicates
+    for _ in 0..3 {
+        assert_eq!(
+            b.decrypt_frame("a", Codec::Vp8, &frames[newest], 0),
+            Err(E2eeError::DuplicateFrame)
+        );
+    }
+    // DUPLICATE_SPAN - 1 counters below the newest: still a duplicate; DUPLICATE_SPAN: a replay
+    assert_eq!(
+        b.decrypt_frame("a", Codec::Vp8, &frames[newest - (span - 1)], 0),
+        Err(E2eeError::DuplicateFrame)
+    );
+    assert_eq!(
+        b.decrypt_frame("a", Codec::Vp8, &frames[newest - span], 0),
+        Err(E2eeError::ReplayedFrame)
+    );
+    // a copy of the newest frame's counter that does not authenticate: a forgery
+    let mut forged = frames[newest].clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    assert_eq!(
+        b.decrypt_frame("a", Codec::Vp8, &forged, 0),
+        Err(E2eeError::AuthenticationFailed)
+    );
+    // nothing moved the window: the next frame decrypts, and the newest is still a duplicate
+    assert!(b
+        .decrypt_frame("a", Codec::Vp8, &frames[newest + 1], 0)
+        .is_ok());
+    assert_eq!(
+        b.decrypt_frame("a", Codec::Vp8, &frames[newest], 0),
+        Err(E2eeError::DuplicateFrame)
+    );
+    let s = b.stats();
+    assert_eq!(
+        (
+            s.decrypted,
+            s.dropped_duplicate,
+            s.dropped_replay,
+            s.dropped_auth
+        ),
+        (newest as u64 + 2, 5, 1, 1)
+    );
+    let p = s.peers["a"];
+    assert_eq!(
+        (p.dropped_duplicate, p.dropped_replay, p.dropped_auth),
+        (5, 1, 1)
+    );
 }

@@ -261,7 +261,7 @@ fn per_peer_counters_count_each_sender_apart() {
     let fa = a.encrypt_frame(Codec::Opus, b"from a").unwrap();
     let fc = c.encrypt_frame(Codec::Opus, b"from c").unwrap();
     b.decrypt_frame("a", Codec::Opus, &fa, 1).unwrap();
-    assert!(b.decrypt_frame("a", Codec::Opus, &fa, 1).is_err()); // replay
+    assert!(b.decrypt_frame("a", Codec::Opus, &fa, 1).is_err()); // duplicate delivery
     assert!(b.decrypt_frame("c", Codec::Opus, &fa, 1).is_err()); // a's frame as c's: auth
     b.decrypt_frame("c", Codec::Opus, &fc, 1).unwrap();
     // c rotates and commits on timeout; its key never reached b
@@ -279,11 +279,12 @@ fn per_peer_counters_count_each_sender_apart() {
     assert_eq!(
         (
             pa.decrypted,
+            pa.dropped_duplicate,
             pa.dropped_replay,
             pa.dropped_auth,
             pa.dropped_unknown_key
         ),
-        (1, 1, 0, 0)
+        (1, 1, 0, 0, 0)
     );
     assert_eq!(
         (

@@ -185,14 +185,14 @@ fn the_same_epoch_again_is_a_duplicate_and_a_different_key_for_it_is_refused() {
     let enc = a.encrypt_frame(Codec::Opus, &frame).unwrap();
     assert_eq!(b.decrypt_frame("a", Codec::Opus, &enc, 1).unwrap(), frame);
     // a fresh sealing of the same key (a re-send) is a duplicate and changes nothing: the
-    // replay window of that key is kept
+    // replay window of that key is kept (the frame again is a duplicate, not accepted afresh)
     let again = a.reseal_for(&mut rng, "b").unwrap();
     assert_ne!(again.message.bytes, m.bytes);
     let update = b.receive_key_message("a", &again.message.bytes, 2).unwrap();
     assert_eq!((update.epoch, update.duplicate), (1, true));
     assert_eq!(
         b.decrypt_frame("a", Codec::Opus, &enc, 2),
-        Err(E2eeError::ReplayedFrame)
+        Err(E2eeError::DuplicateFrame)
     );
     // A (or anyone holding A's identity key) sealing another key under the same epoch: refused
     a.install_sender_key_for_testing([9; 16], 1).unwrap();

@@ -18,8 +18,11 @@ pub struct PeerStats {
     pub dropped_unknown_key: u64,
     /// Frames from this peer whose tag did not verify.
     pub dropped_auth: u64,
-    /// Frames from this peer dropped as duplicated or too old.
+    /// Frames from this peer dropped as replayed (a copy of an older frame) or too old.
     pub dropped_replay: u64,
+    /// Authentic copies of a frame from this peer accepted moments ago (duplicate deliveries,
+    /// not attacks; see [`crate::frame::DUPLICATE_SPAN`]), dropped.
+    pub dropped_duplicate: u64,
 }
 
 /// Counters over the life of a [`super::GroupKeys`].
@@ -29,8 +32,11 @@ pub struct FrameStats {
     pub encrypted: u64,
     /// Frames decrypted.
     pub decrypted: u64,
-    /// Frames dropped as duplicated or older than the replay window.
+    /// Frames dropped as replayed (a copy of an older frame) or older than the replay window.
     pub dropped_replay: u64,
+    /// Authentic copies of a frame accepted moments ago: duplicate deliveries by the network or
+    /// the sending browser, not attacks (see [`crate::frame::DUPLICATE_SPAN`]); dropped.
+    pub dropped_duplicate: u64,
     /// Frames dropped for lack of a key (unknown sender, KID, or erased key).
     pub dropped_unknown_key: u64,
     /// Frames dropped because the tag did not verify.
@@ -65,6 +71,10 @@ impl FrameStats {
             Err(E2eeError::ReplayedFrame) => {
                 self.dropped_replay += 1;
                 p.dropped_replay += 1;
+            }
+            Err(E2eeError::DuplicateFrame) => {
+                self.dropped_duplicate += 1;
+                p.dropped_duplicate += 1;
             }
             Err(E2eeError::UnknownKey) => {
                 self.dropped_unknown_key += 1;
