@@ -3,6 +3,7 @@
 // prefs were found. A participant opened here has the same shape as browser.mjs's
 // `openParticipant` ({ page, context, console, label }), so waitInPage and the probes work on
 // both browsers (they only use `page.evaluate` and `page.url()`).
+import { existsSync } from 'node:fs';
 import puppeteer from 'puppeteer-core';
 
 export const FIREFOX = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
@@ -18,6 +19,7 @@ const FIREFOX_PREFS = {
 };
 
 export function launchFirefox() {
+  if (!existsSync(FIREFOX)) throw new Error(`${FIREFOX} is missing: \`make setup\` installs Debian's firefox-esr (or set FIREFOX_PATH)`);
   return puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX, headless: true, extraPrefsFirefox: FIREFOX_PREFS });
 }
 
