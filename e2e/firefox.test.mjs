@@ -48,6 +48,20 @@ before(async () => {
 
 after(async () => {
   const file = support.write();
+  // Duplicate deliveries per receiving side and sender, over every call that passed.
+  const totals = new Map();
+  for (const c of support.calls.filter((x) => x.ok)) {
+    for (const [me, other] of [[c.answererSide, c.offererSide], [c.offererSide, c.answererSide]]) {
+      const key = `${me.browser} receiving from ${other.browser}`;
+      const t = totals.get(key) ?? { calls: 0, duplicates: 0, replays: 0, framesDecrypted: 0 };
+      t.calls += 1;
+      t.duplicates += me.duplicates ?? 0;
+      t.replays += me.replays;
+      t.framesDecrypted += me.framesDecrypted + me.audioFramesDecrypted;
+      totals.set(key, t);
+    }
+  }
+  for (const [key, t] of totals) console.log(`duplicates: ${key}: ${t.duplicates} duplicate deliveries dropped (dropped_duplicate) and ${t.replays} replays, of ${t.framesDecrypted} frames through the receive transform, over ${t.calls} calls`);
   console.log(`browser support: ${file}`);
   await env.Firefox?.close();
   await env.Chromium?.close();

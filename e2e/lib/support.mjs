@@ -15,6 +15,7 @@ export function supportRecorder(name) {
   return {
     browser(name, info) { record.browsers[name] = { ...record.browsers[name], ...info }; },
     call(entry) { record.calls.push(entry); },
+    get calls() { return record.calls; },
     write() {
       mkdirSync(SUPPORT_DIR, { recursive: true });
       const file = path.join(SUPPORT_DIR, `${name}.json`);
