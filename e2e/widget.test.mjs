@@ -101,7 +101,7 @@ async function elementPage(label, attrs, { initScripts = [], viewport, permissio
     const el = document.querySelector('sotto-call');
     window.elementEvents = [];
     for (const type of ['state', 'joined', 'error', 'participant-joined', 'chat', 'safety-code', 'closed']) {
-      el.addEventListener(type, (e) => window.elementEvents.push({ type, detail: e.detail?.code ? { code: e.detail.code } : e.detail }));
+      el.addEventListener(type, (e) => window.elementEvents.push({ type, detail: type === 'error' ? { code: e.detail.code } : e.detail }));
     }
     for (const [k, v] of Object.entries(a)) el.setAttribute(k, v);
   }, attrs);
@@ -284,4 +284,171 @@ test('<sotto-call> on a third-party page joins a call with the demo app: media b
     await shot(page, 'failure-element-call').catch(() => {});
     throw error;
   });
+});
+
+test('the iframe embed joins a call, its controller receives events (never the safety words), and the page cannot reach into it', async () => {
+  const room = secret();
+  const demo = await openParticipant(browser, `${worker.origin}/#${room}`, { label: 'demo' });
+  const context = await browser.newContext({ permissions: ['camera', 'microphone'], viewport: { width: 1000, height: 720 } });
+  const page = await context.newPage();
+  const log = [];
+  page.on('console', (m) => log.push(`[frame page] ${m.type()}: ${m.text()}`));
+  const host = { page, console: log, label: 'frame page' };
+  await page.goto(`${thirdParty.origin}/frame.html`);
+  await page.waitForFunction(() => window.pageReady);
+  await dumpOnFailure([demo, host], async () => {
+    const allow = await page.evaluate((o) => window.startFrame(o), { embedUrl: `${worker.origin}/embed`, link: `${thirdParty.origin}/frame.html#${room}`, displayName: 'Grace (iframe)' });
+    assert.equal(allow, 'camera; microphone; display-capture; autoplay');
+    const types = () => window.frameEvents.map((e) => e.type);
+    await waitInPage(page, types, (t) => t.includes('joined') && t.includes('participant-joined'), { timeoutMs: 30_000 });
+    const connected = await waitInPage(page, () => window.frameEvents.filter((e) => e.type === 'connection-state').map((e) => e.detail.state), (s) => s.includes('connected'));
+    assert.ok(connected.includes('connected'), `the controller heard the connection come up: ${JSON.stringify(connected)}`);
+    const safety = await waitInPage(page, () => window.frameEvents.filter((e) => e.type === 'safety-code').map((e) => e.detail), (s) => s.some((d) => d.state === 'ready'));
+    for (const d of safety) assert.deepEqual(Object.keys(d), ['state'], `safety-code events carry only the state: ${JSON.stringify(d)}`);
+    const joined = await page.evaluate(() => window.frameEvents.find((e) => e.type === 'joined').detail);
+    assert.equal(joined.encrypted, true);
+
+    // Both sides decode (read by the test harness, which may enter any frame; the page cannot).
+    const embed = page.frames().find((f) => f.url().startsWith(`${worker.origin}/embed`));
+    assert.ok(embed, 'the embed frame is there');
+    assert.equal(new URL(embed.url()).hash, '', 'the embed took the secret out of its address');
+    const inner = await waitInPage(embed, async () => (await document.querySelector('sotto-call').call?.mediaStats()) ?? {}, (s) => firstRemote(s).framesDecoded >= 30, { timeoutMs: 30_000 });
+    assert.ok(firstRemote(inner).framesDecoded >= 30, `the embed decoded the demo's video: ${JSON.stringify(inner)}`);
+    const d = await waitInPage(demo.page, mediaStats, (s) => firstRemote(s).framesDecoded >= 30, { timeoutMs: 30_000 });
+    assert.ok(firstRemote(d).framesDecoded >= 30, `the demo decoded the embed's video: ${JSON.stringify(d)}`);
+    const names = await waitInPage(demo.page, () => [...window.sotto.call.participants.values()].map((p) => p.name), (n) => n.includes('Grace (iframe)'));
+    assert.deepEqual(names, ['Grace (iframe)'], 'the display name from the controller reached the demo (sealed)');
+
+    // Nothing the page received holds the safety words or the fingerprint.
+    const code = await demo.page.evaluate(() => window.sotto.call.safetyCode());
+    const received = await page.evaluate(() => JSON.stringify([window.frameEvents, window.rawMessages]));
+    for (const word of code.words) assert.ok(!received.includes(`"${word}"`) && !received.includes(` ${word} `), `the page never got the word ${word}`);
+    assert.ok(!received.includes(code.hex), 'the page never got the fingerprint');
+    // The words are on screen inside the frame.
+    const shown = await embed.evaluate(() => document.querySelector('sotto-call').shadowRoot.querySelector('[part=safety-words]').textContent);
+    assert.equal(shown, code.words.join(' '));
+
+    // The page's own script cannot reach into the frame (another origin).
+    const reach = await page.evaluate(() => {
+      const w = window.frame.iframe.contentWindow;
+      const attempt = (f) => { try { return `reachable: ${String(f())}`; } catch (e) { return e.name; } };
+      return {
+        document: attempt(() => w.document.body.innerHTML),
+        element: attempt(() => w.document.querySelector('sotto-call').call),
+        global: attempt(() => w.sotto),
+        contentDocument: window.frame.iframe.contentDocument === null,
+      };
+    });
+    assert.deepEqual(reach, { document: 'SecurityError', element: 'SecurityError', global: 'SecurityError', contentDocument: true });
+
+    // Commands: mute from the controller, the frame confirms with mute-changed.
+    await page.evaluate(() => window.frame.setMuted('audio', true));
+    const mutes = await waitInPage(page, () => window.frameEvents.filter((e) => e.type === 'mute-changed').map((e) => e.detail), (m) => m.length > 0);
+    assert.deepEqual(mutes[0], { kind: 'audio', muted: true });
+    assert.equal(await embed.evaluate(() => document.querySelector('sotto-call').call.isMuted('audio')), true);
+    await shot(page, 'iframe-embed');
+
+    // Origin checks: a message posted by anything but the frame is ignored by the controller...
+    await page.evaluate(() => window.postMessage({ sotto: 'frame', type: 'participant-joined', detail: { peer: 'forged' } }, '*'));
+    await page.waitForTimeout(300);
+    assert.ok(!(await page.evaluate(() => window.frameEvents.some((e) => e.detail?.peer === 'forged'))), 'the controller ignored a message not from the frame');
+    // ...and a frame told another parent origin sends this page nothing and takes no command.
+    const before = await page.evaluate(() => window.rawMessages.length);
+    await page.evaluate(({ src }) => {
+      const f = document.createElement('iframe');
+      f.id = 'wrong-parent';
+      f.allow = 'camera; microphone';
+      f.src = src;
+      document.body.append(f);
+      f.onload = () => {
+        for (const type of ['configure', 'join']) f.contentWindow.postMessage({ sotto: 'controller', type, id: 99, options: { autojoin: true } }, '*');
+      };
+    }, { src: `${worker.origin}/embed#${secret()}&parent=${encodeURIComponent('http://127.0.0.1:9')}` });
+    await page.waitForTimeout(4000);
+    const wrong = page.frames().find((f) => f.url().startsWith(`${worker.origin}/embed`) && f !== embed);
+    assert.ok(wrong, 'the second frame loaded');
+    assert.equal(await page.evaluate(() => window.rawMessages.length), before, 'no message reached this page from a frame that names another parent');
+    assert.equal(await wrong.evaluate(() => document.querySelector('sotto-call')?.state), 'idle', 'the frame took no command from a parent it was not told about');
+
+    // leave() through the controller.
+    await page.evaluate(() => window.frame.leave());
+    await waitInPage(page, () => window.frameEvents.filter((e) => e.type === 'state').map((e) => e.detail.state), (s) => s.includes('left'));
+  });
+  await context.close();
+  await demo.context.close();
+});
+
+test('failure states: no Encoded Transform, camera and microphone denied, server unreachable and retry', async () => {
+  // A browser without Encoded Transform: refused with an explanation, no camera prompt.
+  const noTransform = await elementPage('no-transform', { link: `${thirdParty.origin}/element.html#${secret()}`, signaling: wsOrigin() }, {
+    initScripts: [() => {
+      delete window.RTCRtpScriptTransform;
+      delete RTCRtpSender.prototype.createEncodedStreams;
+      window.mediaRequests = 0;
+      const original = MediaDevices.prototype.getUserMedia;
+      MediaDevices.prototype.getUserMedia = function (...args) { window.mediaRequests++; return original.apply(this, args); };
+    }],
+  });
+  await noTransform.page.getByRole('button', { name: 'Join the call' }).click();
+  await waitInPage(noTransform.page, state, (s) => s === 'failed');
+  const refused = await noTransform.page.evaluate(() => {
+    const f = document.querySelector('sotto-call').shadowRoot.querySelector('[part=failure]');
+    return { code: f.dataset.code, text: f.textContent, buttons: [...f.querySelectorAll('button')].filter((b) => !b.hidden).length, requests: window.mediaRequests, call: document.querySelector('sotto-call').call };
+  });
+  assert.equal(refused.code, 'e2ee-unsupported');
+  assert.match(refused.text, /cannot encrypt/);
+  assert.match(refused.text, /will not start without encryption/);
+  assert.equal(refused.buttons, 0, 'no way around it is offered');
+  assert.equal(refused.requests, 0, 'the camera was never asked for');
+  assert.equal(refused.call, null);
+  await shot(noTransform.page, 'error-no-encoded-transform');
+  await axeCheck(noTransform.page, 'error-no-encoded-transform');
+  await noTransform.context.close();
+
+  // Camera and microphone denied: said so, with "try again" and "join without them".
+  const denied = await elementPage('denied', { link: `${thirdParty.origin}/element.html#${secret()}`, signaling: wsOrigin() }, {
+    initScripts: [() => {
+      MediaDevices.prototype.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+    }],
+  });
+  await denied.page.getByRole('button', { name: 'Join the call' }).click();
+  await waitInPage(denied.page, state, (s) => s === 'failed');
+  const deniedPanel = await denied.page.evaluate(() => {
+    const f = document.querySelector('sotto-call').shadowRoot.querySelector('[part=failure]');
+    return { code: f.dataset.code, text: f.textContent, buttons: [...f.querySelectorAll('button')].filter((b) => !b.hidden).map((b) => b.textContent) };
+  });
+  assert.equal(deniedPanel.code, 'media-denied');
+  assert.match(deniedPanel.text, /Camera and microphone are blocked/);
+  assert.deepEqual(deniedPanel.buttons, ['Try again', 'Join without camera and microphone']);
+  await shot(denied.page, 'error-media-denied');
+  await axeCheck(denied.page, 'error-media-denied');
+  await denied.page.getByRole('button', { name: 'Join without camera and microphone' }).click();
+  await waitInPage(denied.page, state, (s) => s !== 'joining');
+  assert.equal(await denied.page.evaluate(state), 'in-call', 'joined receive-only');
+  assert.deepEqual(await denied.page.evaluate(() => {
+    const root = document.querySelector('sotto-call').shadowRoot;
+    return ['mic', 'camera', 'screen'].map((k) => root.querySelector(`[part~=control-${k}]`).hidden);
+  }), [true, true, true], 'no mute, camera or screen button without camera and microphone');
+  await denied.context.close();
+
+  // The server unreachable: said so, with a retry that works once it is there.
+  const closedPort = await freePort();
+  const offline = await elementPage('offline', { link: `${thirdParty.origin}/element.html#${secret()}`, signaling: `ws://127.0.0.1:${closedPort}` });
+  await offline.page.getByRole('button', { name: 'Join the call' }).click();
+  await waitInPage(offline.page, state, (s) => s === 'failed', { timeoutMs: 30_000 });
+  const offlinePanel = await offline.page.evaluate(() => {
+    const f = document.querySelector('sotto-call').shadowRoot.querySelector('[part=failure]');
+    return { code: f.dataset.code, text: f.textContent, focused: document.querySelector('sotto-call').shadowRoot.activeElement?.textContent };
+  });
+  assert.equal(offlinePanel.code, 'signaling-unavailable');
+  assert.match(offlinePanel.text, /Cannot reach the call server/);
+  assert.equal(offlinePanel.focused, 'Try again', 'the retry button has the focus');
+  await shot(offline.page, 'error-server-unreachable');
+  await offline.page.evaluate((ws) => document.querySelector('sotto-call').setAttribute('signaling', ws), wsOrigin());
+  await offline.page.keyboard.press('Enter');
+  await waitInPage(offline.page, state, (s) => s !== 'joining' && s !== 'failed', { timeoutMs: 30_000 });
+  assert.equal(await offline.page.evaluate(state), 'in-call', 'the retry joined');
+  await offline.page.evaluate(() => document.querySelector('sotto-call').remove());
+  assert.deepEqual(await offline.page.evaluate(() => window.elementEvents.filter((e) => e.type === 'state').map((e) => e.detail.state)), ['joining', 'failed', 'joining', 'in-call', 'left'], 'removed from the page, it left');
+  await offline.context.close();
 });

@@ -149,11 +149,11 @@ export class SottoCallElement extends HTMLElement {
     u.chat = el('section', { id: 'chat', part: 'chat', hidden: true, 'aria-labelledby': 'chat-title' },
       el('h2', { id: 'chat-title', textContent: 'Chat' }), u.log,
       el('form', { onsubmit: (e) => { e.preventDefault(); this.#sendChat(); } }, u.chatInput, el('button', { type: 'submit', textContent: 'Send' })));
-    u.mic = el('button', { type: 'button', 'aria-pressed': 'false', textContent: TEXT.mic[0], onclick: () => this.setMuted('audio', !this.#call?.isMuted('audio')) });
-    u.camera = el('button', { type: 'button', 'aria-pressed': 'false', textContent: TEXT.camera[0], onclick: () => this.setMuted('video', !this.#call?.isMuted('video')) });
-    u.screen = el('button', { type: 'button', 'aria-pressed': 'false', textContent: TEXT.screen[0], onclick: () => (this.#stopShare ? this.#stopShare() : this.shareScreen().catch((e) => this.#warn(`Screen sharing did not start: ${e.message}`))) });
-    u.chatToggle = el('button', { type: 'button', 'aria-expanded': 'false', 'aria-controls': 'chat', textContent: 'Chat', onclick: () => this.#toggleChat() });
-    u.leave = el('button', { type: 'button', className: 'danger', textContent: 'Leave', onclick: () => this.leave() });
+    u.mic = el('button', { type: 'button', part: 'control control-mic', 'aria-pressed': 'false', textContent: TEXT.mic[0], onclick: () => this.setMuted('audio', !this.#call?.isMuted('audio')) });
+    u.camera = el('button', { type: 'button', part: 'control control-camera', 'aria-pressed': 'false', textContent: TEXT.camera[0], onclick: () => this.setMuted('video', !this.#call?.isMuted('video')) });
+    u.screen = el('button', { type: 'button', part: 'control control-screen', 'aria-pressed': 'false', textContent: TEXT.screen[0], onclick: () => (this.#stopShare ? this.#stopShare() : this.shareScreen().catch((e) => this.#warn(`Screen sharing did not start: ${e.message}`))) });
+    u.chatToggle = el('button', { type: 'button', part: 'control control-chat', 'aria-expanded': 'false', 'aria-controls': 'chat', textContent: 'Chat', onclick: () => this.#toggleChat() });
+    u.leave = el('button', { type: 'button', part: 'control control-leave', className: 'danger', textContent: 'Leave', onclick: () => this.leave() });
     u.controls = el('div', { className: 'controls', part: 'controls', role: 'group', 'aria-label': 'Call controls' }, u.mic, u.camera, u.screen, u.chatToggle, u.leave);
     u.call = el('div', { className: 'call', hidden: true },
       el('div', { className: 'body' }, u.grid, el('div', { className: 'side' }, u.safety, u.chat)));
