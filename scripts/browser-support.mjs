@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Renders the README's browser-support table from what the browser e2e tests recorded in
 // target/browser-support/*.json (e2e/lib/support.mjs; e2e/firefox.test.mjs writes firefox.json)
-// and writes it between the browser-support markers of README.md.
+// and writes it between the browser-support markers of README.md. Run it after a full run of
+// the test file: a run filtered with --test-name-pattern records only the calls it made.
 //
 //   node scripts/browser-support.mjs           rewrite README.md's table
 //   node scripts/browser-support.mjs --print   print the table only
