@@ -4,7 +4,7 @@
 //!   Durable Object (signaling-worker, thin adapter)
 //!      |  Event::{Open, Message, Closed, Tick}          ^  Action::{Send, Close, Persist}
 //!      v                                                |
-//!   RoomRoster / PresenceHub  --uses-->  RateLimiter, Limits, sotto-protocol
+//!   RoomRoster / PresenceHub / Mailbox  --uses-->  RateLimiter, Limits, sotto-protocol
 //! ```
 //!
 //! Nothing here reads a clock or does I/O: time comes in as milliseconds, so every test is
@@ -19,6 +19,7 @@ mod action;
 mod close;
 mod conns;
 mod limits;
+pub mod mailbox;
 pub mod presence;
 mod rate;
 mod relay;
@@ -27,6 +28,7 @@ pub mod room;
 pub use action::{Action, ConnId, Frame};
 pub use close::CloseCode;
 pub use limits::Limits;
+pub use mailbox::{Mailbox, MailboxAction, MailboxError, MailboxLimits, StoredMessage};
 pub use presence::{PresenceHub, PresenceRecord};
 pub use rate::RateLimiter;
 pub use room::{RoomRecord, RoomRoster};
