@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Integration tests against the real worker on local workerd (`wrangler dev`), inside a
 # loopback-only network namespace. Build first (README.md). Usage:
-#   tests/run.sh            node --test tests/*.test.mjs (short timeouts, MAX_PEERS=4, test TURN secret)
+#   tests/run.sh            node --test tests/*.test.mjs (short timeouts, MAX_PEERS=4, test TURN secret,
+#                           2 s mailbox retention; SOTTO_STATE_DIR is the worker's storage folder)
 #   tests/run.sh load [N M K] tests/load.mjs: N clients in M rooms, K messages each (default limits)
 #   tests/run.sh script F   any node script F against the same worker setup
 set -euo pipefail
@@ -30,6 +31,7 @@ TURN_TTL_SECONDS=600
 MAX_PEERS=4
 JOIN_TIMEOUT_MS=1500
 IDLE_TIMEOUT_MS=3000
+MAILBOX_RETENTION_MS=2000
 VARS
 fi
 
@@ -57,8 +59,9 @@ export SOTTO_ORIGIN="http://127.0.0.1:$PORT"
 if [ "$MODE" = load ]; then
   node "$HERE/load.mjs" "${2:-1000}" "${3:-200}" "${4:-20}"
 elif [ "$MODE" = script ]; then
-  node "$2"
+  SOTTO_STATE_DIR="$TMP/state" node "$2"
 else
+  SOTTO_STATE_DIR="$TMP/state" SOTTO_MAILBOX_RETENTION_MS=2000 \
   SOTTO_TURN_SECRET="$SECRET" SOTTO_MAX_PEERS=4 SOTTO_JOIN_TIMEOUT_MS=1500 SOTTO_IDLE_TIMEOUT_MS=3000 \
     node --test --test-concurrency=1 --test-timeout=60000 "$HERE"/*.test.mjs
 fi

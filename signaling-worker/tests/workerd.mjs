@@ -24,6 +24,7 @@ export const SOTTO_WORKER = {
   objects: [
     { binding: 'ROOM', className: 'Room' },
     { binding: 'PRESENCE', className: 'Presence' },
+    { binding: 'MAILBOX', className: 'Mailbox' },
   ],
 };
 
