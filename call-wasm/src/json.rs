@@ -4,9 +4,11 @@
 //! Inputs come in as typed calls (numbers, strings, bytes) rather than as JSON: reading the
 //! `Input` enum from JSON would link serde's buffering of internally tagged enums, which
 //! costs more code than the whole rest of an input's path. Crypto results, which are made by
-//! the crypto Worker's Rust, come as the JSON it writes. Actions, events, participants and
-//! stats go out as JSON in the shapes `sotto_call` documents.
-use serde::de::{DeserializeOwned, IntoDeserializer};
+//! the crypto Worker's Rust, come as the JSON it writes, and the options as JSON: both are read
+//! by `sotto_protocol::json` (the same answers as serde_json, without its deserializer or
+//! error messages in this module). Actions, events, participants and stats go out as JSON in
+//! the shapes `sotto_call` documents.
+use serde::de::DeserializeOwned;
 use sotto_call::crypto::CryptoResult;
 use sotto_call::{CallCore, Config, ConnId, Input, MediaKind, RequestId, SenderSample};
 use sotto_protocol::{Identity, PeerId, RoomId};
@@ -39,15 +41,10 @@ fn bad(what: &'static str) -> impl Fn(String) -> BridgeError {
     move |why| BridgeError::BadArgument(what, why)
 }
 
-/// serde_json's message without the input it quotes (line and column stay).
-fn reason(error: &serde_json::Error) -> String {
-    format!("{:?} at column {}", error.classify(), error.column())
-}
-
 /// A word of a closed set (`"connected"`, `"offer"`, `"set-remote-description"`, `"video"`)
 /// as the enum `sotto_call` reads it from JSON.
 pub fn word<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T, BridgeError> {
-    T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(text))
+    sotto_protocol::json::word(text)
         .map_err(|_| BridgeError::BadArgument(what, "not one of the known words".to_owned()))
 }
 
@@ -103,8 +100,8 @@ impl Core {
         seed: u64,
         now_ms: u64,
     ) -> Result<Self, BridgeError> {
-        let config: Config =
-            serde_json::from_str(config).map_err(|e| bad("options")(reason(&e)))?;
+        let config: Config = sotto_protocol::json::from_str(config)
+            .map_err(|_| bad("options")("not the JSON of the options".to_owned()))?;
         let me = PeerId::parse(peer_id).map_err(|e| bad("peerId")(e.to_string()))?;
         let identity = Identity::parse(identity).map_err(|e| bad("identity")(e.to_string()))?;
         let room = RoomId::parse(room_id).map_err(|e| bad("roomId")(e.to_string()))?;
@@ -119,8 +116,8 @@ impl Core {
 
     /// `Input::Crypto` with the crypto Worker's JSON result.
     pub fn crypto(&mut self, request: u64, result: &str, now_ms: u64) -> Result<(), BridgeError> {
-        let result: CryptoResult =
-            serde_json::from_str(result).map_err(|e| bad("result")(reason(&e)))?;
+        let result: CryptoResult = sotto_protocol::json::from_str(result)
+            .map_err(|_| bad("result")("not the JSON of a crypto result".to_owned()))?;
         self.core.handle(
             Input::Crypto {
                 request: RequestId(request),

@@ -17,8 +17,10 @@
 //! recipient opens; the [`peer::PeerPayload`] inside gains the safety-code rounds and the
 //! display name.
 
+mod codec;
 mod error;
 mod ids;
+pub mod json;
 mod parse;
 pub mod peer;
 pub mod presence;

@@ -153,26 +153,10 @@ pub(crate) fn parse_str<T: DeserializeOwned>(
 
 /// Gives a message enum the strict wire methods every family shares: `parse` (text),
 /// `parse_bytes` (raw frame bytes: size, then UTF-8) and `to_json`, over its `Schema` table.
-/// With `server`, also the `error` and `pong` replies every worker-to-client family has (its
-/// `Error { v, code, message }` and `Pong { v }` variants).
 macro_rules! strict_wire_message {
     ($ty:ty, $schemas:expr, server) => {
         $crate::parse::strict_wire_message!($ty, $schemas);
-
-        impl $ty {
-            /// The `error` message for `e`: its stable code and fixed text.
-            pub fn error(e: $crate::ProtocolError) -> Self {
-                Self::Error {
-                    v: $crate::Version,
-                    code: e.code().to_owned(),
-                    message: e.to_string(),
-                }
-            }
-
-            pub fn pong() -> Self {
-                Self::Pong { v: $crate::Version }
-            }
-        }
+        $crate::parse::server_replies!($ty);
     };
     ($ty:ty, $schemas:expr) => {
         impl $ty {
@@ -194,3 +178,25 @@ macro_rules! strict_wire_message {
     };
 }
 pub(crate) use strict_wire_message;
+
+/// The `error` and `pong` replies every worker-to-client family has (its
+/// `Error { v, code, message }` and `Pong { v }` variants).
+macro_rules! server_replies {
+    ($ty:ty) => {
+        impl $ty {
+            /// The `error` message for `e`: its stable code and fixed text.
+            pub fn error(e: $crate::ProtocolError) -> Self {
+                Self::Error {
+                    v: $crate::Version,
+                    code: e.code().to_owned(),
+                    message: e.to_string(),
+                }
+            }
+
+            pub fn pong() -> Self {
+                Self::Pong { v: $crate::Version }
+            }
+        }
+    };
+}
+pub(crate) use server_replies;

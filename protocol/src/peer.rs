@@ -116,16 +116,30 @@ pub fn is_clean_display_name(name: &str) -> bool {
 }
 
 impl PeerPayload {
-    /// Parses a payload; never panics.
+    /// Parses a payload; never panics. By the hand-written codec (`codec.rs`), which gives
+    /// the same answers as the serde derive ([`PeerPayload::parse_serde`]).
     pub fn parse(text: &str) -> Result<Self, ProtocolError> {
+        crate::codec::peer_payload(text)
+    }
+
+    /// Serializes to the text that goes into `signal.payload` (the codec writes the same
+    /// bytes as serde_json from the derive).
+    pub fn to_json(&self) -> Result<String, ProtocolError> {
+        Ok(crate::codec::write_peer_payload(self))
+    }
+
+    /// The serde derive's parse, which `parse` must agree with.
+    #[doc(hidden)]
+    pub fn parse_serde(text: &str) -> Result<Self, ProtocolError> {
         if text.len() > MAX_PAYLOAD_BYTES {
             return Err(ProtocolError::PayloadTooLarge);
         }
         serde_json::from_str(text).map_err(|_| ProtocolError::InvalidPeerPayload)
     }
 
-    /// Serializes to the text that goes into `signal.payload`.
-    pub fn to_json(&self) -> Result<String, ProtocolError> {
+    /// The serde derive's writing, which `to_json` must agree with.
+    #[doc(hidden)]
+    pub fn to_json_serde(&self) -> Result<String, ProtocolError> {
         serde_json::to_string(self).map_err(|_| ProtocolError::Internal)
     }
 }

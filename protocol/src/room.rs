@@ -7,7 +7,7 @@
 //! ```
 use serde::{Deserialize, Serialize};
 
-use crate::parse::{strict_wire_message, Field, Schema, ERROR, PING, PONG};
+use crate::parse::{server_replies, Field, Schema, ERROR, PING, PONG};
 use crate::{Identity, Payload, PeerId, Version};
 
 /// A member of a room as others see it.
@@ -56,7 +56,29 @@ const CLIENT_SCHEMAS: &[Schema] = &[
     },
 ];
 
-strict_wire_message!(ClientMessage, CLIENT_SCHEMAS);
+impl ClientMessage {
+    /// Parses a text frame; never panics.
+    pub fn parse(text: &str) -> Result<Self, crate::ProtocolError> {
+        crate::parse::parse_str(text, CLIENT_SCHEMAS)
+    }
+
+    /// Parses raw frame bytes (checks size, then UTF-8); never panics.
+    pub fn parse_bytes(bytes: &[u8]) -> Result<Self, crate::ProtocolError> {
+        crate::parse::parse_bytes(bytes, CLIENT_SCHEMAS)
+    }
+
+    /// Serializes to the wire form (by the hand-written codec: the same bytes as serde_json
+    /// writes from the derive, see `tests/codec_differential.rs`).
+    pub fn to_json(&self) -> Result<String, crate::ProtocolError> {
+        Ok(crate::codec::client_message(self))
+    }
+
+    /// The wire form as the serde derive writes it (what `to_json` is checked against).
+    #[doc(hidden)]
+    pub fn to_json_serde(&self) -> Result<String, crate::ProtocolError> {
+        serde_json::to_string(self).map_err(|_| crate::ProtocolError::Internal)
+    }
+}
 
 impl ClientMessage {
     pub fn join(peer: PeerId, identity: Identity) -> Self {
@@ -120,7 +142,7 @@ pub enum ServerMessage {
     },
 }
 
-const SERVER_SCHEMAS: &[Schema] = &[
+pub(crate) const SERVER_SCHEMAS: &[Schema] = &[
     Schema {
         ty: "welcome",
         fields: &[
@@ -149,4 +171,33 @@ const SERVER_SCHEMAS: &[Schema] = &[
     ERROR,
 ];
 
-strict_wire_message!(ServerMessage, SERVER_SCHEMAS, server);
+server_replies!(ServerMessage);
+
+impl ServerMessage {
+    /// Parses a text frame; never panics. The client's parser is the hand-written codec
+    /// (`codec.rs`: no serde buffering in the page's wasm); it gives the same answers as the
+    /// serde derive ([`ServerMessage::parse_serde`]), checked by `tests/codec_differential.rs`.
+    pub fn parse(text: &str) -> Result<Self, crate::ProtocolError> {
+        crate::codec::server_message(text)
+    }
+
+    /// Parses raw frame bytes (checks size, then UTF-8); never panics.
+    pub fn parse_bytes(bytes: &[u8]) -> Result<Self, crate::ProtocolError> {
+        if bytes.len() > crate::MAX_MESSAGE_BYTES {
+            return Err(crate::ProtocolError::MessageTooLarge);
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| crate::ProtocolError::NotUtf8)?;
+        Self::parse(text)
+    }
+
+    /// The strict parser over the serde derive (`parse.rs`), which `parse` must agree with.
+    #[doc(hidden)]
+    pub fn parse_serde(text: &str) -> Result<Self, crate::ProtocolError> {
+        crate::parse::parse_str(text, SERVER_SCHEMAS)
+    }
+
+    /// Serializes to the wire form.
+    pub fn to_json(&self) -> Result<String, crate::ProtocolError> {
+        serde_json::to_string(self).map_err(|_| crate::ProtocolError::Internal)
+    }
+}

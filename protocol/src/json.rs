@@ -1,0 +1,418 @@
+//! A small serde deserializer for JSON text: [`from_str`] reads any `Deserialize` type as
+//! `serde_json::from_str` does (same texts accepted, same values), without serde_json's code
+//! and without formatting error messages: an error is only [`JsonError`].
+//!
+//! For the page's call core, which reads the crypto Worker's results and the `joinCall`
+//! options with the serde derives of `sotto-call`: serde_json's deserializer, its error
+//! messages and the float formatting they pull in were a third of that wasm module.
+//! `tests/json_differential.rs` (in sotto-call-wasm) compares the two on the types read this
+//! way, on arbitrary and mutated texts.
+//!
+//! One difference, for types that do not exist here: a fractional or exponent number is only
+//! refused (serde_json hands the visitor an `f64`); every type read with this accepts only
+//! whole numbers, where serde_json refuses floats too.
+use serde::de::value::StringDeserializer;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
+
+use crate::codec::{Bad, Reader, R};
+
+/// Why a text was refused. Carries nothing: no input is ever quoted back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonError;
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not valid JSON of the expected shape")
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+impl de::Error for JsonError {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        JsonError
+    }
+}
+
+impl From<Bad> for JsonError {
+    fn from(_: Bad) -> Self {
+        JsonError
+    }
+}
+
+/// Reads a `T` from the whole of `text` (whitespace around it allowed).
+pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, JsonError> {
+    let mut de = Deserializer(Reader::new(text));
+    let value = T::deserialize(&mut de)?;
+    if de.0.at_end() {
+        Ok(value)
+    } else {
+        Err(JsonError)
+    }
+}
+
+/// A word (`"connected"`, `"video"`) read as the unit variant of `T` it names.
+pub fn word<T: DeserializeOwned>(text: &str) -> Result<T, JsonError> {
+    T::deserialize(IntoDeserializer::<JsonError>::into_deserializer(text))
+}
+
+struct Deserializer<'a>(Reader<'a>);
+
+enum Number {
+    U64(u64),
+    I64(i64),
+}
+
+impl Deserializer<'_> {
+    fn peek(&mut self) -> R<u8> {
+        self.0.peek().ok_or(Bad::Syntax)
+    }
+
+    /// A whole number: non-negative as `U64`, negative as `I64` (serde_json's split); a
+    /// fraction, an exponent, `-0` or a value out of range is refused.
+    fn number(&mut self) -> R<Number> {
+        self.0.peek();
+        let start = self.0.i;
+        self.0.skip_number()?;
+        let raw = self.0.raw(start);
+        let (negative, digits) = match raw.strip_prefix('-') {
+            Some(d) => (true, d),
+            None => (false, raw),
+        };
+        if !digits.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(Bad::Shape);
+        }
+        let mut n: u64 = 0;
+        for c in digits.bytes() {
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(c - b'0')))
+                .ok_or(Bad::Shape)?;
+        }
+        if !negative {
+            return Ok(Number::U64(n));
+        }
+        match i64::try_from(n) {
+            Ok(m) if m > 0 => Ok(Number::I64(-m)),
+            _ if n == 1 << 63 => Ok(Number::I64(i64::MIN)),
+            _ => Err(Bad::Shape),
+        }
+    }
+
+    fn string(&mut self) -> R<String> {
+        if self.peek()? != b'"' {
+            return Err(Bad::Shape);
+        }
+        self.0.i += 1;
+        self.0.str_body()
+    }
+}
+
+macro_rules! forward_to_any {
+    ($($name:ident)*) => {
+        $(
+            fn $name<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+                self.deserialize_any(visitor)
+            }
+        )*
+    };
+}
+
+impl<'de> de::Deserializer<'de> for &mut Deserializer<'_> {
+    type Error = JsonError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+        match self.peek()? {
+            b'n' => {
+                self.0.i += 1;
+                self.0.ident(b"ull")?;
+                visitor.visit_unit()
+            }
+            b't' => {
+                self.0.i += 1;
+                self.0.ident(b"rue")?;
+                visitor.visit_bool(true)
+            }
+            b'f' => {
+                self.0.i += 1;
+                self.0.ident(b"alse")?;
+                visitor.visit_bool(false)
+            }
+            b'-' | b'0'..=b'9' => match self.number()? {
+                Number::U64(n) => visitor.visit_u64(n),
+                Number::I64(n) => visitor.visit_i64(n),
+            },
+            b'"' => {
+                self.0.i += 1;
+                visitor.visit_string(self.0.str_body()?)
+            }
+            b'[' => {
+                self.0.i += 1;
+                let value = visitor.visit_seq(Seq {
+                    de: &mut *self,
+                    first: true,
+                })?;
+                self.0.eat(b']')?;
+                Ok(value)
+            }
+            b'{' => {
+                self.0.i += 1;
+                let value = visitor.visit_map(Map {
+                    de: &mut *self,
+                    first: true,
+                })?;
+                self.0.eat(b'}')?;
+                Ok(value)
+            }
+            _ => Err(JsonError),
+        }
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+        match self.peek()? {
+            b't' | b'f' => self.deserialize_any(visitor),
+            _ => Err(JsonError),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+        let s = self.string()?;
+        visitor.visit_string(s)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+        match self.peek()? {
+            b'"' => {
+                self.0.i += 1;
+                let bytes = self.0.str_bytes(false)?;
+                visitor.visit_byte_buf(bytes)
+            }
+            b'[' => self.deserialize_any(visitor),
+            _ => Err(JsonError),
+        }
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+        self.deserialize_bytes(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+        if self.peek()? == b'n' {
+            self.0.i += 1;
+            self.0.ident(b"ull")?;
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+        match self.peek()? {
+            b'n' => self.deserialize_any(visitor),
+            _ => Err(JsonError),
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, JsonError> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, JsonError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+        match self.peek()? {
+            b'[' => self.deserialize_any(visitor),
+            _ => Err(JsonError),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, JsonError> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, JsonError> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+        match self.peek()? {
+            b'{' => self.deserialize_any(visitor),
+            _ => Err(JsonError),
+        }
+    }
+
+    /// An object, or (as serde_json) an array of the fields in order.
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, JsonError> {
+        match self.peek()? {
+            b'{' | b'[' => self.deserialize_any(visitor),
+            _ => Err(JsonError),
+        }
+    }
+
+    /// `"variant"` (a unit variant) or `{"variant": value}`.
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, JsonError> {
+        match self.peek()? {
+            b'"' => {
+                let variant = self.string()?;
+                visitor.visit_enum(StringDeserializer::<JsonError>::new(variant))
+            }
+            b'{' => {
+                self.0.i += 1;
+                let value = visitor.visit_enum(Enum { de: &mut *self })?;
+                self.0.eat(b'}')?;
+                Ok(value)
+            }
+            _ => Err(JsonError),
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+        self.0.peek();
+        self.0.skip_value()?;
+        visitor.visit_unit()
+    }
+
+    forward_to_any! {
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_f32 deserialize_f64
+    }
+}
+
+struct Seq<'s, 'a> {
+    de: &'s mut Deserializer<'a>,
+    first: bool,
+}
+
+impl<'de> de::SeqAccess<'de> for Seq<'_, '_> {
+    type Error = JsonError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, JsonError> {
+        match self.de.peek()? {
+            b']' => return Ok(None),
+            b',' if !self.first => self.de.0.i += 1,
+            _ if self.first => {}
+            _ => return Err(JsonError),
+        }
+        self.first = false;
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+}
+
+struct Map<'s, 'a> {
+    de: &'s mut Deserializer<'a>,
+    first: bool,
+}
+
+impl<'de> de::MapAccess<'de> for Map<'_, '_> {
+    type Error = JsonError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, JsonError> {
+        match self.de.peek()? {
+            b'}' => return Ok(None),
+            b',' if !self.first => self.de.0.i += 1,
+            _ if self.first => {}
+            _ => return Err(JsonError),
+        }
+        self.first = false;
+        let key = self.de.string().map_err(|_| JsonError)?;
+        seed.deserialize(StringDeserializer::<JsonError>::new(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, JsonError> {
+        self.de.0.eat(b':')?;
+        seed.deserialize(&mut *self.de)
+    }
+}
+
+struct Enum<'s, 'a> {
+    de: &'s mut Deserializer<'a>,
+}
+
+impl<'de> de::EnumAccess<'de> for Enum<'_, '_> {
+    type Error = JsonError;
+    type Variant = Self;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self), JsonError> {
+        let key = self.de.string()?;
+        let variant = seed.deserialize(StringDeserializer::<JsonError>::new(key))?;
+        self.de.0.eat(b':')?;
+        Ok((variant, self))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for Enum<'_, '_> {
+    type Error = JsonError;
+
+    fn unit_variant(self) -> Result<(), JsonError> {
+        de::Deserialize::deserialize(&mut *self.de)
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, JsonError> {
+        seed.deserialize(&mut *self.de)
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, JsonError> {
+        de::Deserializer::deserialize_seq(&mut *self.de, visitor)
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, JsonError> {
+        de::Deserializer::deserialize_struct(&mut *self.de, "", fields, visitor)
+    }
+}
