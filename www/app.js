@@ -36,8 +36,11 @@ $('join').onclick = async () => {
   // Joining starts while the camera prompt is open; media is sent once the stream is there.
   const localStream = navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
   localStream.then((stream) => { $('local-video').srcObject = stream; status('Joining…'); }, () => {});
+  // What the person chose in the lobby (never from the URL).
+  const displayName = $('display-name').value.trim() || undefined;
+  const privacy = $('relay-only').checked ? 'relay' : 'default';
   try {
-    call = await joinCall({ roomSecret: secret, localStream, signalingUrl });
+    call = await joinCall({ roomSecret: secret, localStream, signalingUrl, displayName, privacy });
     if (!call.encrypted) showError(Object.assign(new Error('This call is NOT end-to-end encrypted.'), { code: 'unencrypted' }));
     wire(call);
     $('lobby').hidden = true;
@@ -67,7 +70,8 @@ function addChatLine(text) {
 }
 
 function wire(call) {
-  for (const type of ['participant-joined', 'participant-left', 'participant-state', 'track-removed', 'connection-state', 'ice-restart', 'key-epoch', 'signaling-state', 'error', 'chat']) {
+  for (const type of ['participant-joined', 'participant-left', 'participant-state', 'participant-name', 'track-removed', 'connection-state', 'ice-restart', 'key-epoch',
+    'signaling-state', 'safety-code', 'verification-changed', 'verified-key-changed', 'error', 'chat']) {
     call.addEventListener(type, ({ detail }) => events.push({ type, at: performance.now(), detail: type === 'error' ? { code: detail.code, peer: detail.peer, kind: detail.kind, reason: detail.reason } : detail }));
   }
   // What the status line says comes from each participant's media path and keys: "end-to-end
@@ -88,14 +92,50 @@ function wire(call) {
       status('Connecting…');
     }
   };
+  // A participant as people see it: the name it sent (sealed), else a short id; verified or not.
+  const label = (peer) => {
+    const info = call.participants.get(peer);
+    const name = info?.name ?? `Participant ${peer.slice(0, 6)}`;
+    return info?.verified ? `${name} ✔ verified` : name;
+  };
   const updateCaption = (peer) => {
     const figure = document.querySelector(`figure[data-peer="${CSS.escape(peer)}"]`);
     const text = figure?.querySelector('figcaption');
     if (!text) return;
     const waiting = person(peer).keys === 'waiting-for-keys';
-    text.textContent = `Participant ${peer.slice(0, 6)}${waiting ? ' (waiting for keys)' : ''}`;
+    text.textContent = `${label(peer)}${waiting ? ' (waiting for keys)' : ''}`;
     figure.dataset.keys = person(peer).keys;
   };
+  // Who is in the call, who is verified, and a button to say "we compared the code".
+  const showPeople = () => {
+    const list = $('people-list');
+    list.replaceChildren();
+    for (const [peer, info] of call.participants) {
+      const item = document.createElement('li');
+      item.dataset.peer = peer;
+      const name = document.createElement('span');
+      name.textContent = label(peer);
+      if (info.verified) name.className = 'verified';
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = info.verified ? 'Unmark' : 'We compared the code: mark verified';
+      button.disabled = !info.verified && safetyState !== 'ready';
+      button.onclick = () => {
+        try {
+          call.setVerified(peer, !info.verified);
+        } catch (error) {
+          showError(error);
+        }
+      };
+      item.append(name, button);
+      list.append(item);
+    }
+    for (const peer of people.keys()) updateCaption(peer);
+  };
+  let safetyState = 'verifying';
+  $('privacy-mode').textContent = call.privacy === 'relay'
+    ? 'Relay-only: your media goes through a TURN relay; the others never learn your IP address.'
+    : 'Direct connections: the others may learn your IP address (choose relay-only before joining to hide it).';
   call.addEventListener('track', ({ detail }) => {
     let video = document.querySelector(`video[data-peer="${CSS.escape(detail.peer)}"]`);
     if (!video) {
@@ -109,7 +149,6 @@ function wire(call) {
       const caption = document.createElement('figcaption');
       figure.append(video, caption);
       $('videos').append(figure);
-      caption.textContent = `Participant ${detail.peer.slice(0, 6)}`;
       updateCaption(detail.peer);
     }
     video.srcObject = detail.stream;
@@ -117,10 +156,23 @@ function wire(call) {
   call.addEventListener('participant-joined', ({ detail }) => {
     person(detail.peer);
     status('Someone joined. Connecting…');
+    showPeople();
+  });
+  call.addEventListener('participant-name', () => showPeople());
+  call.addEventListener('verification-changed', () => showPeople());
+  call.addEventListener('verified-key-changed', ({ detail }) => {
+    // Loud: someone people verified came back with another key, or an unverified person joined.
+    const warning = $('verify-warning');
+    warning.hidden = false;
+    warning.textContent = detail.reason === 'key-changed'
+      ? `Warning: ${label(detail.peer)} was verified, but now has a different identity key. This may be someone else. Compare the safety code again before you trust this call.`
+      : `Warning: ${label(detail.peer)} joined and is not verified. Compare the safety code again.`;
+    showPeople();
   });
   call.addEventListener('participant-left', ({ detail }) => {
     document.querySelector(`figure[data-peer="${CSS.escape(detail.peer)}"]`)?.remove();
     people.delete(detail.peer);
+    showPeople();
     // "Rotated" only once this participant's new key is in use (its key-epoch event).
     rotating = true;
     showState();
@@ -141,10 +193,16 @@ function wire(call) {
     else showState();
   });
   call.addEventListener('safety-code', ({ detail }) => {
-    $('safety-words').textContent = detail.words.join(' ');
-    $('safety-digits').textContent = detail.digits;
+    safetyState = detail.state;
+    const badge = $('safety-state');
+    badge.className = `badge ${detail.state}`;
+    badge.textContent = { verifying: 'verifying…', ready: 'compare now', failed: 'NOT verified' }[detail.state];
+    $('safety-words').textContent = detail.state === 'ready' ? detail.words.join(' ') : '…';
+    $('safety-hex').value = detail.state === 'ready' ? detail.hex.match(/.{4}/g).join(' ') : '';
+    showPeople();
   });
-  call.addEventListener('chat', ({ detail }) => addChatLine(`${detail.from.slice(0, 6)}: ${detail.text}`));
+  $('copy-hex').onclick = () => navigator.clipboard?.writeText($('safety-hex').value);
+  call.addEventListener('chat', ({ detail }) => addChatLine(`${call.participants.get(detail.from)?.name ?? detail.from.slice(0, 6)}: ${detail.text}`));
   call.addEventListener('error', ({ detail }) => showError(detail));
   wireControls(call);
   $('chat-form').onsubmit = async (event) => {

@@ -31,15 +31,15 @@ const operations = {
     crypto = new CallCrypto(secret, peerId);
     clearInterval(expiryTimer);
     expiryTimer = setInterval(() => crypto?.expire(performance.now()), 500);
-    return { roomId: crypto.roomId, identity: crypto.identity };
+    // The sealed identity (protocol v2) is made once: the page announces it for the whole call.
+    return { roomId: crypto.roomId, identity: crypto.identity, sealedIdentity: crypto.sealedIdentity() };
   },
   // Every key operation of the call core (a sotto_call CryptoRequest; the answer is the JSON
   // of its CryptoResult, which the page hands back to the core as is).
+  // Every peer payload is sealed and opened here too (protocol v2's envelopes), and the safety
+  // code's commit-then-reveal rounds run here.
   run(request) {
     return requireCrypto().run(JSON.stringify(request), performance.now());
-  },
-  safetyCode() {
-    return JSON.parse(requireCrypto().safetyCode());
   },
   transformCounts({ ids }) {
     return Object.fromEntries(ids.map((id) => [id, transformCounts.get(id) ?? 0]));

@@ -59,6 +59,17 @@ export interface JoinOptionsBase {
   /** Constant-bitrate Opus, so audio frame sizes do not follow speech (default true). The
    *  audio-level header extensions are never negotiated. */
   constantBitrateAudio?: boolean;
+  /** The name the others see (sent to each participant sealed: the server never sees it).
+   *  Trimmed, at most 64 characters, control characters removed. */
+  displayName?: string;
+  /** 'relay': media only through a TURN relay (credentials from the signaling worker's
+   *  /api/turn-credentials; joinCall rejects if there are none), so no participant learns this
+   *  one's IP addresses; no host or server-reflexive candidate is gathered, sent or accepted.
+   *  Default 'default' (direct paths when they work). */
+  privacy?: 'default' | 'relay';
+  /** Identity keys (base64url) the application verified before (in another call): such
+   *  participants start `verified`. */
+  verifiedIdentities?: string[];
 }
 
 /** Join with the room secret, or with a whole room link (the secret is its fragment). */
@@ -66,15 +77,24 @@ export type JoinOptions =
   | (JoinOptionsBase & { /** base64url room secret from the URL fragment. */ roomSecret: string; link?: undefined })
   | (JoinOptionsBase & { /** a room link such as `location.href`; its fragment is the secret. */ link: string; roomSecret?: undefined });
 
+/** The safety code (commit, then reveal: a man in the middle cannot choose it). */
 export interface SafetyCode {
-  /** At least 80 bits as digits, in groups. */
-  digits: string;
-  /** At least 80 bits as words. */
+  /** 'verifying': a round is under way, no code yet; 'ready': compare it; 'failed': a
+   *  participant's reveal did not match its commitment (not verified). */
+  state: 'verifying' | 'ready' | 'failed';
+  /** 5 words (40 bits) to read aloud; empty unless ready. */
   words: string[];
+  /** The full code, 64 hex digits (256 bits), to compare as a fingerprint; empty unless ready. */
+  hex: string;
 }
 
 export interface Participant {
+  /** Its identity key (base64url), opened from its sealed identity. */
   identity: string;
+  /** The name it sent, if any. */
+  name: string | null;
+  /** Marked verified with `setVerified` (or through `verifiedIdentities`), for this identity key. */
+  verified: boolean;
   stream: MediaStream | undefined;
   connectionState: RTCPeerConnectionState;
   /** Epoch of the newest key this participant holds from that peer. */
@@ -127,19 +147,35 @@ export interface CryptoStats {
   };
   /** Chat that arrived before its sender's key: kept up to 5 s, then dropped. */
   chat: { buffered: number; deliveredLate: number; dropped: number; waiting: number };
-  /** Roster entries from the server that were refused (bad-roster-entry errors). */
+  /** Roster entries from the server that were refused (bad-roster-entry, forged-participant). */
   rosterRejections: number;
+  /** Roster entries whose sealed identity did not open (forged-participant errors). */
+  forgedParticipants: number;
+  /** Sealed envelopes refused: altered or forged (`rejected`), replayed (`replayed`). */
+  envelopes: { rejected: number; replayed: number };
+  /** ICE candidates by type, sent and received (after opening), and those relay-only dropped. */
+  candidates: { sentRelay: number; sentOther: number; receivedRelay: number; receivedOther: number; dropped: number };
 }
 
 /** left: the server said so; vanished: media path down past peerTimeoutMs; replaced: same id,
- *  new identity key; rejected: the announced identity key is unusable. */
+ *  new sealed identity; rejected: the announced identity is unusable. */
 export type ParticipantLeftReason = 'left' | 'vanished' | 'replaced' | 'rejected';
 
 /** Why the server's roster entry was refused (bad-roster-entry errors). */
-export type RosterRejection = 'own-peer-id' | 'bad-peer-id' | 'duplicate-peer' | 'bad-identity' | 'too-many-peers';
+export type RosterRejection = 'own-peer-id' | 'bad-peer-id' | 'duplicate-peer' | 'bad-identity' | 'too-many-peers' | 'forged-participant';
 
 export interface CallEventMap {
-  'participant-joined': CustomEvent<{ peer: string }>;
+  /** A participant whose sealed identity opened with the room secret (the server cannot make one). */
+  'participant-joined': CustomEvent<{ peer: string; identity: string; verified: boolean; name?: string }>;
+  /** A participant's display name arrived or changed. */
+  'participant-name': CustomEvent<{ peer: string; name: string }>;
+  /** `setVerified` took effect. */
+  'verification-changed': CustomEvent<{ peer: string; identity: string; verified: boolean }>;
+  /** Warning: a verified participant came back with another identity key ('key-changed',
+   *  `previous` is the verified key), or an unverified participant joined a call in which
+   *  someone was verified ('unverified-joined'). An `error` with code `verified-key-changed`
+   *  comes with it. */
+  'verified-key-changed': CustomEvent<{ peer: string; identity: string; previous?: string; reason: 'key-changed' | 'unverified-joined' }>;
   'participant-left': CustomEvent<{ peer: string; reason: ParticipantLeftReason }>;
   /** Whether this participant holds a usable key from `peer`. */
   'participant-state': CustomEvent<{ peer: string; state: ParticipantKeyState }>;
@@ -153,9 +189,12 @@ export interface CallEventMap {
   /** 'reconnecting' (socket lost), 'resyncing' (rejoining on purpose after every peer vanished), 'connected'. */
   'signaling-state': CustomEvent<{ state: 'reconnecting' | 'resyncing' | 'connected'; code?: number }>;
   /** A SottoError; some carry details: `peer` (unencrypted-media-blocked, bad-roster-entry,
+   *  forged-participant, envelope-rejected, envelope-replayed, verified-key-changed,
    *  key-not-acknowledged, chat-rejected, negotiation-failed, and a key or chat refused),
-   *  `kind` (unencrypted-media-blocked), `reason` (bad-roster-entry). */
-  error: CustomEvent<SottoError & { peer?: string; kind?: 'audio' | 'video'; reason?: RosterRejection }>;
+   *  `kind` (unencrypted-media-blocked), `reason` (bad-roster-entry and forged-participant: the
+   *  rejection; envelope-rejected: the crypto code; verified-key-changed: 'key-changed' or
+   *  'unverified-joined'). */
+  error: CustomEvent<SottoError & { peer?: string; kind?: 'audio' | 'video'; reason?: string }>;
   chat: CustomEvent<{ from: string; text: string }>;
   'mute-changed': CustomEvent<{ kind: 'audio' | 'video'; muted: boolean }>;
   'screen-share': CustomEvent<{ active: boolean; track: MediaStreamTrack }>;
@@ -172,12 +211,19 @@ export declare class Call extends EventTarget {
   /** The epoch of the sender key this participant sends under (changes once a rotation completed). */
   readonly epoch: number | null;
   readonly roomId: string | null;
+  /** This participant's identity key (base64url). */
   readonly identity: string | null;
+  /** 'relay' when media goes through a TURN relay only. */
+  readonly privacy: 'default' | 'relay';
   readonly localStream: MediaStream | null;
   readonly participants: Map<string, Participant>;
   constructor(options: JoinOptions);
   start(signal?: AbortSignal): Promise<void>;
+  /** The current safety code (the last `safety-code` event). */
   safetyCode(): Promise<SafetyCode>;
+  /** Marks `peer` verified (people compared the safety code) or not; throws `bad-argument` for
+   *  someone not in the call. The mark belongs to the peer's identity key. */
+  setVerified(peer: string, verified?: boolean): void;
   cryptoStats(): Promise<CryptoStats>;
   mediaStats(): Promise<Record<string, MediaStatsEntry>>;
   /** Mutes or unmutes the local microphone ('audio') or camera ('video'). */

@@ -8,7 +8,11 @@
 // The call core decides everything; this module only carries out its actions against the
 // WebSocket, the RTCPeerConnections, the crypto worker and the timer, reports what happens back
 // to it, and turns its events into the public API's. The room secret comes from the URL
-// fragment and goes to the worker; the server only sees the room id derived from it.
+// fragment and goes to the worker; the server only sees the room id derived from it, sealed
+// identities and sealed envelopes (protocol v2): every peer payload (SDP, candidates, keys,
+// names, safety code rounds) is sealed by the worker before the core hands it to the socket,
+// and opened there before the core reads it. This page sees a peer's SDP and candidates in
+// clear only to hand them to its RTCPeerConnection.
 import initCore, { CallCore } from './sotto_call_wasm.js';
 
 /** An error with a stable `code` an application can switch on. */
@@ -82,7 +86,26 @@ function defaultSignalingUrl() {
 
 // The joinCall options the call core reads (see client-wasm/README.md).
 const CORE_OPTIONS = ['reconnect', 'keepaliveMs', 'iceRestartDelayMs', 'iceBackoffBaseMs', 'iceBackoffMaxMs', 'stableConnectionMs',
-  'negotiationTimeoutMs', 'peerTimeoutMs', 'rejoinGraceMs', 'switchTimeoutMs', 'keyWaitMs', 'constantBitrateAudio'];
+  'negotiationTimeoutMs', 'peerTimeoutMs', 'rejoinGraceMs', 'switchTimeoutMs', 'keyWaitMs', 'constantBitrateAudio',
+  'displayName', 'privacy', 'verifiedIdentities'];
+const PRIVACY = ['default', 'relay'];
+
+// TURN credentials for the relay-only mode, from the signaling worker (coturn's REST scheme):
+// its origin is the signaling URL's, with http(s) for ws(s).
+async function turnCredentials(signalingUrl) {
+  const url = new URL('/api/turn-credentials', signalingUrl.replace(/^ws/, 'http'));
+  let response;
+  try {
+    response = await fetch(url, { method: 'POST' });
+  } catch (error) {
+    throw new SottoError('turn-unavailable', `the TURN credentials could not be fetched: ${error.message}`);
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok || !body?.username || !body?.credential || !Array.isArray(body?.urls) || body.urls.length === 0) {
+    throw new SottoError(body?.code ?? 'turn-unavailable', 'the server gives no TURN credentials: the relay-only mode cannot work (nothing is sent directly instead)');
+  }
+  return { iceServer: { urls: body.urls, username: body.username, credential: body.credential }, ttl: Number(body.ttl) || 3600 };
+}
 
 /**
  * Joins (or starts) the call for `roomSecret`.
@@ -92,6 +115,10 @@ const CORE_OPTIONS = ['reconnect', 'keepaliveMs', 'iceRestartDelayMs', 'iceBacko
  * @param {MediaStream} [options.localStream] camera/microphone to send
  * @param {string} [options.signalingUrl] ws(s)://host of the signaling worker (default: this origin)
  * @param {RTCIceServer[]} [options.iceServers]
+ * @param {string} [options.displayName] the name the others see (sent sealed: never to the server)
+ * @param {'default'|'relay'} [options.privacy] 'relay': media only through a TURN relay (credentials
+ *   from the worker's /api/turn-credentials), so that no peer learns this participant's addresses
+ * @param {string[]} [options.verifiedIdentities] identity keys already verified (they start verified)
  * @param {AbortSignal} [options.signal] aborts the join, and closes the call once joined
  * @returns {Promise<Call>}
  */
@@ -109,9 +136,9 @@ export async function joinCall(options) {
 }
 
 /** A call in one room. Events: participant-joined, participant-left, participant-state,
- *  track, track-removed, connection-state, ice-restart, key-epoch, safety-code,
- *  signaling-state, chat, error, closed (and mute-changed, local-track-replaced, screen-share
- *  for local media). */
+ *  participant-name, track, track-removed, connection-state, ice-restart, key-epoch,
+ *  safety-code, verification-changed, verified-key-changed, signaling-state, chat, error,
+ *  closed (and mute-changed, local-track-replaced, screen-share for local media). */
 export class Call extends EventTarget {
   #options;
   #mode;
@@ -132,6 +159,13 @@ export class Call extends EventTarget {
   #local = {}; // kind -> the local track sent
   #localStreamReady;
   #trackUpdates = null;
+  #iceServers = [];
+  #turnTimer = null;
+  #safety = { words: [], hex: '', state: 'verifying' };
+  // #if testing
+  #candidatesAdded = [];
+  #sealedLog = [];
+  // #endif
   // Events of the join (participants already there, the first safety code...) wait until the
   // application has the Call and its listeners: they are dispatched right after joinCall resolves.
   #held = [];
@@ -154,6 +188,12 @@ export class Call extends EventTarget {
     if (options.videoCodec !== undefined && !VIDEO_CODECS.includes(options.videoCodec)) {
       throw new SottoError('bad-argument', `videoCodec must be one of ${VIDEO_CODECS.join(', ')}`);
     }
+    if (options.privacy !== undefined && !PRIVACY.includes(options.privacy)) {
+      throw new SottoError('bad-argument', `privacy must be one of ${PRIVACY.join(', ')}`);
+    }
+    if (options.displayName !== undefined && typeof options.displayName !== 'string') {
+      throw new SottoError('bad-argument', 'displayName must be a string');
+    }
     this.#options = options;
     // Sending without end-to-end encryption happens only when the application asks for it
     // (`e2ee: false`), and the call then says so: `call.encrypted === false`.
@@ -166,7 +206,10 @@ export class Call extends EventTarget {
     this.frameTransform = this.#mode;
     this.peerId = b64url(crypto.getRandomValues(new Uint8Array(12)));
     this.roomId = null;
+    /** This participant's identity key (base64url): what the others' `participants` show. */
     this.identity = null;
+    /** 'relay' when media goes through a TURN relay only. */
+    this.privacy = options.privacy ?? 'default';
     // A MediaStream, or a promise of one: the worker and the socket start while the user is
     // still answering the camera prompt, and nothing is negotiated before the stream is there.
     this.localStream = options.localStream instanceof MediaStream ? options.localStream : null;
@@ -175,13 +218,28 @@ export class Call extends EventTarget {
     this.epoch = null;
   }
 
-  /** Remote participants: peer id -> { identity, stream, connectionState, epoch, keyState }. */
+  /** Remote participants (those whose sealed identity opened with the room secret): peer id ->
+   *  { identity, name, verified, stream, connectionState, epoch, keyState }. */
   get participants() {
     const out = new Map();
     for (const p of this.#core && !this.#closed ? JSON.parse(this.#core.participants()) : []) {
-      out.set(p.peer, { identity: p.identity, stream: this.#streams.get(p.peer), connectionState: p.connection_state, epoch: p.epoch, keyState: p.key_state });
+      out.set(p.peer, {
+        identity: p.identity, name: p.name ?? null, verified: p.verified, stream: this.#streams.get(p.peer),
+        connectionState: p.connection_state, epoch: p.epoch, keyState: p.key_state,
+      });
     }
     return out;
+  }
+
+  /**
+   * Marks `peer` verified (people compared the safety code with them) or not. The mark belongs
+   * to the peer's identity key: a participant that comes back with another key is not verified
+   * (and `verified-key-changed` warns about it). Emits `verification-changed`.
+   */
+  setVerified(peer, verified = true) {
+    if (!this.#core || this.#closed) throw new SottoError('closed', 'the call was closed');
+    if (!this.participants.has(peer)) throw new SottoError('bad-argument', 'no such participant');
+    this.#input((c, t) => c.setVerified(peer, Boolean(verified), t));
   }
 
   async start(signal) {
@@ -204,7 +262,20 @@ export class Call extends EventTarget {
       : new Worker(new URL('./sotto-worker.js', import.meta.url), { type: 'module', name: 'sotto-crypto' });
     this.#worker.onmessage = ({ data }) => this.#settle(data);
     this.#worker.onerror = (event) => this.#fail(new SottoError('worker-failed', `crypto worker failed: ${event.message}`));
-    const [{ roomId, identity }] = await Promise.all([this.#rpc('init', { secret: this.#options.roomSecret, peerId: this.peerId }), loadCore()]);
+    const relay = this.privacy === 'relay';
+    const signalingUrl = this.#options.signalingUrl || defaultSignalingUrl();
+    const [{ roomId, identity, sealedIdentity }, turn] = await Promise.all([
+      this.#rpc('init', { secret: this.#options.roomSecret, peerId: this.peerId }),
+      relay ? turnCredentials(signalingUrl) : null,
+      loadCore(),
+    ]);
+    this.#iceServers = [...(this.#options.iceServers ?? []), ...(turn ? [turn.iceServer] : [])];
+    if (turn) {
+      // fresh credentials well before these expire (connections made later need them)
+      this.#turnTimer = setInterval(() => turnCredentials(signalingUrl).then(
+        (t) => { this.#iceServers = [...(this.#options.iceServers ?? []), t.iceServer]; },
+        (error) => this.#dispatch('error', error)), Math.max(60, turn.ttl / 2) * 1000);
+    }
     // The worker has the secret now; the page keeps no reference to it (a JS string cannot be
     // wiped, but it can at least be left to the garbage collector).
     this.#options = { ...this.#options, roomSecret: undefined, link: undefined };
@@ -216,7 +287,7 @@ export class Call extends EventTarget {
     const config = Object.fromEntries(CORE_OPTIONS.filter((k) => this.#options[k] !== undefined).map((k) => [k, this.#options[k]]));
     const [hi, lo] = crypto.getRandomValues(new Uint32Array(2));
     try {
-      this.#core = new CallCore(JSON.stringify({ ...config, e2ee: this.encrypted }), this.peerId, identity, roomId, (hi >>> 11) * 2 ** 32 + lo, now());
+      this.#core = new CallCore(JSON.stringify({ ...config, e2ee: this.encrypted }), this.peerId, sealedIdentity, roomId, (hi >>> 11) * 2 ** 32 + lo, now());
     } catch (error) {
       throw new SottoError(error.code ?? 'bad-argument', `joinCall options: ${error.message}`);
     }
@@ -244,17 +315,26 @@ export class Call extends EventTarget {
   async cryptoStats() {
     const core = this.#core && !this.#closed ? JSON.parse(this.#core.stats()) : null;
     const stats = await this.#rpc('stats');
+    const c = core.candidates;
     return {
       ...stats,
       invariant: core.invariant,
       chat: { buffered: core.chat.buffered, deliveredLate: core.chat.delivered_late, dropped: core.chat.dropped, waiting: core.chat_waiting },
       rosterRejections: core.roster_rejections,
+      forgedParticipants: core.forged_participants,
+      envelopes: { rejected: core.envelopes_rejected, replayed: core.envelopes_replayed },
+      // ICE candidates by type as sent and as received (opened), and those relay-only mode dropped
+      candidates: { sentRelay: c.sent_relay, sentOther: c.sent_other, receivedRelay: c.received_relay, receivedOther: c.received_other, dropped: c.dropped },
     };
   }
 
-  /** Current safety code `{digits, words}`: compare it out loud with the others. */
-  safetyCode() {
-    return this.#rpc('safetyCode');
+  /**
+   * The current safety code: `{words, hex, state}`. `state` is 'verifying' (a round is under
+   * way: no code yet), 'ready' (compare the 5 `words` out loud, or the 64 `hex` digits for a
+   * full-strength check) or 'failed' (someone's reveal did not match: not verified).
+   */
+  async safetyCode() {
+    return { ...this.#safety, words: [...this.#safety.words] };
   }
 
   /** Media statistics per remote peer (frames received and decoded, audio packets). */
@@ -368,6 +448,26 @@ export class Call extends EventTarget {
   // #if testing
   // Test build only (see scripts/package-client.sh): hooks for the e2e suite.
 
+  // Every envelope this page sealed, with what it holds: a test playing the server looks up
+  // the type of a payload it cannot read (to drop or keep it) in the sender's page.
+  #logSealed(op, result) {
+    if (!op?.seal) return;
+    const envelope = JSON.parse(result)?.sealed?.envelope;
+    if (!envelope) return;
+    if (this.#sealedLog.length >= 10_000) this.#sealedLog.shift();
+    this.#sealedLog.push({ to: op.seal.to, type: JSON.parse(op.seal.payload).type, envelope });
+  }
+
+  /** `{to, type, envelope}` of the envelopes sealed (the newest 10,000), or only `envelope`'s. */
+  testSealedLog(envelope) {
+    return envelope === undefined ? this.#sealedLog.map((e) => ({ ...e })) : this.#sealedLog.filter((e) => e.envelope === envelope);
+  }
+
+  /** The remote ICE candidates handed to the peer connections (after the core opened and kept them). */
+  testCandidatesAdded() {
+    return [...this.#candidatesAdded];
+  }
+
   /** The keys this participant holds. */
   exportKeysForTesting() {
     return this.#rpc('exportKeysForTesting');
@@ -474,7 +574,12 @@ export class Call extends EventTarget {
         return socket?.close(a.code, a.reason);
       }
       case 'crypto': return void this.#rpc('run', a.op).then(
-        (result) => this.#input((c, t) => c.crypto(a.request, result, t)),
+        (result) => {
+          // #if testing
+          this.#logSealed(a.op, result);
+          // #endif
+          this.#input((c, t) => c.crypto(a.request, result, t));
+        },
         (error) => this.#input((c, t) => c.crypto(a.request, JSON.stringify({ failed: { code: error.code ?? 'internal', message: String(error.message) } }), t)));
       case 'create-peer': return this.#createPeer(a.peer, a.conn);
       case 'attach-local-media-and-transforms': return this.#op(a, 'attach', (c) => this.#attachLocal(c, a.role));
@@ -484,7 +589,11 @@ export class Call extends EventTarget {
       case 'set-local-description': return this.#op(a, 'set-local-description', ({ pc }) => pc.setLocalDescription({ type: a.kind, sdp: a.sdp }));
       case 'set-remote-description': return this.#op(a, 'set-remote-description', ({ pc }) => pc.setRemoteDescription({ type: a.kind, sdp: a.sdp }));
       case 'rollback': return this.#op(a, 'rollback', ({ pc }) => pc.setLocalDescription({ type: 'rollback' }));
-      case 'add-ice-candidate': return this.#op(a, 'add-ice-candidate', ({ pc }) => pc.addIceCandidate({ candidate: a.candidate.candidate, sdpMid: a.candidate.sdp_mid, sdpMLineIndex: a.candidate.sdp_m_line_index }));
+      case 'add-ice-candidate':
+        // #if testing
+        this.#candidatesAdded.push(a.candidate.candidate);
+        // #endif
+        return this.#op(a, 'add-ice-candidate', ({ pc }) => pc.addIceCandidate({ candidate: a.candidate.candidate, sdpMid: a.candidate.sdp_mid, sdpMLineIndex: a.candidate.sdp_m_line_index }));
       case 'close-peer':
         this.#conns.delete(a.conn);
         return conn?.pc.close();
@@ -545,6 +654,9 @@ export class Call extends EventTarget {
       case 'key-epoch':
         if (event.peer === this.peerId) this.epoch = event.epoch;
         break;
+      case 'safety-code':
+        this.#safety = { words: event.words, hex: event.hex, state: event.state };
+        break;
       default:
         break;
     }
@@ -573,6 +685,7 @@ export class Call extends EventTarget {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearInterval(this.#turnTimer);
     for (const { pc } of this.#conns.values()) pc.close();
     for (const socket of this.#sockets.values()) socket.close(1000, 'bye');
     this.#conns.clear();
@@ -628,7 +741,10 @@ export class Call extends EventTarget {
   }
 
   #createPeer(peer, id) {
-    const config = { iceServers: this.#options.iceServers ?? [] };
+    const config = { iceServers: this.#iceServers };
+    // relay-only: the browser gathers no host or server-reflexive candidate at all (and the core
+    // drops any such candidate either way)
+    if (this.privacy === 'relay') config.iceTransportPolicy = 'relay';
     if (this.#mode === 'insertable-streams') config.encodedInsertableStreams = true;
     const pc = new RTCPeerConnection(config);
     const stream = new MediaStream();
