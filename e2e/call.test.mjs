@@ -75,10 +75,17 @@ test('two participants get an end-to-end encrypted video call through the local 
     }
     assert.deepEqual([...a.console, ...b.console].filter((line) => /Content Security Policy|Refused to/i.test(line)), [], 'no CSP violation');
 
-    // Both sides show the same safety code.
-    const codes = await Promise.all([a, b].map((p) => p.page.evaluate(() => window.sotto.call.safetyCode())));
-    assert.equal(codes[0].digits, codes[1].digits);
-    assert.ok(codes[0].digits.replace(/\D/g, '').length >= 25, 'safety code shows at least ~80 bits');
+    // Both sides show the same safety code once the commit-then-reveal round completed: 5
+    // words, and the full 256 bits as 64 hex digits.
+    const codes = await Promise.all([a, b].map((p) => waitInPage(p.page, () => window.sotto.call.safetyCode(), (c) => c.state === 'ready', { timeoutMs: 10_000 })));
+    assert.equal(codes[0].state, 'ready', `A's safety code is ready: ${JSON.stringify(codes[0])}`);
+    assert.equal(codes[1].state, 'ready', `B's safety code is ready: ${JSON.stringify(codes[1])}`);
+    assert.equal(codes[0].hex, codes[1].hex, 'both compute the same code');
+    assert.deepEqual(codes[0].words, codes[1].words);
+    assert.equal(codes[0].words.length, 5, 'five words to read aloud');
+    assert.match(codes[0].hex, /^[0-9a-f]{64}$/, 'the full code: 256 bits as 64 hex digits');
+    const shown = await a.page.evaluate(() => ({ words: document.querySelector('#safety-words').textContent, hex: document.querySelector('#safety-hex').value.replace(/\s/g, '') }));
+    assert.deepEqual(shown, { words: codes[0].words.join(' '), hex: codes[0].hex }, 'the demo shows the words and the fingerprint');
 
     // Nothing the server saw holds a key or the room secret.
     const keys = await Promise.all([a, b].map((p) => p.page.evaluate(() => window.sotto.call.exportKeysForTesting())));
@@ -92,8 +99,10 @@ test('two participants get an end-to-end encrypted video call through the local 
     ];
     const roomId = await a.page.evaluate(() => window.sotto.call.roomId);
     assert.ok(seen.some((s) => s.includes(roomId)), 'the recording sees what the server sees (room id in the URL)');
-    const sealedKeys = proxy.record.messages.filter((m) => m.text?.includes('sender-key'));
-    assert.ok(sealedKeys.length >= 2, 'sealed key messages were relayed (and recorded)');
+    // Every peer payload crossed the server as a sealed envelope (protocol v2): base64url only.
+    const signals = proxy.record.messages.map((m) => (m.text ? JSON.parse(m.text) : null)).filter((m) => m?.type === 'signal');
+    assert.ok(signals.length >= 6, `peer payloads (offer, answer, keys, safety rounds) were relayed and recorded (${signals.length})`);
+    for (const m of signals) assert.match(m.payload, /^[A-Za-z0-9_-]+$/, `a sealed envelope, not readable JSON: ${m.payload.slice(0, 40)}`);
     assert.equal(findAny(seen, needles), null, 'no key and no room secret in anything the server saw');
     console.log(`call: ${proxy.record.messages.length} relayed messages and ${proxy.record.requests.length} requests checked against ${needles.length} key/secret encodings`);
   });
@@ -101,11 +110,13 @@ test('two participants get an end-to-end encrypted video call through the local 
   await b.context.close();
 });
 
-test('a receiver with the wrong key decodes zero frames', async () => {
+test('a participant with another room secret, put into the room by the server, is ignored: no offer, no media, forged-participant on both sides', async () => {
   const a = await openParticipant(browser, `${proxy.origin}/`, { label: 'A' });
   const roomA = await a.page.evaluate(() => window.sotto.call.roomId);
-  // C has a different room secret; the (test) server puts it into A's room anyway, so C
-  // receives A's encrypted media but holds no key that opens it.
+  const idA = await a.page.evaluate(() => window.sotto.call.peerId);
+  // C has a different room secret; the (test) server puts it into A's room anyway. Protocol v2:
+  // C's sealed identity does not open with A's room secret (nor A's with C's), so neither is a
+  // participant for the other: nothing is offered, nothing sent, no media flows.
   const wrong = await browser.newContext({ permissions: ['camera', 'microphone'] });
   const page = await wrong.newPage();
   await page.goto(`${proxy.origin}/`);
@@ -114,19 +125,28 @@ test('a receiver with the wrong key decodes zero frames', async () => {
   roomRedirects.set(`/ws/room/${roomC}`, `/ws/room/${roomA}`);
   await page.click('#join');
   await page.waitForFunction(() => window.sotto?.call?.roomId, null, { timeout: 20_000 });
+  const idC = await page.evaluate(() => window.sotto.call.peerId);
 
   await dumpOnFailure([a], async () => {
-    const stats = await waitInPage(page, mediaStats, (s) => firstRemote(s).videoPacketsReceived >= 100, { timeoutMs: 30_000 });
-    assert.ok(firstRemote(stats).videoPacketsReceived >= 100, `encrypted video reaches the receiver: ${JSON.stringify(stats)}`);
-    await page.waitForTimeout(1000);
-    const after = firstRemote(await page.evaluate(mediaStats));
-    assert.equal(after.framesDecoded, 0, 'not a single frame decoded without the right key');
-    const crypto = await page.evaluate(cryptoStats);
-    assert.ok(crypto.frames.decrypt.video > 0, 'frames went through the decrypt transform');
-    assert.equal(crypto.crypto.decrypted, 0, 'nothing decrypted');
+    const errorsOf = (p) => p.evaluate(() => window.sotto.events.filter((e) => e.type === 'error').map((e) => e.detail));
+    const forgedAtA = await waitInPage(a.page, () => window.sotto.events.filter((e) => e.type === 'error' && e.detail.code === 'forged-participant').map((e) => e.detail.peer), (x) => x.length > 0, { timeoutMs: 15_000 });
+    const forgedAtC = await waitInPage(page, () => window.sotto.events.filter((e) => e.type === 'error' && e.detail.code === 'forged-participant').map((e) => e.detail.peer), (x) => x.length > 0, { timeoutMs: 15_000 });
+    assert.deepEqual([...new Set(forgedAtA)], [idC], `A refused C's identity as forged (${JSON.stringify(await errorsOf(a.page))})`);
+    assert.deepEqual([...new Set(forgedAtC)], [idA], `C refused A's identity as forged (${JSON.stringify(await errorsOf(page))})`);
+    // Give a connection every chance to form.
+    await page.waitForTimeout(4000);
+    for (const [label, p] of [['A', a.page], ['C', page]]) {
+      assert.deepEqual(await p.evaluate(() => [...window.sotto.call.participants.keys()]), [], `${label} shows nobody`);
+      assert.deepEqual(await p.evaluate(mediaStats), {}, `${label} has no media path to anyone`);
+      const stats = await p.evaluate(cryptoStats);
+      assert.ok(stats.forgedParticipants >= 1, `${label} counted the forged participant (${stats.forgedParticipants})`);
+    }
+    const between = proxy.record.messages.filter((m) => m.text && /"type":"signal"/.test(m.text) && m.direction === 'to-server' && [idA, idC].includes(m.peer));
+    assert.equal(between.length, 0, `neither sent the other a single signal (offer, candidate, key): ${between.length}`);
     const errorCode = await page.evaluate(() => document.querySelector('#error')?.dataset.code);
-    assert.ok(errorCode, `the page reported the rejected key (${errorCode})`);
-    console.log(`wrong key: ${after.videoPacketsReceived} video packets received, 0 decoded, decrypt drops ${JSON.stringify(crypto.crypto)}, error ${errorCode}`);
+    assert.equal(errorCode, 'forged-participant', 'the page shows it');
+    const stats = await page.evaluate(cryptoStats);
+    console.log(`wrong secret: A and C each refused the other's sealed identity (forged-participant, counted ${stats.forgedParticipants}), 0 signals between them, no media path, nobody shown`);
   });
   roomRedirects.clear();
   await wrong.close();

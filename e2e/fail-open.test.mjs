@@ -4,7 +4,8 @@
 // keys (measured before the fix with the first test below: the keyless page decoded 96 and 94
 // frames of A's and B's camera, and A's worker had encrypted 129 of the 225 video frames A
 // sent, none of the 96 sent to the keyless page). Here:
-// - a keyless receive-only peer (no Sotto code, the real worker) joins a call and must decode
+// - a keyless receive-only peer (the link, but no Sotto call code and no frame transform; the
+//   real worker) joins a call and must decode
 //   nothing, and every participant's counters must show that every frame it sent went through
 //   the encrypt transform;
 // - the old order, forced in the test build, is caught by the runtime invariant: the sender is
@@ -61,7 +62,7 @@ test('a keyless receive-only peer decodes nothing, and every frame each particip
   await dumpOnFailure([a, b], async () => {
     await decodesEachOther([a, b]);
     const roomId = await a.page.evaluate(() => window.sotto.call.roomId);
-    keyless = await joinKeyless(env.browser, env.worker.origin, roomId);
+    keyless = await joinKeyless(env.browser, env.worker.origin, roomId, new URL(a.page.url()).hash.slice(1));
     const received = await waitInPage(keyless.page, () => window.keyless.stats(), (s) => Object.keys(s).length === 2 && Object.values(s).every((e) => e.videoPacketsReceived >= 200 && e.audioPacketsReceived >= 50), { timeoutMs: 30_000 });
     assert.equal(Object.keys(received).length, 2, `the keyless peer connected to both: ${JSON.stringify(received)}`);
     for (const entry of Object.values(received)) assert.ok(entry.videoPacketsReceived >= 200 && entry.audioPacketsReceived >= 50, `media reaches the keyless peer: ${JSON.stringify(received)}`);
@@ -109,7 +110,7 @@ test('the old transform order, forced in a test build, is caught: the sender is 
   await dumpOnFailure([a, b], async () => {
     await decodesEachOther([a, b]);
     const [idA, roomId] = await a.page.evaluate(() => [window.sotto.call.peerId, window.sotto.call.roomId]);
-    keyless = await joinKeyless(env.browser, env.worker.origin, roomId);
+    keyless = await joinKeyless(env.browser, env.worker.origin, roomId, new URL(a.page.url()).hash.slice(1));
     const joinedAt = Date.now();
     const blocked = await waitInPage(a.page, () => window.sotto.events.filter((e) => e.type === 'error' && e.detail.code === 'unencrypted-media-blocked').length, (n) => n >= 2, { timeoutMs: 20_000 });
     const blockedInMs = Date.now() - joinedAt;

@@ -1,11 +1,12 @@
 // The key exchange against a server that drops, forges and injects (issue 11, items 2, 3, 4
 // and 6): real Chromium, the real worker, and the recording proxy playing the server.
 // - keys dropped: the receiver says so within seconds and asks; once keys flow it decodes;
-// - a forged leave and rejoin with a replayed old key and a former participant sending under
-//   that key: refused, nothing decoded, the safety code unchanged;
+// - a forged leave and rejoin with a replayed old key, and a former participant's signals
+//   relabelled as A's: refused (envelope-replayed / envelope-rejected), nothing connects,
+//   nothing decoded;
 // - bad roster entries: each reported, keys still rotate, a leaver opens nothing sent after;
 // - 20 joins and leaves: frames dropped for want of a key (lossless rotation, target 0).
-import { after, before, test } from 'node:test';
+import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startWorker } from './lib/worker.mjs';
@@ -36,6 +37,8 @@ async function participant(url, label, options = {}) {
   return p;
 }
 
+beforeEach(async () => closeAll());
+
 async function closeAll() {
   for (const p of opened.splice(0)) await p.context.close().catch(() => {});
   proxy.hooks.rewriteMessage = undefined;
@@ -50,14 +53,47 @@ const peerIdOf = (p) => p.page.evaluate(() => window.sotto.call.peerId);
 const exportKeys = (p) => p.page.evaluate(() => window.sotto.call.exportKeysForTesting());
 const eventsOf = (page, type) => page.evaluate((t) => window.sotto.events.filter((e) => e.type === t).map((e) => ({ ...e.detail, at: e.at })), type);
 const epochOf = (p) => p.page.evaluate(() => window.sotto.call.epoch);
-const payloadOf = (text) => {
+const signalOf = (text) => {
   try {
     const message = JSON.parse(text);
-    return message.type === 'signal' ? { to: message.to, from: message.from, payload: JSON.parse(message.payload) } : null;
+    return message.type === 'signal' ? message : null;
   } catch {
     return null;
   }
 };
+
+// Protocol v2: the server cannot read a payload's type any more (every payload is a sealed
+// envelope). A test playing a server that drops by type looks the type up in the sending
+// page's test log (`testSealedLog`): `filterSignals(from, keep)` holds each signal `from`
+// sends, in order, and passes on those for which `keep({to, type})` is true.
+function filterSignals(from, keep) {
+  const queue = [];
+  let running = false;
+  const pump = async () => {
+    if (running) return;
+    running = true;
+    while (queue.length > 0) {
+      const { text, conn } = queue.shift();
+      const envelope = signalOf(text).payload;
+      let entry;
+      for (let tries = 0; tries < 50 && !entry; tries += 1) {
+        entry = (await from.page.evaluate((e) => window.sotto.call.testSealedLog(e), envelope).catch(() => []))[0];
+        if (!entry) await new Promise((r) => setTimeout(r, 20));
+      }
+      if (entry && keep(entry)) conn.toServer(text);
+    }
+    running = false;
+  };
+  return ({ direction, text, conn }) => {
+    if (direction !== 'to-server' || conn.peer !== from.id || !signalOf(text)) return text;
+    queue.push({ text, conn });
+    pump();
+    return null;
+  };
+}
+
+/** The types of the signals `p` sealed to `to` (its test log). */
+const sealedTypes = (p, to) => p.page.evaluate((id) => window.sotto.call.testSealedLog().filter((e) => e.to === id).map((e) => e.type), to);
 
 /** Waits until `p` decodes at least `frames` frames from each of `peers` remote participants. */
 async function decodingFrom(p, peers, frames = 20, timeoutMs = 30_000) {
@@ -76,14 +112,15 @@ async function decodedGrows(p, from, label) {
 test('keys dropped by the server: the receiver reports waiting-for-keys within seconds, asks, and decodes once keys flow', async () => {
   const a = await participant(`${proxy.origin}/`, 'A');
   const idA = await peerIdOf(a);
-  // The server drops every sender-key message A sends.
+  // The server drops every sender-key message A sends (it cannot tell them from the others any
+  // more: the test tells it, from A's page).
   let dropping = true;
   let dropped = 0;
-  proxy.hooks.rewriteMessage = ({ direction, text, conn }) => {
-    if (!dropping || direction !== 'to-server' || conn.peer !== idA || payloadOf(text)?.payload.type !== 'sender-key') return text;
+  proxy.hooks.rewriteMessage = filterSignals({ page: a.page, id: idA }, ({ type }) => {
+    if (!dropping || type !== 'sender-key') return true;
     dropped += 1;
-    return null;
-  };
+    return false;
+  });
   const b = await participant(a.page.url(), 'B');
   await dumpOnFailure([a, b], async () => {
     const idB = await peerIdOf(b);
@@ -103,7 +140,7 @@ test('keys dropped by the server: the receiver reports waiting-for-keys within s
     // A re-sends (each dropped) and finally reports that B never acknowledged.
     const notAcked = await waitInPage(a.page, (id) => window.sotto.events.find((e) => e.type === 'error' && e.detail.code === 'key-not-acknowledged' && e.detail.peer === id)?.at, Boolean, { arg: idB, timeoutMs: 20_000 });
     assert.ok(notAcked, `A reported key-not-acknowledged for B (A: ${JSON.stringify(await a.page.evaluate(() => window.sotto.events.filter((e) => ['error', 'key-epoch', 'participant-joined'].includes(e.type)).map((e) => `${Math.round(e.at)} ${e.type} ${e.detail.code ?? ''} ${e.detail.epoch ?? ''}`)))})`);
-    const requests = proxy.record.messages.filter((m) => m.direction === 'to-server' && m.peer === idB && payloadOf(m.text)?.payload.type === 'key-request').length;
+    const requests = (await sealedTypes(b, idA)).filter((t) => t === 'key-request').length;
     assert.ok(requests >= 2, `B asked for A's key (${requests} key-requests)`);
     assert.ok(dropped >= 4, `the first key and its re-sends were all dropped (${dropped})`);
 
@@ -126,87 +163,73 @@ test('keys dropped by the server: the receiver reports waiting-for-keys within s
   await closeAll();
 });
 
-test('a forged leave and rejoin cannot revive an old key: a former participant working with the server gets nothing decoded as A', async () => {
+test('a forged leave and rejoin cannot revive an old key, and a former participant relabelled as A is refused: nothing connects, nothing decoded as A', async () => {
   const a = await participant(`${proxy.origin}/`, 'A');
   const link = a.page.url();
   const b = await participant(link, 'B');
   const c = await participant(link, 'C');
   await dumpOnFailure([a, b, c], async () => {
     for (const p of [a, b, c]) await decodingFrom(p, 2, 10);
-    const [idA, idB, idC] = await Promise.all([a, b, c].map(peerIdOf));
-    const identityA = await a.page.evaluate(() => window.sotto.call.identity);
-    // C keeps A's newest key; the server keeps A's last sealed key message to B.
-    const oldA = (await exportKeys(c)).receiveKeys.filter((k) => k.peer === idA).sort((x, y) => y.epoch - x.epoch)[0];
-    assert.ok(oldA?.key, 'C holds a key of A');
-    const sealedToB = proxy.record.messages.filter((m) => m.direction === 'to-server' && m.peer === idA && payloadOf(m.text)?.to === idB && payloadOf(m.text).payload.type === 'sender-key');
-    const oldSealed = JSON.parse(sealedToB.at(-1).text).payload;
-    const bAcked = proxy.record.messages.filter((m) => m.direction === 'to-server' && m.peer === idB && payloadOf(m.text)?.to === idA && payloadOf(m.text).payload.type === 'key-ack').map((m) => payloadOf(m.text).payload.epoch);
-    assert.ok(bAcked.includes(oldA.epoch), `B had accepted A's epoch ${oldA.epoch} (acks ${bAcked})`);
+    const [idA, idB] = await Promise.all([a, b].map(peerIdOf));
+    // The server keeps A's sealed identity (from A's join) and A's last sealed key message to B.
+    const sealedIdentityA = JSON.parse(proxy.record.messages.find((m) => m.direction === 'to-server' && /"type":"join"/.test(m.text ?? '') && m.text.includes(`"${idA}"`)).text).identity;
+    const keysToB = (await a.page.evaluate(() => window.sotto.call.testSealedLog())).filter((e) => e.to === idB && e.type === 'sender-key');
+    assert.ok(keysToB.length > 0, 'A sealed a sender key to B');
+    const oldSealed = keysToB.at(-1).envelope;
+    assert.ok(proxy.record.messages.some((m) => m.text?.includes(oldSealed)), 'and the server relayed it (and kept it)');
 
     // C leaves; A and B rotate.
+    const epochBefore = await epochOf(a);
     await leave(c);
-    await waitInPage(b.page, (id) => window.sotto.call.participants.get(id)?.epoch, (e) => e > oldA.epoch, { arg: idA, timeoutMs: 10_000 });
-    await waitInPage(a.page, () => window.sotto.call.epoch, (e) => e > oldA.epoch, { timeoutMs: 10_000 });
+    await waitInPage(a.page, () => window.sotto.call.epoch, (e) => e > epochBefore, { timeoutMs: 10_000 });
     await decodedGrows(b, idA, 'B decodes A after the rotation');
-    const codeBefore = await b.page.evaluate(() => window.sotto.call.safetyCode());
     const attackStartedAt = await b.page.evaluate(() => performance.now());
 
-    // The server: cuts A off from B, forges A's leave and return, replays A's old sealed key,
-    // and routes B's connection for "A" to C (back as C2, hidden from A and B).
+    // The server: cuts A off from B, forges A's leave and return (with A's real sealed
+    // identity), replays A's old sealed key, and routes B's signals for "A" to C2 (the former
+    // participant, back with the link, hidden from A and B) and C2's to B relabelled as A's.
     let idC2 = null;
+    let relabelled = 0;
     proxy.hooks.rewriteMessage = ({ direction, text, conn }) => {
       const message = JSON.parse(text);
-      const signal = payloadOf(text);
+      const signal = signalOf(text);
       if (direction === 'to-server') {
         if (message.type === 'join' && ![idA, idB].includes(conn.peer)) idC2 = conn.peer;
         if (conn.peer === idA && signal?.to === idB) return null;
-        if (conn.peer === idB && signal?.to === idA) {
-          // Keep C2 sending under the old key: no key request or ack reaches it.
-          if (!idC2 || ['key-request', 'key-ack', 'sender-key'].includes(signal.payload.type)) return null;
-          return JSON.stringify({ ...message, to: idC2 });
-        }
-        if (conn.peer === idC2 && signal) return signal.to === idB && signal.payload.type !== 'sender-key' ? text : null;
+        if (conn.peer === idB && signal?.to === idA) return idC2 ? JSON.stringify({ ...message, to: idC2 }) : null;
         return text;
       }
       if (conn.peer === idB || conn.peer === idA) {
         if (message.type === 'peer-joined' && message.peer?.peer === idC2) return null;
         if (message.type === 'peer-left' && message.peer === idC2) return null;
       }
-      if (conn.peer === idB && signal?.from === idC2) return JSON.stringify({ ...message, from: idA });
+      if (conn.peer === idB && signal?.from === idC2) { relabelled += 1; return JSON.stringify({ ...message, from: idA }); }
       if (conn.peer === idC2 && message.type === 'welcome') return JSON.stringify({ ...message, peers: message.peers.filter((p) => p.peer === idB) });
       return text;
     };
+    const decryptedBefore = (await b.page.evaluate(cryptoStats)).crypto.peers[idA]?.decrypted ?? 0;
     const toB = proxy.connections().find((conn) => conn.peer === idB);
-    toB.toClient(JSON.stringify({ v: 1, type: 'peer-left', peer: idA }));
-    toB.toClient(JSON.stringify({ v: 1, type: 'peer-joined', peer: { peer: idA, identity: identityA } }));
-    toB.toClient(JSON.stringify({ v: 1, type: 'signal', from: idA, to: idB, payload: oldSealed }));
-    const refused = await waitInPage(b.page, (t) => window.sotto.events.filter((e) => e.type === 'error' && e.at >= t).map((e) => e.detail.code), (codes) => codes.includes('stale-epoch'), { arg: attackStartedAt, timeoutMs: 10_000 });
-    assert.ok(refused.includes('stale-epoch'), `B refused the replayed key as stale (errors: ${refused})`);
-    // B closed its connection to the real A on the forged leave: from here on, whatever B
-    // decrypts as A came from the forger.
-    const decryptedBefore = (await b.page.evaluate(cryptoStats)).crypto.peers[idA].decrypted;
+    toB.toClient(JSON.stringify({ v: 2, type: 'peer-left', peer: idA }));
+    toB.toClient(JSON.stringify({ v: 2, type: 'peer-joined', peer: { peer: idA, identity: sealedIdentityA } }));
+    toB.toClient(JSON.stringify({ v: 2, type: 'signal', from: idA, to: idB, payload: oldSealed }));
+    const refused = await waitInPage(b.page, (t) => window.sotto.events.filter((e) => e.type === 'error' && e.at >= t).map((e) => e.detail.code), (codes) => codes.includes('envelope-replayed') || codes.includes('stale-epoch'), { arg: attackStartedAt, timeoutMs: 10_000 });
+    assert.ok(refused.includes('envelope-replayed') || refused.includes('stale-epoch'), `B refused the replayed key (errors: ${refused})`);
 
-    // C2: the former participant, back with the link and A's old key, answering as "A".
+    // C2: the former participant, back with the link, answering as "A".
     const c2 = await participant(link, 'C2');
     await waitInPage(c2.page, () => window.sotto.call.epoch, (e) => e !== null, { timeoutMs: 10_000 });
-    await c2.page.evaluate(([key, epoch]) => window.sotto.call.installSenderKeyForTesting(key, epoch), [oldA.key, oldA.epoch]);
-    const forged = await waitInPage(b.page, async (id) => (await window.sotto.call.mediaStats())[id], (s) => s?.videoPacketsReceived >= 150, { arg: idA, timeoutMs: 30_000 });
-    assert.ok(forged?.videoPacketsReceived >= 150, `B receives C2's video as A's: ${JSON.stringify(forged)}`);
-    // Control: what C2 sends does open under A's old key.
-    await c2.page.evaluate(() => window.sotto.call.testCapture(10));
-    const captured = await waitInPage(c2.page, () => window.sotto.call.testCaptured(), (f) => f.length >= 10, { timeoutMs: 10_000 });
-    const opens = await c2.page.evaluate(([k, from, f]) => window.sotto.call.testDecryptWith(k, from, f), [[oldA.key], idA, captured]);
-    assert.equal(opens.ok, captured.length, `C2's frames are sealed under A's old key (${JSON.stringify(opens)})`);
-    await b.page.waitForTimeout(1500);
+    const rejected = await waitInPage(b.page, () => window.sotto.call.cryptoStats().then((s) => s.envelopes.rejected), (n) => n > 0, { timeoutMs: 15_000 });
+    await b.page.waitForTimeout(3000);
+    assert.ok(relabelled > 0, `the server relabelled C2's signals as A's (${relabelled})`);
+    assert.ok(rejected > 0, `B refused them: they do not open as A's (envelope-rejected: ${rejected})`);
+    const errors = await b.page.evaluate((t) => window.sotto.events.filter((e) => e.type === 'error' && e.at >= t).map((e) => e.detail), attackStartedAt);
+    assert.ok(errors.some((e) => e.code === 'envelope-rejected' && e.peer === idA), `B reported envelope-rejected about "A": ${JSON.stringify(errors)}`);
     const atB = (await b.page.evaluate(mediaStats))[idA];
     const crypto = await b.page.evaluate(cryptoStats);
-    assert.equal(atB.framesDecoded, 0, `B decoded none of the forged frames: ${JSON.stringify(atB)}`);
-    assert.equal(crypto.crypto.peers[idA].decrypted, decryptedBefore, 'nothing was decrypted as A since the forgery');
-    const codeAfter = await b.page.evaluate(() => window.sotto.call.safetyCode());
-    assert.equal(codeAfter.digits, codeBefore.digits, 'B\'s safety code is unchanged (same identities)');
-    const state = await b.page.evaluate((id) => window.sotto.call.participants.get(id)?.keyState, idA);
-    assert.equal(state, 'waiting-for-keys', 'B shows "A" as waiting for keys');
-    console.log(`forged rejoin: B refused A's replayed epoch-${oldA.epoch} key (stale-epoch); C2 sent ${atB.videoPacketsReceived} video packets as A, sealed under that key (control: ${opens.ok}/${captured.length} open with it), B decoded 0 and decrypted nothing as A (${crypto.crypto.peers[idA].dropped_unknown_key} dropped for want of a key); safety code unchanged; B shows A waiting for keys`);
+    assert.ok(!atB || atB.videoPacketsReceived === 0, `no media path from C2 to B as A: ${JSON.stringify(atB)}`);
+    assert.equal(crypto.crypto.peers[idA]?.decrypted ?? 0, decryptedBefore, 'nothing was decrypted as A since the forgery');
+    assert.notEqual(await b.page.evaluate((id) => window.sotto.call.participants.get(id)?.connectionState, idA), 'connected', 'B has no connected "A"');
+    console.log(`forged rejoin: B refused A's replayed key (${[...new Set(refused)].join(', ')}); C2's ${relabelled} signals relabelled as A's refused (${crypto.envelopes.rejected} envelope-rejected, ${crypto.envelopes.replayed} replayed); no media path, nothing decrypted as A`);
   });
   await closeAll();
 });
@@ -214,7 +237,8 @@ test('a forged leave and rejoin cannot revive an old key: a former participant w
 test('bad roster entries from the server are reported one by one; keys still rotate, and a leaver opens nothing sent after', async () => {
   const a = await participant(`${proxy.origin}/`, 'A');
   const idA = await peerIdOf(a);
-  const validKey = () => randomBytes(32).toString('base64url');
+  // A sealed identity the server made: it has no room secret, so it cannot make one that opens.
+  const madeIdentity = () => Buffer.concat([Buffer.from([2]), randomBytes(60)]).toString('base64url');
   // B's first welcome lists peer ids no peer can have (too long, empty): it is not a valid
   // message, so B refuses it whole and joins again. Its second welcome lists entries that are
   // valid messages but cannot be participants: each is reported and left out.
@@ -225,13 +249,13 @@ test('bad roster entries from the server are reported one by one; keys still rot
     if (message.type !== 'welcome' || welcomes >= 2) return text;
     welcomes += 1;
     if (welcomes === 1) {
-      message.peers.push({ peer: 'p'.repeat(65), identity: validKey() }, { peer: '', identity: validKey() });
+      message.peers.push({ peer: 'p'.repeat(65), identity: madeIdentity() }, { peer: '', identity: madeIdentity() });
     } else {
       message.peers.push(
-        { peer: conn.peer, identity: validKey() }, // the recipient itself
-        { peer: idA, identity: validKey() }, // A a second time, with another key
-        { peer: 'NotAKeyAtAll', identity: 'AAAA' }, // an identity that is no X25519 key
-        { peer: 'SmallOrder', identity: 'A'.repeat(43) }, // the all-zero point
+        { peer: conn.peer, identity: madeIdentity() }, // the recipient itself
+        { peer: idA, identity: madeIdentity() }, // A a second time, with another identity
+        { peer: 'NotAnIdentity', identity: 'AAAA' }, // not a sealed identity at all
+        { peer: 'MadeUpPeer', identity: madeIdentity() }, // a participant the server made up
       );
     }
     return JSON.stringify(message);
@@ -242,9 +266,11 @@ test('bad roster entries from the server are reported one by one; keys still rot
     const joins = proxy.record.messages.filter((m) => m.direction === 'to-server' && /"type":"join"/.test(m.text ?? '') && m.text.includes(`"${idB}"`)).length;
     assert.equal(welcomes, 2, 'B was sent both welcomes');
     assert.equal(joins, 2, 'B refused the malformed welcome whole and joined again');
-    const errors = await waitInPage(b.page, () => window.sotto.events.filter((e) => e.type === 'error' && e.detail.code === 'bad-roster-entry').map((e) => e.detail), (x) => x.length >= 4, { timeoutMs: 10_000 });
-    assert.deepEqual(errors.map((e) => e.reason).sort(), ['bad-identity', 'bad-identity', 'duplicate-peer', 'own-peer-id'], `each bad entry reported with its reason: ${JSON.stringify(errors)}`);
-    assert.equal((await b.page.evaluate(cryptoStats)).rosterRejections, 4, 'and counted');
+    const errors = await waitInPage(b.page, () => window.sotto.events.filter((e) => e.type === 'error' && ['bad-roster-entry', 'forged-participant'].includes(e.detail.code)).map((e) => e.detail), (x) => x.length >= 4, { timeoutMs: 10_000 });
+    assert.deepEqual(errors.map((e) => `${e.code}/${e.reason}`).sort(), ['bad-roster-entry/duplicate-peer', 'bad-roster-entry/own-peer-id', 'forged-participant/forged-participant', 'forged-participant/forged-participant'], `each bad entry reported with its reason: ${JSON.stringify(errors)}`);
+    const counted = await b.page.evaluate(cryptoStats);
+    assert.equal(counted.rosterRejections, 4, 'and counted');
+    assert.equal(counted.forgedParticipants, 2, 'the two made-up identities as forged participants');
     assert.deepEqual(await b.page.evaluate(() => [...window.sotto.call.participants.keys()]), [idA], 'B keeps only the real participant');
     assert.equal(await b.page.evaluate((id) => window.sotto.call.participants.get(id).identity, idA), await a.page.evaluate(() => window.sotto.call.identity), 'with its real key');
     await decodingFrom(a, 1);
@@ -268,7 +294,7 @@ test('bad roster entries from the server are reported one by one; keys still rot
     const byA = await a.page.evaluate(([k, from, f]) => window.sotto.call.testDecryptWith(k, from, f), [aKeys.receive, idB, frames]);
     assert.equal(byA.ok, frames.length, 'control: A\'s keys open what B sent after C left');
     assert.equal(byC.ok, 0, 'none of C\'s keys opens a frame B sent after C left');
-    console.log(`bad roster: a welcome with malformed peer ids refused whole (B joined again); 4 unusable entries (own id, duplicate, two bad identities) reported one by one and counted; B rotated ${epochBefore} -> ${epochAfter} when C left; C's ${cKeys.receive.length} keys open 0/${frames.length} of B's later frames, A's ${byA.ok}/${frames.length}`);
+    console.log(`bad roster: a welcome with malformed peer ids refused whole (B joined again); 4 unusable entries (own id, duplicate, two made-up sealed identities: forged-participant) reported one by one and counted; B rotated ${epochBefore} -> ${epochAfter} when C left; C's ${cKeys.receive.length} keys open 0/${frames.length} of B's later frames, A's ${byA.ok}/${frames.length}`);
   });
   await closeAll();
 });

@@ -1,14 +1,18 @@
-// A keyless participant: a plain RTCPeerConnection page with no Sotto code, speaking the wire
-// protocol through the real worker. It joins with a random peer id and a random identity
-// key, and offers receive-only audio and video to everyone already in the room, as a newcomer
-// does. What a server (which knows the room id) could do on its own, without the link.
+// A keyless participant: a plain RTCPeerConnection page with no Sotto call code and no frame
+// transform, speaking the wire protocol through the real worker. Protocol v2 lets nobody in
+// without the room secret (sealed identity, sealed envelopes), so this page holds the link:
+// it seals its identity and its offer and candidates with the crypto module (CallCrypto, the
+// envelope layer only) and ignores the sender keys it is sent. It offers receive-only audio and
+// video to everyone already in the room, as a newcomer does: whatever it decodes went out
+// without SFrame.
 
-/** Joins `roomId` through `origin` from a fresh page; returns `{ page, context, peerId, stats() }`. */
-export async function joinKeyless(browser, origin, roomId) {
+/** Joins `roomId` (room secret `secret`) through `origin` from a fresh page; returns
+ *  `{ page, context, peerId, stats() }`. */
+export async function joinKeyless(browser, origin, roomId, secret) {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${origin}/app.css`); // any page of the origin: the worker checks Origin
-  const peerId = await page.evaluate(runKeyless, { origin, roomId });
+  const peerId = await page.evaluate(runKeyless, { origin, roomId, secret });
   return {
     page,
     context,
@@ -21,15 +25,23 @@ export async function joinKeyless(browser, origin, roomId) {
 }
 
 // Runs in the page.
-async function runKeyless({ origin, roomId }) {
+async function runKeyless({ origin, roomId, secret }) {
   const b64url = (bytes) => btoa(String.fromCharCode(...bytes)).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
   const peerId = b64url(crypto.getRandomValues(new Uint8Array(12)));
-  const identity = b64url(crypto.getRandomValues(new Uint8Array(32)));
+  const wasm = await import(`${origin}/pkg/sotto_client_wasm.js`);
+  await wasm.default();
+  const sealer = new wasm.CallCrypto(secret, peerId);
+  const run = (request) => JSON.parse(sealer.run(JSON.stringify(request), performance.now()));
   const ws = new WebSocket(`${origin.replace('http', 'ws')}/ws/room/${roomId}`);
   const pcs = new Map();
   const answers = {};
-  const send = (message) => ws.send(JSON.stringify({ v: 1, ...message }));
-  const signal = (to, payload) => send({ type: 'signal', to, payload: JSON.stringify(payload) });
+  const roster = new Map();
+  const send = (message) => ws.send(JSON.stringify({ v: 2, ...message }));
+  const signal = (to, payload) => {
+    const sealed = run({ seal: { to, payload: JSON.stringify(payload) } });
+    if (sealed.sealed) send({ type: 'signal', to, payload: sealed.sealed.envelope });
+  };
+  const setRoster = () => run({ 'set-roster': { roster: [...roster].map(([peer, identity]) => ({ peer, identity })) } });
 
   async function offerTo(peer) {
     const pc = new RTCPeerConnection();
@@ -50,11 +62,17 @@ async function runKeyless({ origin, roomId }) {
     running = running.then(async () => {
       const message = JSON.parse(event.data);
       if (message.type === 'welcome') {
+        for (const { peer, identity } of message.peers ?? []) roster.set(peer, identity);
+        setRoster();
         for (const { peer } of message.peers ?? []) await offerTo(peer);
+      } else if (message.type === 'peer-joined') {
+        roster.set(message.peer.peer, message.peer.identity);
+        setRoster();
       } else if (message.type === 'signal') {
         const pc = pcs.get(message.from);
-        const payload = JSON.parse(message.payload);
-        if (!pc) return;
+        const opened = run({ open: { from: message.from, envelope: message.payload } });
+        if (!pc || !opened.opened) return;
+        const payload = JSON.parse(opened.opened.payload);
         if (payload.type === 'answer') {
           answers[message.from] = payload.sdp;
           await pc.setRemoteDescription({ type: 'answer', sdp: payload.sdp });
@@ -64,12 +82,12 @@ async function runKeyless({ origin, roomId }) {
           if (pc.remoteDescription) await pc.addIceCandidate(candidate).catch(() => {});
           else queue.push(candidate);
         }
-        // sender-key messages are sealed to an identity key nobody can use without the link.
+        // sender keys, safety rounds: ignored (this page installs no frame key).
       }
     }).catch((error) => console.error(error));
   };
   await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
-  send({ type: 'join', peer: peerId, identity });
+  send({ type: 'join', peer: peerId, identity: sealer.sealedIdentity() });
   setInterval(() => send({ type: 'ping' }), 10_000);
 
   window.keyless = {
