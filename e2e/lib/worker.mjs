@@ -12,14 +12,15 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const TEST_ASSETS = path.join(root, 'target/www-testing');
 
 /** `vars` overrides wrangler.toml [vars] for this run, e.g. { RATE_PER_SEC: '1000' };
- *  `assets` is the folder of static files served (default: the test build of the demo). */
+ *  `assets` is the folder of static files served (default: the test build of the demo);
+ *  `assets: null` runs the worker as wrangler.toml deploys it, with no page at all. */
 export async function startWorker({ port, readyTimeoutMs = 60_000, vars = {}, assets = TEST_ASSETS } = {}) {
-  if (!existsSync(path.join(assets, 'pkg/sotto.js'))) throw new Error(`${assets} has no pkg/sotto.js: run \`make client\` first`);
+  if (assets !== null && !existsSync(path.join(assets, 'pkg/sotto.js'))) throw new Error(`${assets} has no pkg/sotto.js: run \`make client\` first`);
   port ??= await freePort();
   const persist = mkdtempSync(path.join(tmpdir(), 'sotto-wrangler-'));
   const child = spawn(
     path.join(root, 'node_modules/.bin/wrangler'),
-    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn', '--assets', assets, ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])],
+    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'warn', ...(assets === null ? [] : ['--assets', assets]), ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])],
     { cwd: path.join(root, 'signaling-worker'), env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let log = '';
@@ -31,7 +32,8 @@ export async function startWorker({ port, readyTimeoutMs = 60_000, vars = {}, as
     if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${log}`);
     try {
       const response = await fetch(`${origin}/`);
-      if (response.ok) break;
+      // Without assets the worker's own answer to `/` is a 404.
+      if (assets === null ? response.status === 404 : response.ok) break;
     } catch { /* not up yet */ }
     if (Date.now() > deadline) {
       stopProcessGroup(child);
