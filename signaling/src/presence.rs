@@ -38,6 +38,10 @@ pub struct PresenceHub {
     conns: Conns<PresenceRecord>,
     announcers: BTreeMap<ChannelId, BTreeSet<ConnId>>,
     subscribers: BTreeMap<ChannelId, BTreeSet<ConnId>>,
+    /// Channels that are keys of both maps, kept up to date so that [`PresenceHub::channel_count`]
+    /// (asked on every announce and subscribe) costs nothing: counting it afresh walked every
+    /// channel, which made one announce cost O(channels) and a hub of 100,000 channels crawl.
+    both: usize,
 }
 
 impl PresenceHub {
@@ -46,6 +50,7 @@ impl PresenceHub {
             conns: Conns::new(limits),
             announcers: BTreeMap::new(),
             subscribers: BTreeMap::new(),
+            both: 0,
         }
     }
 
@@ -64,10 +69,10 @@ impl PresenceHub {
                 continue;
             }
             for c in announced {
-                hub.announcers.entry(c).or_default().insert(conn);
+                hub.add_announcer(&c, conn);
             }
             for c in subscribed {
-                hub.subscribers.entry(c).or_default().insert(conn);
+                hub.add_subscriber(&c, conn);
             }
         }
         hub
@@ -83,12 +88,30 @@ impl PresenceHub {
 
     /// Distinct channels the hub currently tracks (announced or subscribed).
     pub fn channel_count(&self) -> usize {
-        self.announcers.len()
-            + self
-                .subscribers
-                .keys()
-                .filter(|c| !self.announcers.contains_key(*c))
-                .count()
+        self.announcers.len() + self.subscribers.len() - self.both
+    }
+
+    /// Adds `conn` as an announcer of `ch`; true if the channel was online before.
+    fn add_announcer(&mut self, ch: &ChannelId, conn: ConnId) -> bool {
+        let set = match self.announcers.get_mut(ch) {
+            Some(set) => set,
+            None => {
+                if self.subscribers.contains_key(ch) {
+                    self.both += 1;
+                }
+                self.announcers.entry(ch.clone()).or_default()
+            }
+        };
+        let was_online = !set.is_empty();
+        set.insert(conn);
+        was_online
+    }
+
+    fn add_subscriber(&mut self, ch: &ChannelId, conn: ConnId) {
+        if !self.subscribers.contains_key(ch) && self.announcers.contains_key(ch) {
+            self.both += 1;
+        }
+        self.subscribers.entry(ch.clone()).or_default().insert(conn);
     }
 
     pub fn is_online(&self, channel: &ChannelId) -> bool {
@@ -223,10 +246,7 @@ impl PresenceHub {
             out.extend(self.withdraw(conn, ch));
         }
         for ch in channels.iter().filter(|ch| !old.contains(ch)) {
-            let set = self.announcers.entry(ch.clone()).or_default();
-            let was_online = !set.is_empty();
-            set.insert(conn);
-            if !was_online {
+            if !self.add_announcer(ch, conn) {
                 out.extend(self.notify(ch, true));
             }
         }
@@ -246,7 +266,7 @@ impl PresenceHub {
         }
         let mut out = Vec::new();
         for ch in channels.iter().filter(|ch| !old.contains(ch)) {
-            self.subscribers.entry(ch.clone()).or_default().insert(conn);
+            self.add_subscriber(ch, conn);
             out.push(send(
                 conn,
                 PresenceServerMessage::presence(ch.clone(), self.is_online(ch)),
@@ -265,6 +285,9 @@ impl PresenceHub {
             return Vec::new();
         }
         self.announcers.remove(ch);
+        if self.subscribers.contains_key(ch) {
+            self.both -= 1;
+        }
         self.notify(ch, false)
     }
 
@@ -273,6 +296,9 @@ impl PresenceHub {
             set.remove(&conn);
             if set.is_empty() {
                 self.subscribers.remove(ch);
+                if self.announcers.contains_key(ch) {
+                    self.both -= 1;
+                }
             }
         }
     }
@@ -330,5 +356,75 @@ fn send(conn: ConnId, msg: PresenceServerMessage) -> PresenceAction {
     Action::Send {
         to: vec![conn],
         msg,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap as Map;
+
+    fn naive_count(hub: &PresenceHub) -> usize {
+        hub.announcers
+            .keys()
+            .chain(hub.subscribers.keys())
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+
+    fn msg(ty: &str, chans: &[u8]) -> String {
+        let list: Vec<String> = chans
+            .iter()
+            .map(|c| format!("\"channel{c:015}\""))
+            .collect();
+        format!(r#"{{"v":2,"type":"{ty}","channels":[{}]}}"#, list.join(","))
+    }
+
+    proptest! {
+        /// The incrementally kept channel count always equals the union of announced and
+        /// subscribed channels, through announces, subscribes, closes and a rebuild.
+        #[test]
+        fn channel_count_matches_the_union(
+            ops in proptest::collection::vec((0u8..4, 0usize..4, proptest::collection::vec(0u8..8, 0..5)), 1..60)
+        ) {
+            let mut hub = PresenceHub::new(Limits::default());
+            let mut conns: Vec<ConnId> = Vec::new();
+            let mut records: Map<ConnId, PresenceRecord> = Map::new();
+            let track = |actions: Vec<PresenceAction>, records: &mut Map<ConnId, PresenceRecord>| {
+                for a in actions {
+                    match a {
+                        Action::Persist { conn, record } => { records.insert(conn, record); }
+                        Action::Close { conn, .. } => { records.remove(&conn); }
+                        _ => {}
+                    }
+                }
+            };
+            for (op, which, chans) in ops {
+                match op {
+                    0 => {
+                        let c = hub.allocate_conn();
+                        track(hub.open(c, 0), &mut records);
+                        conns.push(c);
+                    }
+                    1 | 2 if !conns.is_empty() => {
+                        let c = conns[which % conns.len()];
+                        let ty = if op == 1 { "announce" } else { "subscribe" };
+                        track(hub.message(c, Frame::Text(&msg(ty, &chans)), 1), &mut records);
+                    }
+                    3 if !conns.is_empty() => {
+                        let c = conns.remove(which % conns.len());
+                        track(hub.closed(c), &mut records);
+                        records.remove(&c);
+                    }
+                    _ => {}
+                }
+                prop_assert_eq!(hub.channel_count(), naive_count(&hub));
+            }
+            let rebuilt = PresenceHub::from_records(Limits::default(), records.into_values(), 2);
+            prop_assert_eq!(rebuilt.channel_count(), naive_count(&rebuilt));
+            prop_assert_eq!(rebuilt.channel_count(), hub.channel_count());
+        }
     }
 }
