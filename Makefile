@@ -13,10 +13,12 @@ PORT ?= 8787
 # Loopback-only network namespace for everything that opens sockets in tests.
 ISOLATED := unshare -n sh -c 'ip link set lo up && exec "$$0" "$$@"'
 
-.PHONY: help setup demo test check fmt-check clippy unit link-check size-check wasm client worker e2e signaling-it bench clean deploy
+.PHONY: help setup demo release-hashes test check fmt-check clippy unit link-check size-check wasm client worker e2e signaling-it bench clean deploy
 
 help:
 	@echo "make demo   build everything and serve the demo on http://127.0.0.1:$(PORT)/"
+	@echo "            (RELAY=1: with a local coturn for the relay-only mode)"
+	@echo "make release-hashes  the deployable page and npm package with SHA256SUMS (SIGNALING_URL=wss://...)"
 	@echo "make test   everything CI runs: fmt, clippy, unit tests, wasm build, integration and e2e"
 	@echo "make bench  benchmarks (not part of the tests)"
 
@@ -41,7 +43,17 @@ demo: wasm
 	@echo
 	@echo "  Sotto demo: open http://127.0.0.1:$(PORT)/ in two browser tabs (the second with the link the first shows)."
 	@echo
+ifeq ($(RELAY),1)
+	node scripts/coturn.mjs --port $(PORT)
+else
 	cd signaling-worker && WRANGLER_SEND_METRICS=false ../node_modules/.bin/wrangler dev --ip 127.0.0.1 --port $(PORT) --persist-to $$(mktemp -d) --assets ../www
+endif
+
+# What a deployment serves and npm ships, with their hashes: target/release/{www,npm,SHA256SUMS}
+# (scripts/build-hashes.mjs). Two runs from the same commit and tools print the same lines.
+release-hashes: setup
+	scripts/package-client.sh --release-only
+	node scripts/build-hashes.mjs $(if $(SIGNALING_URL),--signaling-url $(SIGNALING_URL))
 
 deploy: wasm
 	cd signaling-worker && ../node_modules/.bin/wrangler deploy
