@@ -13,14 +13,14 @@
 // Screenshots of each state go to target/e2e-artifacts/widget/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startWorker } from './lib/worker.mjs';
-import { startStaticServer } from './lib/static.mjs';
 import { freePort } from './lib/ports.mjs';
 import { launchChromium, openParticipant, waitInPage } from './lib/browser.mjs';
 import { dumpOnFailure, firstRemote, mediaStats } from './lib/probes.mjs';
@@ -65,13 +65,28 @@ window.startFrame = (options) => {
 window.pageReady = true;
 </script></body></html>`;
 
+// The third-party site's static host (files from one folder, nothing else).
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
+async function startSite(folder) {
+  const port = await freePort();
+  const server = http.createServer((req, res) => {
+    const file = path.join(folder, decodeURIComponent(new URL(req.url, 'http://x').pathname));
+    let body = null;
+    try { if (file.startsWith(folder + path.sep) && statSync(file).isFile()) body = readFileSync(file); } catch { /* absent */ }
+    res.writeHead(body ? 200 : 404, { 'content-type': body ? TYPES[path.extname(file)] ?? 'application/octet-stream' : 'text/plain' });
+    res.end(body ?? 'not found');
+  });
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { origin: `http://127.0.0.1:${port}`, stop: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }) };
+}
+
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   cpSync(path.join(root, 'target/pkg-testing'), path.join(site, 'pkg'), { recursive: true });
   writeFileSync(path.join(site, 'element.html'), ELEMENT_PAGE);
   writeFileSync(path.join(site, 'frame.html'), FRAME_PAGE);
   const workerPort = await freePort();
-  thirdParty = await startStaticServer({ root: site });
+  thirdParty = await startSite(site);
   // Two per room: the third joiner sees "room full".
   worker = await startWorker({ port: workerPort, vars: { ALLOWED_ORIGINS: `http://127.0.0.1:${workerPort},${thirdParty.origin}`, MAX_PEERS: '2' } });
   browser = await launchChromium();
@@ -96,12 +111,14 @@ async function elementPage(label, attrs, { initScripts = [], viewport, permissio
   page.on('console', (m) => log.push(`[${label}] ${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => log.push(`[${label}] pageerror: ${e.message}`));
   await page.goto(`${thirdParty.origin}/element.html`);
-  await page.waitForFunction(() => customElements.get('sotto-call'));
+  await page.waitForFunction(() => customElements.get('sotto-call'), null, { timeout: 15_000 }).catch((error) => {
+    throw new Error(`${error.message}\n${log.join('\n')}`);
+  });
   await page.evaluate((a) => {
     const el = document.querySelector('sotto-call');
     window.elementEvents = [];
-    for (const type of ['state', 'joined', 'error', 'participant-joined', 'chat', 'safety-code', 'closed']) {
-      el.addEventListener(type, (e) => window.elementEvents.push({ type, detail: type === 'error' ? { code: e.detail.code } : e.detail }));
+    for (const type of ['state', 'joined', 'error', 'participant-joined', 'chat', 'safety-code', 'screen-share', 'closed']) {
+      el.addEventListener(type, (e) => window.elementEvents.push({ type, detail: type === 'error' ? { code: e.detail.code } : type === 'screen-share' ? { active: e.detail.active } : e.detail }));
     }
     for (const [k, v] of Object.entries(a)) el.setAttribute(k, v);
   }, attrs);
@@ -194,6 +211,15 @@ test('<sotto-call> on a third-party page joins a call with the demo app: media b
     await page.keyboard.press('Space');
     assert.equal(await page.evaluate(() => document.querySelector('sotto-call').call.isMuted('audio')), false, 'Space again unmuted');
 
+    // Screen sharing from its button, and back to the camera.
+    await page.getByRole('button', { name: 'Share screen' }).click();
+    await waitInPage(page, () => window.elementEvents.filter((e) => e.type === 'screen-share').length, (n) => n >= 1, { timeoutMs: 10_000 });
+    assert.equal(await page.getByRole('button', { name: 'Stop sharing' }).getAttribute('aria-pressed'), 'true');
+    await page.getByRole('button', { name: 'Stop sharing' }).click();
+    await waitInPage(page, () => window.elementEvents.filter((e) => e.type === 'screen-share').map((e) => e.detail.active), (a) => a.length >= 2, { timeoutMs: 10_000 });
+    assert.deepEqual(await page.evaluate(() => window.elementEvents.filter((e) => e.type === 'screen-share').map((e) => e.detail.active)), [true, false]);
+    assert.equal(await page.getByRole('button', { name: 'Share screen' }).getAttribute('aria-pressed'), 'false');
+
     // Chat, keyboard only: Enter on Chat opens it and puts the focus in the message field.
     await page.getByRole('button', { name: 'Chat' }).focus();
     await page.keyboard.press('Enter');
@@ -209,7 +235,11 @@ test('<sotto-call> on a third-party page joins a call with the demo app: media b
     await shot(page, 'chat-open');
 
     // Verified: the checkbox (enabled once the code is ready) marks the demo's identity.
-    await page.getByRole('checkbox', { name: /I compared the code with/ }).check();
+    // Space on the focused checkbox; the focus stays on it.
+    await page.getByRole('checkbox', { name: /I compared the code with/ }).focus();
+    await page.keyboard.press('Space');
+    await waitInPage(page, () => [...document.querySelector('sotto-call').call.participants.values()][0].verified, Boolean);
+    assert.deepEqual(await page.evaluate(() => { const a = document.querySelector('sotto-call').shadowRoot.activeElement; return [a?.type, a?.checked]; }), ['checkbox', true], 'the focus stayed on the checked checkbox');
     const verified = await waitInPage(page, () => [...document.querySelector('sotto-call').call.participants.values()].map((p) => p.verified), (v) => v[0] === true);
     assert.deepEqual(verified, [true]);
     assert.equal(await page.evaluate(() => document.querySelector('sotto-call').shadowRoot.querySelector('li.tile:not(.local) .ok').hidden), false, 'the tile says Verified');
@@ -297,7 +327,7 @@ test('the iframe embed joins a call, its controller receives events (never the s
   await page.goto(`${thirdParty.origin}/frame.html`);
   await page.waitForFunction(() => window.pageReady);
   await dumpOnFailure([demo, host], async () => {
-    const allow = await page.evaluate((o) => window.startFrame(o), { embedUrl: `${worker.origin}/embed`, link: `${thirdParty.origin}/frame.html#${room}`, displayName: 'Grace (iframe)' });
+    const allow = await page.evaluate((o) => window.startFrame(o), { embedUrl: `${worker.origin}/embed.html`, link: `${thirdParty.origin}/frame.html#${room}`, displayName: 'Grace (iframe)' });
     assert.equal(allow, 'camera; microphone; display-capture; autoplay');
     const types = () => window.frameEvents.map((e) => e.type);
     await waitInPage(page, types, (t) => t.includes('joined') && t.includes('participant-joined'), { timeoutMs: 30_000 });

@@ -116,6 +116,7 @@ export class SottoCallElement extends HTMLElement {
   #tiles = new Map(); // peer -> { li, video, name, note, badge }
   #notes = new Map(); // peer -> { keys, connection, ack }
   #stopShare = null;
+  #sharing = false;
   #leaving = false;
   #safety = { state: 'verifying', words: [] };
   #ui;
@@ -177,8 +178,8 @@ export class SottoCallElement extends HTMLElement {
   }
 
   disconnectedCallback() {
-    // Taken out of the page: nothing may keep running (camera, sockets, worker).
-    if (this.#call || this.#state === 'joining') this.leave();
+    // Taken out of the page (not just moved): nothing may keep running (camera, sockets, worker).
+    queueMicrotask(() => { if (!this.isConnected && (this.#call || this.#state === 'joining')) this.leave(); });
   }
 
   /** Joins the call of the `link` attribute. `media: false` joins without camera and microphone. */
@@ -234,6 +235,7 @@ export class SottoCallElement extends HTMLElement {
   leave() {
     this.#leaving = true;
     this.#stopShare = null;
+    this.#sharing = false;
     const call = this.#call;
     this.#call = null;
     call?.close();
@@ -336,8 +338,8 @@ export class SottoCallElement extends HTMLElement {
       button.setAttribute('aria-pressed', String(muted));
     }
     u.screen.hidden = !call?.localStream?.getVideoTracks().length || !navigator.mediaDevices?.getDisplayMedia;
-    u.screen.textContent = TEXT.screen[this.#stopShare ? 1 : 0];
-    u.screen.setAttribute('aria-pressed', String(Boolean(this.#stopShare)));
+    u.screen.textContent = TEXT.screen[this.#sharing ? 1 : 0];
+    u.screen.setAttribute('aria-pressed', String(this.#sharing));
     const local = this.#tiles.get('local');
     if (local) {
       local.badge.hidden = !(call && call.isMuted('audio'));
@@ -392,17 +394,26 @@ export class SottoCallElement extends HTMLElement {
     this.#renderVerify();
   }
 
+  // One checkbox per participant, updated in place (a keyboard user's focus stays on it).
   #renderVerify() {
     const call = this.#call;
     const list = this.#ui.verifyList;
-    list.replaceChildren();
-    if (!call) return;
-    for (const [peer, p] of call.participants) {
-      const box = el('input', { type: 'checkbox', checked: p.verified, disabled: !p.verified && this.#safety.state !== 'ready', 'data-peer': peer });
-      box.onchange = () => {
-        try { call.setVerified(peer, box.checked); } catch (e) { box.checked = !box.checked; this.#warn(e.message); }
-      };
-      list.append(el('li', {}, el('label', { part: 'verify' }, box, `I compared the code with ${this.#nameOf(peer)}`)));
+    const people = call ? call.participants : new Map();
+    for (const item of [...list.children]) if (!people.has(item.dataset.peer)) item.remove();
+    for (const [peer, p] of people) {
+      let item = [...list.children].find((li) => li.dataset.peer === peer);
+      if (!item) {
+        const box = el('input', { type: 'checkbox' });
+        box.onchange = () => {
+          try { this.#call.setVerified(peer, box.checked); } catch (e) { box.checked = !box.checked; this.#warn(e.message); }
+        };
+        item = el('li', { 'data-peer': peer }, el('label', { part: 'verify' }, box, el('span')));
+        list.append(item);
+      }
+      const box = item.querySelector('input');
+      box.checked = p.verified;
+      box.disabled = !p.verified && this.#safety.state !== 'ready';
+      item.querySelector('span').textContent = `I compared the code with ${this.#nameOf(peer)}`;
     }
   }
 
@@ -477,7 +488,7 @@ export class SottoCallElement extends HTMLElement {
     on('signaling-state', ({ state }) => this.#warn(state === 'reconnecting' ? 'Reconnecting to the call server… The call goes on meanwhile.' : ''));
     on('chat', ({ from, text }) => this.#addChat(this.#nameOf(from), text));
     on('mute-changed', () => this.#renderControls());
-    on('screen-share', ({ active }) => { if (!active) this.#stopShare = null; this.#renderControls(); });
+    on('screen-share', ({ active }) => { this.#sharing = active; if (!active) this.#stopShare = null; this.#renderControls(); });
     on('local-track-replaced', ({ kind, track }) => {
       const local = this.#tiles.get('local');
       if (local && kind === 'video') local.video.srcObject = new MediaStream([track, ...(call.localStream?.getAudioTracks() ?? [])]);
