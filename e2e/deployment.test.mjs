@@ -175,6 +175,19 @@ test('Subresource Integrity: the browser refuses app.js or pkg/sotto.js a server
   }
 });
 
+test('build-hashes: two release builds (different folders, same inputs) give the same SHA256SUMS', () => {
+  // The assembly stage (page, npm files, npm pack tarball); the wasm compile itself is
+  // measured apart (two builds from two checkouts: the project note).
+  const again = buildRelease({ out: path.join(tmp, 'release-again'), signalingUrl: readFileSync(path.join(splitDist, 'index.html'), 'utf8').match(/name="sotto-signaling-url" content="([^"]+)"/)[1], packageDir });
+  const first = readFileSync(path.join(releaseDir, 'SHA256SUMS'), 'utf8');
+  assert.ok(first.includes('  www/index.html\n') && /[0-9a-f]{64}  sotto-client-[^/]+\.tgz\n/.test(first), first);
+  assert.equal(again.manifest, first);
+  // A different signaling URL changes index.html and embed.html only.
+  const other = buildRelease({ out: path.join(tmp, 'release-other'), signalingUrl: 'wss://signal.example', packageDir });
+  const differing = other.manifest.split('\n').filter((l) => !first.split('\n').includes(l)).map((l) => l.split('  ')[1]);
+  assert.deepEqual(differing, ['www/embed.html', 'www/index.html']);
+});
+
 test('verify-deployment: the local worker serving the local build is equal, file by file', async () => {
   const { code, out } = await verify(`${pageWorker.origin}/`);
   assert.equal(code, 0, out);
