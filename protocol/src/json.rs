@@ -99,6 +99,57 @@ impl Deserializer<'_> {
         }
     }
 
+    fn null(&mut self) -> R<()> {
+        if self.peek()? != b'n' {
+            return Err(Bad::Shape);
+        }
+        self.0.i += 1;
+        self.0.ident(b"ull")
+    }
+
+    fn boolean(&mut self) -> R<bool> {
+        match self.peek()? {
+            b't' => {
+                self.0.i += 1;
+                self.0.ident(b"rue")?;
+                Ok(true)
+            }
+            b'f' => {
+                self.0.i += 1;
+                self.0.ident(b"alse")?;
+                Ok(false)
+            }
+            _ => Err(Bad::Shape),
+        }
+    }
+
+    /// Steps into a `[` or `{` if that is what comes next.
+    fn open(&mut self, c: u8) -> bool {
+        let open = self.0.peek() == Some(c);
+        if open {
+            self.0.i += 1;
+        }
+        open
+    }
+
+    fn seq<'de, V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, JsonError> {
+        let value = visitor.visit_seq(Seq {
+            de: self,
+            first: true,
+        })?;
+        self.0.eat(b']')?;
+        Ok(value)
+    }
+
+    fn map<'de, V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, JsonError> {
+        let value = visitor.visit_map(Map {
+            de: self,
+            first: true,
+        })?;
+        self.0.eat(b'}')?;
+        Ok(value)
+    }
+
     fn string(&mut self) -> R<String> {
         if self.peek()? != b'"' {
             return Err(Bad::Shape);
@@ -108,11 +159,11 @@ impl Deserializer<'_> {
     }
 }
 
-macro_rules! forward_to_any {
+macro_rules! forward_to_u64 {
     ($($name:ident)*) => {
         $(
             fn $name<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
-                self.deserialize_any(visitor)
+                self.deserialize_u64(visitor)
             }
         )*
     };
@@ -123,55 +174,27 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_> {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
         match self.peek()? {
-            b'n' => {
-                self.0.i += 1;
-                self.0.ident(b"ull")?;
-                visitor.visit_unit()
-            }
-            b't' => {
-                self.0.i += 1;
-                self.0.ident(b"rue")?;
-                visitor.visit_bool(true)
-            }
-            b'f' => {
-                self.0.i += 1;
-                self.0.ident(b"alse")?;
-                visitor.visit_bool(false)
-            }
-            b'-' | b'0'..=b'9' => match self.number()? {
-                Number::U64(n) => visitor.visit_u64(n),
-                Number::I64(n) => visitor.visit_i64(n),
-            },
-            b'"' => {
-                self.0.i += 1;
-                visitor.visit_string(self.0.str_body()?)
-            }
-            b'[' => {
-                self.0.i += 1;
-                let value = visitor.visit_seq(Seq {
-                    de: &mut *self,
-                    first: true,
-                })?;
-                self.0.eat(b']')?;
-                Ok(value)
-            }
-            b'{' => {
-                self.0.i += 1;
-                let value = visitor.visit_map(Map {
-                    de: &mut *self,
-                    first: true,
-                })?;
-                self.0.eat(b'}')?;
-                Ok(value)
-            }
+            b'n' => self.deserialize_unit(visitor),
+            b't' | b'f' => self.deserialize_bool(visitor),
+            b'-' | b'0'..=b'9' => self.deserialize_u64(visitor),
+            b'"' => self.deserialize_string(visitor),
+            b'[' => self.deserialize_seq(visitor),
+            b'{' => self.deserialize_map(visitor),
             _ => Err(JsonError),
         }
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
-        match self.peek()? {
-            b't' | b'f' => self.deserialize_any(visitor),
-            _ => Err(JsonError),
+        let b = self.boolean()?;
+        visitor.visit_bool(b)
+    }
+
+    /// Every integer type: serde_json hands the visitor a `u64` (or an `i64` when negative)
+    /// and the visitor checks the range.
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
+        match self.number()? {
+            Number::U64(n) => visitor.visit_u64(n),
+            Number::I64(n) => visitor.visit_i64(n),
         }
     }
 
@@ -199,7 +222,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_> {
                 let bytes = self.0.str_bytes(false)?;
                 visitor.visit_byte_buf(bytes)
             }
-            b'[' => self.deserialize_any(visitor),
+            b'[' => self.deserialize_seq(visitor),
             _ => Err(JsonError),
         }
     }
@@ -219,10 +242,8 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_> {
     }
 
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
-        match self.peek()? {
-            b'n' => self.deserialize_any(visitor),
-            _ => Err(JsonError),
-        }
+        self.null()?;
+        visitor.visit_unit()
     }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(
@@ -242,9 +263,10 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
-        match self.peek()? {
-            b'[' => self.deserialize_any(visitor),
-            _ => Err(JsonError),
+        if self.open(b'[') {
+            self.seq(visitor)
+        } else {
+            Err(JsonError)
         }
     }
 
@@ -266,9 +288,10 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsonError> {
-        match self.peek()? {
-            b'{' => self.deserialize_any(visitor),
-            _ => Err(JsonError),
+        if self.open(b'{') {
+            self.map(visitor)
+        } else {
+            Err(JsonError)
         }
     }
 
@@ -279,9 +302,12 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_> {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, JsonError> {
-        match self.peek()? {
-            b'{' | b'[' => self.deserialize_any(visitor),
-            _ => Err(JsonError),
+        if self.open(b'{') {
+            self.map(visitor)
+        } else if self.open(b'[') {
+            self.seq(visitor)
+        } else {
+            Err(JsonError)
         }
     }
 
@@ -313,10 +339,9 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'_> {
         visitor.visit_unit()
     }
 
-    forward_to_any! {
+    forward_to_u64! {
         deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
-        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
-        deserialize_f32 deserialize_f64
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_f32 deserialize_f64
     }
 }
 
