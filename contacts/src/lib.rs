@@ -30,13 +30,16 @@
 //!
 //! Long-term keys authenticate, per-call keys stay fresh: a call's identity keys are still made
 //! per call (forward secrecy); the long-term key is what a contact's safety number and the
-//! ring/offline seals bind to. The link in a ring invite is the room link (its secret), sealed.
+//! ring/offline seals bind to, and a per-call key is tied to a contact by a tag made with the
+//! pairwise secret ([`call_binding`]). The link in a ring invite is the room link (its secret), sealed.
 //!
 //! Modules: [`identity`] (key, name, backup), [`link`] (contact links and pending invites),
-//! [`pairing`], [`contact`] (contacts, safety numbers, key-change warnings), [`presence`]
-//! (channel and mailbox ids), [`sealed`] (ring and offline messages), [`ring`] (state
-//! machines). Every error is a [`ContactsError`] with a stable code.
+//! [`pairing`], [`contact`] (contacts, safety numbers, key-change warnings), [`call_binding`]
+//! (a call's fresh key bound to a contact), [`presence`] (channel and mailbox ids), [`sealed`]
+//! (ring and offline messages), [`ring`] (state machines). Every error is a [`ContactsError`]
+//! with a stable code.
 
+pub mod call_binding;
 pub mod contact;
 mod encoding;
 mod error;
