@@ -61,4 +61,12 @@ if ! command -v turnserver >/dev/null 2>&1 && [ ! -x /usr/bin/turnserver ]; then
   apt-get update -qq
   apt-get install -y -qq coturn >/dev/null
 fi
+# sqlite3: signaling-worker/tests/mailbox.test.mjs reads the Mailbox Durable Objects' SQLite
+# rows (a copy) to check that delivered and expired messages are deleted from storage.
+if ! command -v sqlite3 >/dev/null 2>&1; then
+  say "installing Debian's sqlite3"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq sqlite3 >/dev/null
+fi
 say "ready: $(wasm-bindgen --version), $(worker-build --version 2>/dev/null || echo worker-build), $(node --version), $(/usr/bin/chromium --version 2>/dev/null | tail -n 1), $(/usr/bin/firefox-esr --version 2>/dev/null || echo firefox-esr), coturn $(/usr/bin/turnserver --version 2>/dev/null | head -n 1 || echo '?')"
