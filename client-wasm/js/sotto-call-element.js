@@ -475,7 +475,11 @@ export class SottoCallElement extends HTMLElement {
     on('track', ({ peer, stream }) => {
       const t = this.#tile(peer, this.#nameOf(peer));
       if (t.video.srcObject !== stream) t.video.srcObject = stream;
-      t.video.play().catch(() => this.#status('Click anywhere in the call to hear the others.'));
+      t.video.play().catch(() => {
+        // Autoplay with sound refused (no click on the page yet): the next click starts them.
+        this.#status('Click anywhere in the call to hear the others.');
+        this.shadowRoot.addEventListener('click', () => { for (const x of this.#tiles.values()) x.video.play().catch(() => {}); }, { once: true });
+      });
       this.#renderPeer(peer);
     });
     on('track-removed', () => {});
