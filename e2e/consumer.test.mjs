@@ -22,7 +22,7 @@ let browser;
 let tarballPath;
 
 // Test hooks of the wasm bridge and of the JavaScript (see scripts/package-client.sh).
-const TEST_HOOK_NAMES = ['exportKeysForTesting', 'installSenderKeyForTesting', 'testDecryptWith', 'testAttack', 'testCapture', 'testCaptured', 'testAudioSizes', 'sottoTestOptions', 'testUnsafeTransformOrder'];
+const TEST_HOOK_NAMES = ['exportKeysForTesting', 'installSenderKeyForTesting', 'testDecryptWith', 'testAttack', 'testCapture', 'testCaptured', 'testAudioSizes', 'sottoTestOptions', 'testUnsafeTransformOrder', 'testSealedLog', 'testCandidatesAdded', 'testPeerId'];
 // Handling of a runtime `testing` flag: an option, a parameter, a property or a check.
 const TESTING_FLAG = /\btesting\s*[:=,)]|\.testing\b|\(\s*testing\b|requireTesting|testing-disabled|testBuild/;
 

@@ -30,7 +30,7 @@ core_wasm="$wasm_dir/sotto_call_wasm.wasm"
 cargo_build=(cargo build -p sotto-client-wasm --target wasm32-unknown-unknown --release)
 
 # Names that exist only for tests; none may reach the production package.
-test_only_names='exportKeysForTesting|installSenderKeyForTesting|testAttack|testCapture|testCaptured|testDecryptWith|testAudioSizes|sottoTestOptions|testUnsafe'
+test_only_names='exportKeysForTesting|installSenderKeyForTesting|testAttack|testCapture|testCaptured|testDecryptWith|testAudioSizes|sottoTestOptions|testUnsafe|testSealedLog|testCandidatesAdded|testPeerId'
 
 # The crate has a `testing` feature once the wasm bridge gates its test hooks behind it.
 has_testing_feature() {
