@@ -8,6 +8,19 @@ import { openParticipant, waitInPage } from './lib/browser.mjs';
 import { workerAndChromium } from './lib/fixture.mjs';
 import { cryptoStats, dumpOnFailure, firstRemote, mediaStats } from './lib/probes.mjs';
 
+// The safety code once each page's verification round is done (null if not within the time):
+// polled until every page shows a ready code and they agree, or the time is up.
+async function readyCodes(pages, get, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const codes = await Promise.all(pages.map((page) => page.evaluate(get)));
+    const hexes = codes.map((c) => (c?.state === 'ready' ? c.hex : null));
+    hexes.states = codes.map((c) => c?.state);
+    if ((hexes.every(Boolean) && new Set(hexes).size === 1) || Date.now() > deadline) return hexes;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 const env = workerAndChromium();
 
 const HIDE_SCRIPT_TRANSFORM = () => { delete window.RTCRtpScriptTransform; };
@@ -35,8 +48,8 @@ test('insertable-streams fallback: encrypted both ways with a RTCRtpScriptTransf
     assert.ok(cryptoB.frames.decrypt.video >= firstRemote(atB).framesDecoded - 5, `B's decryptions track its decoded frames: ${JSON.stringify(cryptoB.frames)}`);
     assert.equal(cryptoB.crypto.dropped_auth, 0, 'no authentication failures at B');
     assert.equal(cryptoA.crypto.dropped_auth, 0, 'no authentication failures at A');
-    const codes = await Promise.all([a, b].map((p) => p.page.evaluate(() => window.sotto.call.safetyCode().then((c) => c.digits))));
-    assert.equal(codes[0], codes[1], 'same safety code');
+    const codes = await readyCodes([a.page, b.page], () => window.sotto.call.safetyCode());
+    assert.ok(codes[0] && codes[0] === codes[1], `same safety code, ready on both: ${codes} (${codes.states})`);
     console.log(`insertable-streams fallback: A sealed ${cryptoA.frames.encrypt.video} / opened ${cryptoA.frames.decrypt.video} video frames, B decoded ${firstRemote(atB).framesDecoded}, A decoded ${firstRemote(atA).framesDecoded}`);
   });
   await a.context.close();

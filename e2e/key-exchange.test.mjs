@@ -317,6 +317,7 @@ test('lossless rotation: frames dropped for want of a key across 20 joins and le
     let joinerDrops = 0;
     const changes = [];
     for (let round = 1; round <= 10; round += 1) {
+      const roundStartedAt = { A: await a.page.evaluate(() => performance.now()), B: await b.page.evaluate(() => performance.now()) };
       const x = await participant(link, `X${round}`, { initScripts: [SMALL_CAMERA] });
       const idX = await peerIdOf(x);
       await decodingFrom(x, 2, 10);
@@ -335,6 +336,12 @@ test('lossless rotation: frames dropped for want of a key across 20 joins and le
       await waitInPage(b.page, () => window.sotto.call.epoch, (e) => e > epochs[1], { timeoutMs: 10_000 });
       await decodedGrows(a, await peerIdOf(b), `round ${round}: A decodes B after X left`);
       changes.push(`${await dropsOf(a) - start.A}/${await dropsOf(b) - start.B}`);
+      if (changes.at(-1) !== changes.at(-2) && changes.length > 1 || (changes.length === 1 && changes[0] !== '0/0')) {
+        for (const p of [a, b]) {
+          const timeline = await p.page.evaluate((t) => window.sotto.events.filter((e) => e.at >= t && ['key-epoch', 'participant-state', 'connection-state', 'participant-left', 'error'].includes(e.type)).map((e) => `${Math.round(e.at)} ${e.type} ${e.detail.peer?.slice(0, 4) ?? ''} ${e.detail.epoch ?? e.detail.state ?? e.detail.code ?? e.detail.reason}`), roundStartedAt[p.label]);
+          console.log(`round ${round}: ${p.label} drops now ${await dropsOf(p) - start[p.label]}; ${p.label}'s timeline since X joined: ${timeline.join('; ')}`);
+        }
+      }
     }
     const dropped = { A: await dropsOf(a) - start.A, B: await dropsOf(b) - start.B, joiners: joinerDrops };
     const total = dropped.A + dropped.B + dropped.joiners;

@@ -10,6 +10,19 @@ import { workerAndChromium } from './lib/fixture.mjs';
 import { dumpOnFailure, mediaStats } from './lib/probes.mjs';
 import { blockUdp, netfaultUnavailable, resetNetfault, unblockUdp } from './lib/netfault.mjs';
 
+// The safety code once each page's verification round is done (null if not within the time):
+// polled until every page shows a ready code and they agree, or the time is up.
+async function readyCodes(pages, get, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const codes = await Promise.all(pages.map((page) => page.evaluate(get)));
+    const hexes = codes.map((c) => (c?.state === 'ready' ? c.hex : null));
+    hexes.states = codes.map((c) => c?.state);
+    if ((hexes.every(Boolean) && new Set(hexes).size === 1) || Date.now() > deadline) return hexes;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 const unavailable = netfaultUnavailable();
 const env = workerAndChromium({ skip: Boolean(unavailable) });
 after(() => resetNetfault());
@@ -124,8 +137,8 @@ test('a participant whose browser freezes is removed after the timeout, keys rot
       await waitInPage(a.page, mediaStats, (s) => (s[idC]?.framesDecoded ?? 0) >= 15, { timeoutMs: 30_000 });
       await waitInPage(c.page, mediaStats, (s) => (s[idA]?.framesDecoded ?? 0) >= 15 && (s[idB]?.framesDecoded ?? 0) >= 15, { timeoutMs: 30_000 });
       const healedMs = Date.now() - thawedAt;
-      const codes = await Promise.all([a, b, c].map((p) => p.page.evaluate(() => window.sotto.call.safetyCode().then((x) => x.digits))));
-      assert.ok(codes[0] === codes[1] && codes[1] === codes[2], 'all three agree on the safety code again');
+      const codes = await readyCodes([a.page, b.page, c.page], () => window.sotto.call.safetyCode());
+      assert.ok(codes[0] && codes[0] === codes[1] && codes[1] === codes[2], `all three agree on the safety code again, ready on each: ${codes} (${codes.states})`);
       console.log(`vanished peer: frozen participant removed ${removedAfterMs} ms after SIGSTOP (timeout ${peerTimeoutMs} ms), A rotated ${epochA} -> ${epochAfter}, B decodes A (+${grown} frames), errors at A: [${errorsA.join(',')}]; after SIGCONT it ${how} and media flowed all ways in ${healedMs} ms`);
     });
   } finally {
