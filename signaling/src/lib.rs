@@ -20,6 +20,7 @@ mod close;
 mod conns;
 mod limits;
 pub mod mailbox;
+mod notify;
 pub mod presence;
 mod rate;
 mod relay;

@@ -13,6 +13,7 @@ use sotto_protocol::presence::{PresenceClientMessage, PresenceServerMessage};
 use sotto_protocol::{ChannelId, ProtocolError};
 
 use crate::conns::{impl_record, Conns, Refused};
+use crate::notify::Notify;
 use crate::{Action, CloseCode, ConnId, Frame, Limits};
 
 /// What the adapter keeps per presence socket (its WebSocket attachment).
@@ -29,6 +30,12 @@ pub struct PresenceRecord {
 }
 
 pub type PresenceAction = Action<PresenceServerMessage, PresenceRecord>;
+
+/// A presence socket's message: the protocol's, or a notify (`notify.rs`).
+enum Incoming<'a> {
+    Presence(PresenceClientMessage),
+    Notify(Notify<'a>),
+}
 
 impl_record!(PresenceRecord, |r| !r.active);
 
@@ -148,9 +155,12 @@ impl PresenceHub {
     }
 
     pub fn message(&mut self, conn: ConnId, frame: Frame<'_>, now_ms: u64) -> Vec<PresenceAction> {
-        let parsed = self
-            .conns
-            .frame(conn, frame, now_ms, PresenceClientMessage::parse);
+        let parsed = self.conns.frame(conn, frame, now_ms, |text| {
+            match crate::notify::parse(text) {
+                Some(n) => Ok(Incoming::Notify(n)),
+                None => PresenceClientMessage::parse(text).map(Incoming::Presence),
+            }
+        });
         let Some((parsed, stale)) = parsed else {
             return Vec::new();
         };
@@ -161,14 +171,18 @@ impl PresenceHub {
                 return out;
             }
             Err(Refused::Invalid(e)) => Some(Err(e)),
-            Ok(PresenceClientMessage::Ping { .. }) => {
+            Ok(Incoming::Notify(n)) => {
+                out.extend(self.notify_subscribers(conn, &n));
+                None
+            }
+            Ok(Incoming::Presence(PresenceClientMessage::Ping { .. })) => {
                 out.push(send(conn, PresenceServerMessage::pong()));
                 None
             }
-            Ok(PresenceClientMessage::Announce { channels, .. }) => {
+            Ok(Incoming::Presence(PresenceClientMessage::Announce { channels, .. })) => {
                 Some(self.set_announced(conn, dedup(channels)))
             }
-            Ok(PresenceClientMessage::Subscribe { channels, .. }) => {
+            Ok(Incoming::Presence(PresenceClientMessage::Subscribe { channels, .. })) => {
                 Some(self.set_subscribed(conn, dedup(channels)))
             }
         };
@@ -201,6 +215,38 @@ impl PresenceHub {
         for (conn, e) in self.conns.due(now_ms) {
             out.extend(self.reject(conn, e, CloseCode::Timeout));
         }
+        out
+    }
+
+    /// A notify from `conn`: relayed to the channel's subscribers (not `conn`) if `conn`
+    /// announces the channel; the sender gets a receipt with the count.
+    fn notify_subscribers(&self, conn: ConnId, n: &Notify<'_>) -> Vec<PresenceAction> {
+        let announces = self
+            .announcers
+            .get(&n.channel)
+            .is_some_and(|a| a.contains(&conn));
+        let targets: Vec<ConnId> = if announces {
+            self.subscribers
+                .get(&n.channel)
+                .map(|s| s.iter().copied().filter(|c| *c != conn).collect())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut out = Vec::with_capacity(targets.len() + 1);
+        if !targets.is_empty() {
+            let text = crate::notify::delivery(n);
+            for to in &targets {
+                out.push(Action::Relay {
+                    to: *to,
+                    text: text.clone(),
+                });
+            }
+        }
+        out.push(Action::Relay {
+            to: conn,
+            text: crate::notify::receipt(&n.channel, targets.len()),
+        });
         out
     }
 
@@ -380,6 +426,99 @@ mod tests {
             .map(|c| format!("\"channel{c:015}\""))
             .collect();
         format!(r#"{{"v":2,"type":"{ty}","channels":[{}]}}"#, list.join(","))
+    }
+
+    fn notify(channel: u8, payload: &str) -> String {
+        format!(
+            r#"{{"v":2,"type":"notify","channel":"channel{channel:015}","payload":"{payload}"}}"#
+        )
+    }
+
+    fn relays(actions: &[PresenceAction]) -> Vec<(ConnId, String)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Relay { to, text } => Some((*to, text.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn open(hub: &mut PresenceHub) -> ConnId {
+        let c = hub.allocate_conn();
+        hub.open(c, 0);
+        c
+    }
+
+    #[test]
+    fn notify_reaches_the_subscribers_of_a_channel_the_sender_announces() {
+        let mut hub = PresenceHub::new(Limits::default());
+        let (a, b, c, d) = (
+            open(&mut hub),
+            open(&mut hub),
+            open(&mut hub),
+            open(&mut hub),
+        );
+        hub.message(a, Frame::Text(&msg("announce", &[1])), 1);
+        hub.message(a, Frame::Text(&msg("subscribe", &[1])), 1);
+        hub.message(b, Frame::Text(&msg("subscribe", &[1, 2])), 1);
+        hub.message(c, Frame::Text(&msg("subscribe", &[1])), 1);
+        hub.message(d, Frame::Text(&msg("announce", &[2])), 1);
+        let out = relays(&hub.message(a, Frame::Text(&notify(1, "c2VhbGVk")), 2));
+        let delivery =
+            r#"{"type":"notify","v":2,"channel":"channel000000000000001","payload":"c2VhbGVk"}"#;
+        assert_eq!(
+            out,
+            vec![
+                (b, delivery.to_string()),
+                (c, delivery.to_string()),
+                (
+                    a,
+                    r#"{"type":"notified","v":2,"channel":"channel000000000000001","delivered":2}"#
+                        .to_string()
+                ),
+            ]
+        );
+        // A does not announce channel 2 (D does): nothing reaches B.
+        let out = relays(&hub.message(a, Frame::Text(&notify(2, "AAAA")), 3));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0, a);
+        assert!(out[0].1.ends_with(r#""delivered":0}"#));
+        // C leaves: one subscriber left.
+        hub.closed(c);
+        let out = relays(&hub.message(a, Frame::Text(&notify(1, "AAAA")), 4));
+        assert_eq!(out.len(), 2);
+        assert!(out[1].1.ends_with(r#""delivered":1}"#));
+        // Nothing was stored: the hub holds the same channels as before the notifies.
+        assert_eq!(hub.channel_count(), 2);
+    }
+
+    #[test]
+    fn a_bad_notify_is_an_invalid_message_and_notifies_count_against_the_rate_limit() {
+        let mut hub = PresenceHub::new(Limits::default());
+        let a = open(&mut hub);
+        hub.message(a, Frame::Text(&msg("announce", &[1])), 1);
+        let bad = notify(1, "not base64!");
+        let out = hub.message(a, Frame::Text(&bad), 1);
+        assert!(out.iter().any(|x| matches!(
+            x,
+            Action::Send { msg: PresenceServerMessage::Error { code, .. }, .. } if code == "unknown-type"
+        )), "{out:?}");
+        let limits = Limits::default();
+        let mut closed = false;
+        for _ in 0..=limits.rate_burst {
+            let out = hub.message(a, Frame::Text(&notify(1, "AAAA")), 1);
+            closed |= out.iter().any(|x| {
+                matches!(
+                    x,
+                    Action::Close {
+                        code: CloseCode::RateLimited,
+                        ..
+                    }
+                )
+            });
+        }
+        assert!(closed);
     }
 
     proptest! {
