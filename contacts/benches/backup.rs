@@ -21,7 +21,9 @@ fn main() {
         let mut import = Vec::new();
         for _ in 0..3 {
             let t = Instant::now();
-            let file = id.export_backup(&mut rng, "a long passphrase", params).unwrap();
+            let file = id
+                .export_backup(&mut rng, "a long passphrase", params)
+                .unwrap();
             export.push(t.elapsed().as_secs_f64() * 1000.0);
             let t = Instant::now();
             Identity::import_backup(&file, "a long passphrase").unwrap();
