@@ -8,11 +8,13 @@
 //! (`js/sotto-worker.js`), so key material never enters the page's main thread. The page's
 //! call core (`sotto-call`, in the main-thread module `sotto-call-wasm`) asks for every key
 //! operation with a `CryptoRequest` that [`CallCrypto::run`] carries out ([`service`]), and
-//! the frame transforms call `encryptFrame`/`decryptFrame`. Times are `performance.now()`
+//! the frame transforms call the frame path of `frames.rs` (`encryptFrame`, `decryptFrame`,
+//! and `sealBegin`/`openBegin`/`openEnd` around WebCrypto's AES-GCM for large frames). Times are `performance.now()`
 //! milliseconds. Test hooks exist only with the cargo feature `testing` (see `testing.rs`);
 //! the production wasm does not contain them.
 
 mod error;
+mod frames;
 mod random;
 pub mod service;
 #[cfg(feature = "testing")]
@@ -32,6 +34,9 @@ use random::os_rng;
 pub struct CallCrypto {
     keys: GroupKeys,
     room_id: String,
+    frames: frames::FrameIo,
+    #[cfg(feature = "testing")]
+    test_keys: Vec<sotto_e2ee::frame::FrameKey>,
 }
 
 #[wasm_bindgen]
@@ -45,7 +50,13 @@ impl CallCrypto {
         let mut rng = os_rng();
         let identity = IdentityKeyPair::generate(&mut rng);
         let keys = GroupKeys::new(&mut rng, room, identity, my_peer_id);
-        Ok(CallCrypto { keys, room_id })
+        Ok(CallCrypto {
+            keys,
+            room_id,
+            frames: frames::FrameIo::new(),
+            #[cfg(feature = "testing")]
+            test_keys: Vec::new(),
+        })
     }
 
     /// The room id the signaling server sees (derived from the secret; reveals nothing of it).
@@ -84,15 +95,24 @@ impl CallCrypto {
         json(&result)
     }
 
-    /// Encrypts one encoded frame for sending. `mime` is the codec, e.g. `video/VP8`.
+    /// Encrypts one encoded frame for sending. `mime` is the codec, e.g. `video/VP8`. The
+    /// frame is sealed into a buffer kept between calls and copied once, straight into the
+    /// returned `Uint8Array` (no allocation per frame on the Rust side once the buffer has
+    /// grown to the largest frame).
     #[wasm_bindgen(js_name = encryptFrame)]
-    pub fn encrypt_frame(&mut self, mime: &str, frame: &[u8]) -> Result<Vec<u8>, JsValue> {
+    pub fn encrypt_frame(
+        &mut self,
+        mime: &str,
+        frame: &[u8],
+    ) -> Result<js_sys::Uint8Array, JsValue> {
+        let out = self.frames.output_mut();
         self.keys
-            .encrypt_frame(Codec::from_mime(mime), frame)
-            .map_err(error::to_js)
+            .encrypt_frame_into(Codec::from_mime(mime), frame, out)
+            .map_err(error::to_js)?;
+        Ok(js_sys::Uint8Array::from(&out[..]))
     }
 
-    /// Decrypts one encoded frame received from `from`.
+    /// Decrypts one encoded frame received from `from` (into the same kept buffer).
     #[wasm_bindgen(js_name = decryptFrame)]
     pub fn decrypt_frame(
         &mut self,
@@ -100,10 +120,18 @@ impl CallCrypto {
         mime: &str,
         frame: &[u8],
         now_ms: f64,
-    ) -> Result<Vec<u8>, JsValue> {
-        self.keys
-            .decrypt_frame(from, Codec::from_mime(mime), frame, ms(now_ms))
-            .map_err(error::to_js)
+    ) -> Result<js_sys::Uint8Array, JsValue> {
+        let out = self.frames.output_mut();
+        let result =
+            self.keys
+                .decrypt_frame_into(from, Codec::from_mime(mime), frame, ms(now_ms), out);
+        match result {
+            Ok(()) => Ok(js_sys::Uint8Array::from(&out[..])),
+            Err(e) => {
+                zeroize::Zeroize::zeroize(out);
+                Err(error::to_js(e))
+            }
+        }
     }
 
     /// Erases receive keys whose time is up.

@@ -3,8 +3,9 @@
 //! participant that kept someone's key.
 
 use serde::{Deserialize, Serialize};
-use sotto_e2ee::frame::FrameReceiver;
-use sotto_e2ee::{Codec, SenderKey};
+use sotto_e2ee::frame::{sframe_encrypt, FrameKey, FrameReceiver};
+use sotto_e2ee::sframe::{Header, Suite};
+use sotto_e2ee::{Codec, FrameSuites, SenderKey};
 use wasm_bindgen::prelude::*;
 
 use crate::{epoch_from_js, error, hex_key, to_js, BridgeError, CallCrypto};
@@ -138,4 +139,67 @@ impl CallCrypto {
             .install_sender_key_for_testing(key, epoch)
             .map_err(error::to_js)
     }
+
+    /// TEST BUILD ONLY: the frame suites of this participant's keys from the next rotation on
+    /// (RFC 9605 ids; video must be 4). Lets the benchmark send audio with a 128-bit tag to
+    /// measure what the short tag saves.
+    #[wasm_bindgen(js_name = setFrameSuitesForTesting)]
+    pub fn set_frame_suites_for_testing(&mut self, audio: u16, video: u16) -> Result<(), JsValue> {
+        let suites = match (Suite::from_id(audio), Suite::from_id(video)) {
+            (Some(audio), Some(video)) => FrameSuites { audio, video },
+            _ => return Err(BridgeError::BadArgument("suite").into()),
+        };
+        self.keys.set_frame_suites(suites).map_err(error::to_js)
+    }
+
+    /// TEST BUILD ONLY: an RFC 9605 test vector through the frame path's platform job, as
+    /// `sealBegin` sets it up: the key of (`suite`, `kid`, `baseKeyHex`) is kept here (its
+    /// handle in the registers, its AES-GCM key for `platformKey`), the nonce of `ctr` and the
+    /// AAD `header || metadata` in the job area. Returns the hex of what our own SFrame (the
+    /// RustCrypto provider) makes of `pt`, `header || ct || tag`, for comparison.
+    #[wasm_bindgen(js_name = testVectorJob)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn test_vector_job(
+        &mut self,
+        suite: u16,
+        kid: f64,
+        ctr: f64,
+        base_key_hex: &str,
+        metadata_hex: &str,
+        pt_hex: &str,
+    ) -> Result<String, JsValue> {
+        let bad = |what| JsValue::from(BridgeError::BadArgument(what));
+        let suite = Suite::from_id(suite).ok_or_else(|| bad("suite"))?;
+        let kid = epoch_from_js(kid).ok_or_else(|| bad("kid"))?;
+        let ctr = epoch_from_js(ctr).ok_or_else(|| bad("ctr"))?;
+        let base = unhex(base_key_hex).ok_or_else(|| bad("baseKeyHex"))?;
+        let metadata = unhex(metadata_hex).ok_or_else(|| bad("metadataHex"))?;
+        let pt = unhex(pt_hex).ok_or_else(|| bad("ptHex"))?;
+        let key = FrameKey::from_base(suite, kid, &base).map_err(error::to_js)?;
+        let header = Header { kid, ctr }.to_vec();
+        let aad = [header.as_slice(), &metadata].concat();
+        if aad.len() > 32 {
+            return Err(bad("metadataHex"));
+        }
+        let ours = sframe_encrypt(&key, ctr, &metadata, &pt).map_err(error::to_js)?;
+        self.frames.publish_job(
+            key.handle(),
+            &key.nonce(ctr),
+            metadata.len(),
+            &aad,
+            header.len(),
+        );
+        self.test_keys.push(key);
+        Ok(hex(&ours))
+    }
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }

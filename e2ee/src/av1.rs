@@ -30,7 +30,9 @@
 
 use core::ops::Range;
 
-use crate::frame::{put_u32, split_sealed, PartsReader, ReceivedParts, SealedParts, Segments};
+use crate::frame::{
+    put_u32, split_sealed, PartsReader, ReceivedParts, Sealed, SealedParts, Segments,
+};
 use crate::E2eeError;
 
 const OBU_HAS_SIZE_FIELD: u8 = 0x02;
@@ -181,7 +183,7 @@ pub fn canonical_form(frame: &[u8]) -> Option<Vec<u8>> {
 /// `Ok(None)` if the frame has no AV1 layout (the caller encrypts it whole).
 pub(crate) fn protect(
     frame: &[u8],
-    seal: impl FnOnce(&[u8], &[u8]) -> Result<Vec<u8>, E2eeError>,
+    seal: impl FnOnce(&[u8], &[u8]) -> Result<Sealed, E2eeError>,
 ) -> Result<Option<Vec<u8>>, E2eeError> {
     let Some((kept, k)) = kept_and_carrier(frame) else {
         return Ok(None);
@@ -210,7 +212,7 @@ pub(crate) fn protect(
     let sealed = seal(&meta, &plain)?;
     let SealedParts { hdr, ct, tag } = split_sealed(&sealed, meta.len())?;
 
-    let mut out = Vec::with_capacity(sealed.len() + kept.len() * 4);
+    let mut out = Vec::with_capacity(sealed.bytes.len() + kept.len() * 4);
     let mut offset = 0;
     for (i, o) in kept.iter().enumerate() {
         let header = &frame[o.header.clone()];
@@ -249,9 +251,9 @@ pub(crate) struct Received<'a> {
 
 impl<'a> Received<'a> {
     /// Parses a protected AV1 frame; `None` if it does not have the OBU-aware layout.
-    pub(crate) fn parse(data: &'a [u8]) -> Option<Self> {
+    pub(crate) fn parse(data: &'a [u8], tag_len: usize) -> Option<Self> {
         let (kept, k) = kept_and_carrier(data)?;
-        let mut reader = PartsReader::new(&data[kept[k].payload.clone()], data.len())?;
+        let mut reader = PartsReader::new(&data[kept[k].payload.clone()], data.len(), tag_len)?;
         let mut plan = Vec::with_capacity(kept.len());
         for (i, o) in kept.iter().enumerate() {
             let header = &data[o.header.clone()];

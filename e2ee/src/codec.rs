@@ -12,6 +12,10 @@
 //! | VP9, other  | none: the whole frame is encrypted (the VP9 RTP payload descriptor     |
 //! |             | does not need to read the frame)                                      |
 //!
+//! The codec also gives the media kind ([`MediaKind`]): Opus and any other `audio/*` type are
+//! audio, everything else video. Each kind has its own key, counter and cipher suite (see
+//! [`crate::frame`]).
+//!
 //! **Short frames.** A frame shorter than its codec's clear prefix (or, for H.264, one that is
 //! not an Annex B stream with a slice) is not a valid frame of that codec. It is still never sent
 //! in the clear: it is encrypted *whole* (no clear prefix). The receiver first tries the codec's
@@ -31,53 +35,105 @@ pub enum Codec {
     Vp9,
     /// AV1 video (OBU-aware layout).
     Av1,
-    /// Anything else (whole frame encrypted).
+    /// Any other video type (whole frame encrypted).
     Other,
+    /// Any other audio type (`audio/*` but not Opus: whole frame encrypted).
+    OtherAudio,
+}
+
+/// The kind of media a frame carries: each has its own frame key, counter and cipher suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    /// Audio.
+    Audio,
+    /// Video.
+    Video,
 }
 
 impl Codec {
     /// Every codec, for tests and fuzzing that must cover each layout.
-    pub const ALL: [Codec; 6] = [
+    pub const ALL: [Codec; 7] = [
         Codec::Opus,
         Codec::Vp8,
         Codec::H264,
         Codec::Vp9,
         Codec::Av1,
         Codec::Other,
+        Codec::OtherAudio,
     ];
 
     /// From a MIME type as WebRTC reports it (`audio/opus`, `video/VP8`, `video/H264`, ...),
-    /// case-insensitive. Unknown types map to [`Codec::Other`].
+    /// case-insensitive. Unknown `audio/*` types map to [`Codec::OtherAudio`], anything else
+    /// unknown to [`Codec::Other`].
     pub fn from_mime(mime: &str) -> Self {
-        let sub = mime.rsplit('/').next().unwrap_or(mime).trim();
-        match sub.to_ascii_lowercase().as_str() {
-            "opus" => Codec::Opus,
-            "vp8" => Codec::Vp8,
-            "h264" => Codec::H264,
-            "vp9" => Codec::Vp9,
-            "av1" => Codec::Av1,
-            _ => Codec::Other,
+        let mime = mime.trim();
+        let (top, sub) = mime.split_once('/').unwrap_or(("", mime));
+        let is = |name: &str| sub.trim().eq_ignore_ascii_case(name);
+        if is("opus") {
+            Codec::Opus
+        } else if is("vp8") {
+            Codec::Vp8
+        } else if is("h264") {
+            Codec::H264
+        } else if is("vp9") {
+            Codec::Vp9
+        } else if is("av1") {
+            Codec::Av1
+        } else if top.trim().eq_ignore_ascii_case("audio") {
+            Codec::OtherAudio
+        } else {
+            Codec::Other
         }
     }
 
+    /// The media kind of this codec's frames.
+    pub fn kind(self) -> MediaKind {
+        match self {
+            Codec::Opus | Codec::OtherAudio => MediaKind::Audio,
+            _ => MediaKind::Video,
+        }
+    }
+
+    /// A small number for the browser bridge (`Codec::from_index` reads it back).
+    pub fn index(self) -> u32 {
+        match self {
+            Codec::Opus => 0,
+            Codec::Vp8 => 1,
+            Codec::H264 => 2,
+            Codec::Vp9 => 3,
+            Codec::Av1 => 4,
+            Codec::Other => 5,
+            Codec::OtherAudio => 6,
+        }
+    }
+
+    /// The codec of [`Codec::index`].
+    pub fn from_index(index: u32) -> Option<Self> {
+        Codec::ALL.into_iter().find(|c| c.index() == index)
+    }
+
     /// Length of the clear prefix for a simple-prefix codec, read from the frame's own first
-    /// byte. `None` for H.264 (NAL-aware layout) and for frames too short for their prefix.
-    /// Codecs without a prefix return `Some(0)`.
+    /// byte. `None` for H.264 and AV1 (their own layouts) and for frames too short for their
+    /// prefix. Codecs without a prefix return `Some(0)`.
     pub fn clear_prefix_len(self, frame: &[u8]) -> Option<usize> {
+        self.prefix_len(frame.first().copied(), frame.len())
+    }
+
+    /// [`Codec::clear_prefix_len`] of a frame of `len` bytes whose first byte is `first`.
+    pub fn prefix_len(self, first: Option<u8>, len: usize) -> Option<usize> {
         let want = match self {
             Codec::Opus => 1,
             Codec::Vp8 => {
-                let first = *frame.first()?;
-                if first & 1 == 0 {
+                if first? & 1 == 0 {
                     10
                 } else {
                     3
                 }
             }
-            Codec::Vp9 | Codec::Other => 0,
+            Codec::Vp9 | Codec::Other | Codec::OtherAudio => 0,
             Codec::H264 | Codec::Av1 => return None,
         };
-        (frame.len() >= want).then_some(want)
+        (len >= want).then_some(want)
     }
 }
 
@@ -95,6 +151,20 @@ mod tests {
         assert_eq!(Codec::from_mime("video/AV1"), Codec::Av1);
         assert_eq!(Codec::from_mime("video/rtx"), Codec::Other);
         assert_eq!(Codec::from_mime(""), Codec::Other);
+        assert_eq!(Codec::from_mime("audio/PCMU"), Codec::OtherAudio);
+        assert_eq!(Codec::from_mime("audio/red"), Codec::OtherAudio);
+        assert_eq!(Codec::from_mime("AUDIO/OPUS"), Codec::Opus);
+        assert_eq!(Codec::from_mime("opus"), Codec::Opus);
+    }
+
+    #[test]
+    fn kinds_and_indices() {
+        for c in Codec::ALL {
+            assert_eq!(Codec::from_index(c.index()), Some(c));
+            let audio = matches!(c, Codec::Opus | Codec::OtherAudio);
+            assert_eq!(c.kind() == super::MediaKind::Audio, audio, "{c:?}");
+        }
+        assert_eq!(Codec::from_index(7), None);
     }
 
     #[test]

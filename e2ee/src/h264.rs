@@ -38,7 +38,9 @@
 
 use core::ops::Range;
 
-use crate::frame::{put_u32, split_sealed, PartsReader, ReceivedParts, SealedParts, Segments};
+use crate::frame::{
+    put_u32, split_sealed, PartsReader, ReceivedParts, Sealed, SealedParts, Segments,
+};
 use crate::E2eeError;
 
 /// Stop byte that ends every protected part.
@@ -155,7 +157,7 @@ fn clear_len(data: &[u8], nal: &Nal) -> usize {
 /// `Ok(None)` if the frame has no H.264 layout (the caller encrypts it whole).
 pub(crate) fn protect(
     frame: &[u8],
-    seal: impl FnOnce(&[u8], &[u8]) -> Result<Vec<u8>, E2eeError>,
+    seal: impl FnOnce(&[u8], &[u8]) -> Result<Sealed, E2eeError>,
 ) -> Result<Option<Vec<u8>>, E2eeError> {
     let Some((nals, tail)) = split(frame) else {
         return Ok(None);
@@ -218,7 +220,7 @@ pub(crate) struct Received<'a> {
 
 impl<'a> Received<'a> {
     /// Parses a protected H.264 frame; `None` if it does not have the NAL-aware layout.
-    pub(crate) fn parse(data: &'a [u8]) -> Option<Self> {
+    pub(crate) fn parse(data: &'a [u8], tag_len: usize) -> Option<Self> {
         let (nals, tail) = split(data)?;
         let clears: Vec<usize> = nals.iter().map(|n| clear_len(data, n)).collect();
         let k = nals.iter().zip(&clears).rposition(|(n, &c)| {
@@ -239,7 +241,7 @@ impl<'a> Received<'a> {
             }
             protected.push(p);
         }
-        let mut reader = PartsReader::new(protected.get(k)?, data.len())?;
+        let mut reader = PartsReader::new(protected.get(k)?, data.len(), tag_len)?;
         let mut plan = Vec::with_capacity(nals.len());
         for (i, ((nal, &c), p)) in nals.iter().zip(&clears).zip(&protected).enumerate() {
             let seg: &[u8] = if i == k {

@@ -20,33 +20,40 @@
 //! info   = "sotto/v1 sender key" || lp(room id) || lp(sender peer id)
 //!          || lp(recipient peer id) || epoch (u64 BE)        lp(x) = u16 BE length || x
 //! psk    = room PSK (32 bytes),  psk_id = "sotto/v1 room psk" || room id
-//! aad    = version || epoch      (the clear header of the message)
+//! aad    = version || epoch || audio suite || video suite    (the clear header)
 //! ```
 //!
-//! Key message (73 bytes, parsed strictly):
+//! Key message (77 bytes, parsed strictly):
 //! ```text
-//! +---------+------------------+-------------------+------------------------------+
-//! | version | epoch (u64 BE)   | enc (32 bytes,    | ciphertext: sender key (16)  |
-//! | 0x01    |                  | X25519 ephemeral) | + AES-GCM tag (16)           |
-//! +---------+------------------+-------------------+------------------------------+
-//!   1 byte      8 bytes            32 bytes               32 bytes
+//! +---------+----------------+-------------+-------------+-------------------+------------------------------+
+//! | version | epoch (u64 BE) | audio suite | video suite | enc (32 bytes,    | ciphertext: sender key (16)  |
+//! | 0x02    |                | (u16 BE)    | (u16 BE)    | X25519 ephemeral) | + AES-GCM tag (16)           |
+//! +---------+----------------+-------------+-------------+-------------------+------------------------------+
+//!   1 byte     8 bytes          2 bytes       2 bytes       32 bytes            32 bytes
 //! ```
+//! The suites are the RFC 9605 cipher suites the sender's frames use under this key, per media
+//! kind ([`FrameSuites`]); they are authenticated as part of the AAD. A receiver refuses a
+//! message naming a suite it does not speak, or anything but AES-GCM for video
+//! ([`FrameSuites::is_acceptable`]), as [`E2eeError::BadKeyMessage`] before opening it.
+//! (Version 1, 73 bytes, had no suites: AES-GCM for everything.)
 
 use hpke::aead::AesGcm128;
 use hpke::kdf::HkdfSha256;
 use hpke::{Deserializable, OpModeR, OpModeS, PskBundle, Serializable};
 
 use crate::encoding::{check_peer_id, put_lp};
+use crate::frame::FrameSuites;
 use crate::identity::{IdentityKem, IdentityKeyPair, IdentityPublicKey};
 use crate::room::RoomKeys;
 use crate::sender_key::{SenderKey, SENDER_KEY_LEN};
+use crate::sframe::Suite;
 use crate::E2eeError;
 
 /// Version byte of the key message format.
-pub const KEY_MESSAGE_VERSION: u8 = 1;
+pub const KEY_MESSAGE_VERSION: u8 = 2;
 const ENC_LEN: usize = 32;
 const TAG_LEN: usize = 16;
-const HEADER_LEN: usize = 1 + 8;
+const HEADER_LEN: usize = 1 + 8 + 2 + 2;
 /// Exact length of a key message.
 pub const KEY_MESSAGE_LEN: usize = HEADER_LEN + ENC_LEN + SENDER_KEY_LEN + TAG_LEN;
 
@@ -60,6 +67,8 @@ type EncappedKey = <IdentityKem as hpke::Kem>::EncappedKey;
 pub struct KeyMessage {
     /// The sender's epoch this key belongs to.
     pub epoch: u64,
+    /// The suites of the frames sent under this key.
+    pub suites: FrameSuites,
     /// The HPKE encapsulated key.
     pub enc: [u8; ENC_LEN],
     /// The sealed sender key and tag.
@@ -74,13 +83,26 @@ impl KeyMessage {
         }
         let (header, rest) = bytes.split_at(HEADER_LEN);
         let (enc, ct) = rest.split_at(ENC_LEN);
-        let (version, epoch) = header.split_at(1);
+        let (version, rest) = header.split_at(1);
+        let (epoch, suites) = rest.split_at(8);
         if version != [KEY_MESSAGE_VERSION] {
             return Err(E2eeError::BadKeyMessage);
         }
         let epoch = u64::from_be_bytes(epoch.try_into().map_err(|_| E2eeError::BadKeyMessage)?);
+        let suite = |b: &[u8]| {
+            let id = u16::from_be_bytes(b.try_into().map_err(|_| E2eeError::BadKeyMessage)?);
+            Suite::from_id(id).ok_or(E2eeError::BadKeyMessage)
+        };
+        let suites = FrameSuites {
+            audio: suite(&suites[..2])?,
+            video: suite(&suites[2..])?,
+        };
+        if !suites.is_acceptable() {
+            return Err(E2eeError::BadKeyMessage);
+        }
         Ok(Self {
             epoch,
+            suites,
             enc: enc.try_into().map_err(|_| E2eeError::BadKeyMessage)?,
             ciphertext: ct.try_into().map_err(|_| E2eeError::BadKeyMessage)?,
         })
@@ -89,17 +111,19 @@ impl KeyMessage {
     /// The wire form.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(KEY_MESSAGE_LEN);
-        out.extend_from_slice(&header(self.epoch));
+        out.extend_from_slice(&header(self.epoch, self.suites));
         out.extend_from_slice(&self.enc);
         out.extend_from_slice(&self.ciphertext);
         out
     }
 }
 
-fn header(epoch: u64) -> [u8; HEADER_LEN] {
+fn header(epoch: u64, suites: FrameSuites) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[0] = KEY_MESSAGE_VERSION;
-    h[1..].copy_from_slice(&epoch.to_be_bytes());
+    h[1..9].copy_from_slice(&epoch.to_be_bytes());
+    h[9..11].copy_from_slice(&suites.audio.id().to_be_bytes());
+    h[11..].copy_from_slice(&suites.video.id().to_be_bytes());
     h
 }
 
@@ -119,7 +143,8 @@ fn psk_id(room: &RoomKeys) -> Vec<u8> {
     [PSK_ID_LABEL, room.room_id().as_bytes()].concat()
 }
 
-/// Seals `key` (the sender's key for `epoch`) to `recipient_pk` with HPKE AuthPSK.
+/// Seals `key` (the sender's key for `epoch`, with its frame suites) to `recipient_pk` with
+/// HPKE AuthPSK. Refuses suites no receiver would accept ([`FrameSuites::is_acceptable`]).
 #[allow(clippy::too_many_arguments)]
 pub fn seal_sender_key(
     rng: &mut impl rand_core::CryptoRng,
@@ -133,6 +158,10 @@ pub fn seal_sender_key(
 ) -> Result<Vec<u8>, E2eeError> {
     check_peer_id(sender_peer)?;
     check_peer_id(recipient_peer)?;
+    let suites = key.suites();
+    if !suites.is_acceptable() {
+        return Err(E2eeError::Internal);
+    }
     let psk_id = psk_id(room);
     let bundle = PskBundle::new(room.psk(), &psk_id).map_err(|_| E2eeError::Internal)?;
     let mode =
@@ -143,7 +172,7 @@ pub fn seal_sender_key(
         &pk_r,
         &info(room, sender_peer, recipient_peer, epoch),
         key.as_bytes(),
-        &header(epoch),
+        &header(epoch, suites),
         rng,
     )
     .map_err(|_| E2eeError::Internal)?;
@@ -151,6 +180,7 @@ pub fn seal_sender_key(
     let ciphertext = ct.as_slice().try_into().map_err(|_| E2eeError::Internal)?;
     Ok(KeyMessage {
         epoch,
+        suites,
         enc,
         ciphertext,
     }
@@ -158,7 +188,8 @@ pub fn seal_sender_key(
 }
 
 /// Opens a key message sent by `sender_peer` (whose announced identity is `sender_pk`) to us
-/// (`recipient`, `recipient_peer`). Returns the epoch and the sender key.
+/// (`recipient`, `recipient_peer`). Returns the epoch and the sender key (with the suites the
+/// message announced).
 ///
 /// Any mismatch of sender identity, recipient, room (PSK or id), epoch or a single flipped byte
 /// makes the AEAD fail: reported as [`E2eeError::WrongSenderIdentity`].
@@ -184,7 +215,7 @@ pub fn open_sender_key(
             &enc,
             &info(room, sender_peer, recipient_peer, msg.epoch),
             &msg.ciphertext,
-            &header(msg.epoch),
+            &header(msg.epoch, msg.suites),
         )
         .map_err(|_| E2eeError::WrongSenderIdentity)?,
     );
@@ -192,5 +223,5 @@ pub fn open_sender_key(
         .as_slice()
         .try_into()
         .map_err(|_| E2eeError::BadKeyMessage)?;
-    Ok((msg.epoch, SenderKey::from_bytes(key)))
+    Ok((msg.epoch, SenderKey::with_suites(key, msg.suites)))
 }

@@ -31,7 +31,7 @@ impl SafetyCode {
     /// oneself), in any order.
     pub fn compute(room: &RoomId, keys: &[IdentityPublicKey]) -> Self {
         let mut sorted: Vec<&[u8; 32]> = keys.iter().map(IdentityPublicKey::as_bytes).collect();
-        sorted.sort_unstable();
+        sorted.sort();
         let mut h = Sha256::new();
         h.update(LABEL);
         h.update(room.as_bytes());

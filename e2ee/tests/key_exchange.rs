@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use sotto_e2ee::key_exchange::{open_sender_key, seal_sender_key, KeyMessage, KEY_MESSAGE_LEN};
-use sotto_e2ee::{E2eeError, IdentityKeyPair, RoomSecret, SenderKey};
+use sotto_e2ee::{E2eeError, FrameSuites, IdentityKeyPair, RoomSecret, SenderKey, Suite};
 
 struct Setup {
     rng: TestRng,
@@ -51,7 +51,10 @@ fn setup() -> Setup {
 fn round_trip() {
     let s = setup();
     assert_eq!(s.msg.len(), KEY_MESSAGE_LEN);
-    assert_eq!(s.msg[0], 1);
+    assert_eq!(KEY_MESSAGE_LEN, 77);
+    assert_eq!(s.msg[0], 2);
+    // the default suites: audio AES_128_CTR_HMAC_SHA256_64 (2), video AES_128_GCM_SHA256_128 (4)
+    assert_eq!(s.msg[9..13], [0, 2, 0, 4]);
     let (epoch, key) = open_sender_key(
         &s.room,
         &s.bob,
@@ -123,7 +126,7 @@ fn every_binding_is_checked() {
     }
     // version and length
     let mut v = s.msg.clone();
-    v[0] = 2;
+    v[0] = 1;
     assert_eq!(
         open_sender_key(&s.room, &s.bob, "bob", "alice", &pk_a, &v).map(|_| ()),
         Err(E2eeError::BadKeyMessage)
@@ -134,4 +137,95 @@ fn every_binding_is_checked() {
     assert_eq!(KeyMessage::parse(&[]), Err(E2eeError::BadKeyMessage));
     // ...and the genuine message still opens (the test can fail)
     assert!(open_sender_key(&s.room, &s.bob, "bob", "alice", &pk_a, &s.msg).is_ok());
+}
+
+/// The frame suites are part of the message: sealed and opened with the key, authenticated
+/// (another suite byte fails), unknown ids and a short tag for video refused before opening.
+#[test]
+fn suites_travel_sealed_with_the_key() {
+    let mut s = setup();
+    let pk_a = s.alice.public_key();
+    for audio in Suite::ALL {
+        let suites = FrameSuites {
+            audio,
+            video: Suite::AesGcm128Sha256,
+        };
+        let key = SenderKey::with_suites([4u8; 16], suites);
+        if audio == Suite::AesCtr128HmacSha256_32 {
+            // a 32-bit tag is refused for audio too, on the sending side as on the receiving one
+            assert!(seal_sender_key(
+                &mut s.rng,
+                &s.room,
+                &s.alice,
+                "alice",
+                "bob",
+                &s.bob.public_key(),
+                9,
+                &key,
+            )
+            .is_err());
+            continue;
+        }
+        let msg = seal_sender_key(
+            &mut s.rng,
+            &s.room,
+            &s.alice,
+            "alice",
+            "bob",
+            &s.bob.public_key(),
+            9,
+            &key,
+        )
+        .unwrap();
+        assert_eq!(
+            u16::from_be_bytes([msg[9], msg[10]]),
+            audio.id(),
+            "{audio:?}"
+        );
+        assert_eq!(KeyMessage::parse(&msg).unwrap().suites, suites);
+        let (_, opened) = open_sender_key(&s.room, &s.bob, "bob", "alice", &pk_a, &msg).unwrap();
+        assert_eq!(opened.suites(), suites);
+        assert_eq!(opened, key);
+        // another (valid) audio suite written in: the AAD no longer matches
+        let mut other = msg.clone();
+        other[10] = if audio.id() == 1 { 2 } else { 1 };
+        assert_eq!(
+            open_sender_key(&s.room, &s.bob, "bob", "alice", &pk_a, &other).map(|_| ()),
+            Err(E2eeError::WrongSenderIdentity)
+        );
+    }
+    // unknown suite ids, a short tag for video and a 32-bit tag for audio are refused as
+    // malformed
+    for (at, id) in [(10, 0u8), (10, 5), (10, 3), (12, 3), (12, 1), (12, 9)] {
+        let mut bad = s.msg.clone();
+        bad[at] = id;
+        assert_eq!(
+            KeyMessage::parse(&bad),
+            Err(E2eeError::BadKeyMessage),
+            "byte {at} = {id}"
+        );
+        assert_eq!(
+            open_sender_key(&s.room, &s.bob, "bob", "alice", &pk_a, &bad).map(|_| ()),
+            Err(E2eeError::BadKeyMessage)
+        );
+    }
+    // and a sender is refused to seal video with a short tag
+    let bad_key = SenderKey::with_suites(
+        [4u8; 16],
+        FrameSuites {
+            audio: Suite::AesGcm128Sha256,
+            video: Suite::AesCtr128HmacSha256_32,
+        },
+    );
+    assert!(seal_sender_key(
+        &mut s.rng,
+        &s.room,
+        &s.alice,
+        "alice",
+        "bob",
+        &s.bob.public_key(),
+        9,
+        &bad_key
+    )
+    .is_err());
 }

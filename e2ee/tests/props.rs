@@ -105,7 +105,8 @@ proptest! {
     fn arbitrary_frames_never_panic(codec in codec(), data in frame_bytes()) {
         let mut rx = FrameReceiver::new(&SenderKey::from_bytes([5; 16]), 0).unwrap();
         prop_assert!(rx.decrypt(codec, &data).is_err());
-        let _ = parse_header(&data);
+        let _ = parse_header(&data, 4);
+        let _ = parse_header(&data, 16);
     }
 
     #[test]
@@ -116,7 +117,7 @@ proptest! {
     }
 
     #[test]
-    fn flipped_key_messages_are_refused(pos in 0usize..73, flip in 1u8..=255) {
+    fn flipped_key_messages_are_refused(pos in 0usize..sotto_e2ee::key_exchange::KEY_MESSAGE_LEN, flip in 1u8..=255) {
         let f = fixed();
         let mut m = f.msg.clone();
         m[pos] ^= flip;

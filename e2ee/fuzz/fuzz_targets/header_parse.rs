@@ -5,9 +5,12 @@ use libfuzzer_sys::fuzz_target;
 use sotto_e2ee::frame::parse_header;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(h) = parse_header(data) {
-        assert!(h.key_id() < 8);
-        assert!(data.len() >= h.len() + 16);
+    for tag_len in [4, 16] {
+        if let Ok((h, len)) = parse_header(data, tag_len) {
+            assert!(h.kid < 8);
+            assert!(data.len() >= len + tag_len);
+            assert_eq!(h.to_vec(), data[..len]);
+        }
     }
     if let Ok(text) = core::str::from_utf8(data) {
         let _ = sotto_e2ee::RoomSecret::from_base64url(text);

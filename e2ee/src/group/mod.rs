@@ -36,7 +36,7 @@ use crate::chat::{self, ChatHeader};
 use crate::codec::Codec;
 use crate::encoding::check_peer_id;
 use crate::envelope::PairSequences;
-use crate::frame::decrypt_with;
+use crate::frame::{self as frames, FrameKey, OpenJob, SealJob};
 use crate::identity::{IdentityKeyPair, IdentityPublicKey};
 use crate::key_exchange::{open_sender_key, seal_sender_key};
 use crate::room::RoomKeys;
@@ -144,6 +144,17 @@ impl GroupKeys {
             #[cfg(feature = "testing")]
             fail_next_rotation: false,
         }
+    }
+
+    /// The RFC 9605 cipher suites of my frames under the keys made from the next rotation on
+    /// (default [`crate::frame::FrameSuites::DEFAULT`]). Refused unless every receiver would
+    /// accept them (video on AES-GCM).
+    pub fn set_frame_suites(&mut self, suites: crate::frame::FrameSuites) -> Result<(), E2eeError> {
+        if !suites.is_acceptable() {
+            return Err(E2eeError::Internal);
+        }
+        self.sender.set_suites(suites);
+        Ok(())
     }
 
     /// Changes the grace window (default [`DEFAULT_GRACE_MS`]).
@@ -433,6 +444,19 @@ impl GroupKeys {
     /// Encrypts one encoded frame with my current sender key; refused with
     /// [`E2eeError::RotationIncomplete`] while sending is blocked.
     pub fn encrypt_frame(&mut self, codec: Codec, frame: &[u8]) -> Result<Vec<u8>, E2eeError> {
+        let mut out = Vec::new();
+        self.encrypt_frame_into(codec, frame, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`GroupKeys::encrypt_frame`] into `out` (reused: no allocation per frame for the
+    /// clear-prefix codecs once it has room).
+    pub fn encrypt_frame_into(
+        &mut self,
+        codec: Codec,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), E2eeError> {
         let sender = match self.sender.sending() {
             Ok(sender) => sender,
             Err(e) => {
@@ -440,9 +464,32 @@ impl GroupKeys {
                 return Err(e);
             }
         };
-        let out = sender.frames.encrypt(codec, frame)?;
+        sender.frames.encrypt_into(codec, frame, out)?;
         self.stats.encrypted += 1;
-        Ok(out)
+        Ok(())
+    }
+
+    /// Starts encrypting a frame of `len` bytes on the platform's AES-GCM (see
+    /// [`crate::frame::FrameSender::begin_seal`]): `None` if the frame is not for the platform
+    /// (encrypt it with [`GroupKeys::encrypt_frame_into`]). Counted as encrypted.
+    pub fn begin_seal(
+        &mut self,
+        codec: Codec,
+        head: &[u8],
+        len: usize,
+    ) -> Result<Option<SealJob>, E2eeError> {
+        let sender = match self.sender.sending() {
+            Ok(sender) => sender,
+            Err(e) => {
+                self.stats.blocked += 1;
+                return Err(e);
+            }
+        };
+        let job = sender.frames.begin_seal(codec, head, len)?;
+        if job.is_some() {
+            self.stats.encrypted += 1;
+        }
+        Ok(job)
     }
 
     /// Decrypts one frame from `from`. Every failure is counted in [`GroupKeys::stats`].
@@ -453,20 +500,99 @@ impl GroupKeys {
         frame: &[u8],
         now_ms: u64,
     ) -> Result<Vec<u8>, E2eeError> {
+        let mut out = Vec::new();
+        self.decrypt_frame_into(from, codec, frame, now_ms, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`GroupKeys::decrypt_frame`] into `out` (reused).
+    pub fn decrypt_frame_into(
+        &mut self,
+        from: &str,
+        codec: Codec,
+        frame: &[u8],
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), E2eeError> {
         let result = match self.peers.get_mut(from) {
             None => Err(E2eeError::UnknownKey),
             Some(peer) => {
                 peer.expire(now_ms);
-                decrypt_with(codec, frame, |header, meta, sframe| {
-                    peer.by_kid(header.key_id())
-                        .ok_or(E2eeError::UnknownKey)?
-                        .frames
-                        .open(header, meta, sframe)
-                })
+                frames::decrypt_into(codec, frame, out, peer)
             }
         };
         self.stats.count_decrypt(from, &result);
         result
+    }
+
+    /// Starts decrypting a frame of `len` bytes from `from` on the platform's AES-GCM (see
+    /// [`crate::frame::FrameReceiver::begin_open`]); `None`: decrypt it with
+    /// [`GroupKeys::decrypt_frame_into`]. A refusal here is counted; an accepted job is counted
+    /// when [`GroupKeys::end_open`] settles it.
+    pub fn begin_open(
+        &mut self,
+        from: &str,
+        codec: Codec,
+        head: &[u8],
+        len: usize,
+        now_ms: u64,
+    ) -> Result<Option<OpenJob>, E2eeError> {
+        let result = match self.peers.get_mut(from) {
+            None => Err(E2eeError::UnknownKey),
+            Some(peer) => {
+                peer.expire(now_ms);
+                frames::begin_open(codec, head, len, peer)
+            }
+        };
+        if result.is_err() {
+            self.stats.count_decrypt(from, &result);
+        }
+        result
+    }
+
+    /// Settles a frame [`GroupKeys::begin_open`] started (its [`OpenJob::handle`] and
+    /// [`OpenJob::ctr`]): `authentic` is the platform's verdict on its tag. Counted.
+    pub fn end_open(
+        &mut self,
+        from: &str,
+        handle: u32,
+        ctr: u64,
+        authentic: bool,
+    ) -> Result<(), E2eeError> {
+        let result = match self.peers.get_mut(from) {
+            None => Err(E2eeError::UnknownKey),
+            Some(peer) => frames::end_open(handle, ctr, authentic, peer),
+        };
+        self.stats.count_decrypt(from, &result);
+        result
+    }
+
+    fn frame_keys(&mut self) -> impl Iterator<Item = &mut FrameKey> {
+        self.sender
+            .keys_mut()
+            .into_iter()
+            .chain(self.peers.values_mut().flat_map(PeerKeys::frame_keys))
+    }
+
+    /// The AES-GCM key of frame key `handle`, for the platform provider to import as a
+    /// non-extractable key: handed out at most once per key (see
+    /// [`crate::frame::FrameKey::take_platform_key`]).
+    pub fn take_platform_key(
+        &mut self,
+        handle: u32,
+    ) -> Option<zeroize::Zeroizing<[u8; crate::sframe::AES_KEY_LEN]>> {
+        self.frame_keys()
+            .find(|k| k.handle() == handle)
+            .and_then(FrameKey::take_platform_key)
+    }
+
+    /// The handles of every frame key still held whose suite the platform runs (AES-GCM): the
+    /// platform provider drops the keys it imported for any other handle.
+    pub fn platform_key_handles(&mut self) -> Vec<u32> {
+        self.frame_keys()
+            .filter(|k| k.suite().is_gcm())
+            .map(|k| k.handle())
+            .collect()
     }
 
     /// Seals a chat message with my current chat key; refused with

@@ -15,7 +15,8 @@
 use subtle::ConstantTimeEq as _;
 
 use crate::chat::ChatKey;
-use crate::frame::{kid_for_epoch, FrameReceiver};
+use crate::codec::MediaKind;
+use crate::frame::{kid_for_epoch, FrameKey, FrameReceiver, KeyRing, ReceiveContext};
 use crate::identity::IdentityPublicKey;
 use crate::sender_key::SenderKey;
 use crate::E2eeError;
@@ -110,13 +111,20 @@ impl PeerKeys {
         self.ring.iter_mut().rev().find(|k| k.epoch == epoch)
     }
 
-    /// Is a key held for `epoch`, and is it `base`? (`None`: no key for that epoch; the bytes
-    /// are compared in constant time)
+    /// Is a key held for `epoch`, and is it `base` with the same suites? (`None`: no key for
+    /// that epoch; the bytes are compared in constant time)
     pub(super) fn holds(&self, epoch: u64, base: &SenderKey) -> Option<bool> {
-        self.ring
-            .iter()
-            .find(|k| k.epoch == epoch)
-            .map(|k| bool::from(k.base.as_bytes().ct_eq(base.as_bytes())))
+        self.ring.iter().find(|k| k.epoch == epoch).map(|k| {
+            bool::from(k.base.as_bytes().ct_eq(base.as_bytes())) && k.base.suites() == base.suites()
+        })
+    }
+
+    /// Every frame key held (both kinds of every key in the ring).
+    pub(super) fn frame_keys(&mut self) -> impl Iterator<Item = &mut FrameKey> {
+        self.ring.iter_mut().flat_map(|k| {
+            let [audio, video] = k.frames.contexts_mut();
+            [audio.key_mut(), video.key_mut()]
+        })
     }
 
     /// Epochs held, newest first.
@@ -134,6 +142,18 @@ impl PeerKeys {
     #[cfg(feature = "testing")]
     pub(super) fn keys(&self) -> impl Iterator<Item = &ReceiveKey> {
         self.ring.iter()
+    }
+}
+
+impl KeyRing for PeerKeys {
+    fn context(&mut self, kid: u64, kind: MediaKind) -> Option<&mut ReceiveContext> {
+        self.by_kid(kid).map(|k| k.frames.context_mut(kind))
+    }
+
+    fn by_handle(&mut self, handle: u32) -> Option<&mut ReceiveContext> {
+        self.ring
+            .iter_mut()
+            .find_map(|k| k.frames.by_handle(handle))
     }
 }
 

@@ -51,6 +51,8 @@ pub(super) struct SenderState {
     blocked: bool,
     /// Highest epoch ever made (each epoch is made once: same epoch = same key).
     last_epoch: u64,
+    /// The frame suites of keys made from now on.
+    suites: crate::frame::FrameSuites,
 }
 
 impl SenderState {
@@ -63,7 +65,13 @@ impl SenderState {
             current,
             pending: None,
             last_epoch: 0,
+            suites: crate::frame::FrameSuites::DEFAULT,
         }
+    }
+
+    /// The frame suites of the keys made from the next rotation on.
+    pub(super) fn set_suites(&mut self, suites: crate::frame::FrameSuites) {
+        self.suites = suites;
     }
 
     /// The key frames and chat are sent under, unless sending is blocked.
@@ -72,6 +80,18 @@ impl SenderState {
             Some(current) if !self.blocked => Ok(current),
             _ => Err(E2eeError::RotationIncomplete),
         }
+    }
+
+    /// The frame keys of the current and the pending sender key.
+    pub(super) fn keys_mut(&mut self) -> Vec<&mut crate::frame::FrameKey> {
+        let mut keys = Vec::with_capacity(4);
+        if let Some(c) = self.current.as_mut() {
+            keys.extend(c.frames.keys_mut());
+        }
+        if let Some(p) = self.pending.as_mut() {
+            keys.extend(p.key.frames.keys_mut());
+        }
+        keys
     }
 
     pub(super) fn current_epoch(&self) -> u64 {
@@ -112,7 +132,11 @@ impl SenderState {
             .ok_or(E2eeError::CounterExhausted)
             .and_then(|epoch| {
                 self.last_epoch = epoch;
-                MySenderKey::from_key(SenderKey::generate(rng), epoch)
+                let mut bytes = [0u8; crate::sender_key::SENDER_KEY_LEN];
+                rng.fill_bytes(&mut bytes);
+                let key = SenderKey::with_suites(bytes, self.suites);
+                zeroize::Zeroize::zeroize(&mut bytes);
+                MySenderKey::from_key(key, epoch)
             });
         if result.is_err() {
             self.fail();
