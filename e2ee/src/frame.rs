@@ -673,13 +673,14 @@ impl core::fmt::Debug for FrameSender {
 }
 
 /// A counter already accepted and fewer than this many counters below the highest accepted one
-/// in the same context was sent moments ago (32 counters: 640 ms of 20 ms audio frames, about
-/// 1 s of 30 frames/s video; audio and video count apart). An *authentic* copy of such a frame is
-/// counted as a duplicate delivery ([`E2eeError::DuplicateFrame`]), not a replay: Firefox
-/// delivers some frames several times in a row on loopback. Older copies, and copies that do
-/// not authenticate, stay replays and authentication failures. Either way the copy is dropped
-/// (its plaintext wiped) and the window does not move.
-pub const DUPLICATE_SPAN: u64 = 32;
+/// in the same context was sent moments ago (16 counters: 320 ms of 20 ms audio frames, about
+/// 0.5 s of 30 frames/s video; audio and video count apart, so this is the old shared span of 32
+/// halved). An *authentic* copy of such a frame is counted as a duplicate delivery
+/// ([`E2eeError::DuplicateFrame`]), not a replay: Firefox delivers some frames several times
+/// within ~20 ms on loopback (a copy's age is then a few counters). Older copies, and copies
+/// that do not authenticate, stay replays and authentication failures. Either way the copy is
+/// dropped (its plaintext wiped) and the window does not move.
+pub const DUPLICATE_SPAN: u64 = 16;
 
 /// The receive side of one context: key, replay window, failed authentications.
 pub struct ReceiveContext {
