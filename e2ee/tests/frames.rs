@@ -730,3 +730,50 @@ fn authentic_copies_of_recent_frames_are_duplicates_older_ones_replays() {
         (5, 1, 1)
     );
 }
+
+/// Audio and video count apart, so the duplicate span is in counters of one kind: a video frame
+/// re-sent 16 video frames later (the shortest delay of the test builds' replay attacker, which
+/// keeps the last 16-29 video frames) is a replay even with audio flowing in between, and an
+/// audio copy fewer than DUPLICATE_SPAN audio frames old is still a duplicate however much
+/// video was sent meanwhile.
+#[test]
+fn the_duplicate_span_counts_frames_of_one_kind() {
+    use sotto_e2ee::frame::DUPLICATE_SPAN;
+    let mut rng = TestRng::new(13);
+    let room = room(&mut rng);
+    let mut a = member(&mut rng, &room, "a");
+    let mut b = member(&mut rng, &room, "b");
+    sync(&mut rng, &mut [&mut a, &mut b], 0);
+    let opus = vec![0x33u8; 80];
+    let mut video = Vec::new();
+    let mut audio = Vec::new();
+    for i in 0..40u8 {
+        let mut f = vp8_delta_frame(200);
+        f[10] = i;
+        let v = a.encrypt_frame(Codec::Vp8, &f).unwrap();
+        assert!(b.decrypt_frame("a", Codec::Vp8, &v, 0).is_ok());
+        video.push(v);
+        // two audio frames per video frame (50 vs 25 frames/s)
+        for _ in 0..2 {
+            let s = a.encrypt_frame(Codec::Opus, &opus).unwrap();
+            assert!(b.decrypt_frame("a", Codec::Opus, &s, 0).is_ok());
+            audio.push(s);
+        }
+    }
+    for age in 16..=29 {
+        assert_eq!(
+            b.decrypt_frame("a", Codec::Vp8, &video[39 - age], 0),
+            Err(E2eeError::ReplayedFrame),
+            "video {age} frames old"
+        );
+    }
+    let recent = audio.len() - usize::try_from(DUPLICATE_SPAN).unwrap();
+    assert_eq!(
+        b.decrypt_frame("a", Codec::Opus, &audio[recent + 1], 0),
+        Err(E2eeError::DuplicateFrame)
+    );
+    assert_eq!(
+        b.decrypt_frame("a", Codec::Vp8, &video[39], 0),
+        Err(E2eeError::DuplicateFrame)
+    );
+}
