@@ -64,9 +64,9 @@ async function startStatic() {
 async function frameCrypto(browser, pages) {
   const page = await (await browser.newContext()).newPage();
   await page.goto(`${pages.origin}/frame-crypto.html?rounds=7`);
-  const { results, audioOverheadBytes, videoOverheadBytes } = await page.evaluate(() => window.result);
+  const result = await page.evaluate(() => window.result);
   await page.context().close();
-  return { results, audioOverheadBytes, videoOverheadBytes };
+  return result;
 }
 
 // ── 4. signaling relay: bench/relay.mjs (it starts its own servers) ─────
