@@ -19,8 +19,6 @@
 //! Like `parse.rs`, reading is in two passes: a syntax pass over the whole text (iterative,
 //! no depth limit, as serde_json's `RawValue` reader) that also splits the top-level object
 //! into raw fields, then a typed read of each field that never needs more than two levels.
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 
 use crate::parse::{Field, Schema};
 use crate::peer::{B64UrlBytes, PeerPayload};
@@ -439,10 +437,9 @@ fn is_null(raw: &str) -> bool {
 }
 
 fn b64(raw: &str) -> R<B64UrlBytes> {
-    URL_SAFE_NO_PAD
-        .decode(string(raw)?.as_bytes())
+    crate::b64::decode(&string(raw)?)
         .map(B64UrlBytes)
-        .map_err(|_| Bad::Shape)
+        .ok_or(Bad::Shape)
 }
 
 fn peer_id(raw: &str) -> R<PeerId> {
@@ -739,7 +736,7 @@ pub(crate) fn client_message(message: &ClientMessage) -> String {
 
 /// [`PeerPayload::to_json`]: the bytes serde_json writes for it.
 pub(crate) fn write_peer_payload(payload: &PeerPayload) -> String {
-    let b64 = |b: &B64UrlBytes| quoted(&URL_SAFE_NO_PAD.encode(&b.0));
+    let b64 = |b: &B64UrlBytes| quoted(&crate::b64::encode(&b.0));
     let (ty, fields): (&str, Vec<(&str, String)>) = match payload {
         PeerPayload::Offer { sdp } => ("offer", vec![("sdp", quoted(sdp))]),
         PeerPayload::Answer { sdp } => ("answer", vec![("sdp", quoted(sdp))]),

@@ -17,6 +17,7 @@
 //! recipient opens; the [`peer::PeerPayload`] inside gains the safety-code rounds and the
 //! display name.
 
+pub mod b64;
 mod codec;
 mod error;
 mod ids;

@@ -11,8 +11,6 @@
 //! A --safety-commit{c}--> B ... A --safety-reveal{n}--> B   (safety code v2, §10)
 //! A --display-name{name}--> B                 (the name A's user chose; never seen by the server)
 //! ```
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{ProtocolError, MAX_PAYLOAD_BYTES};
@@ -30,17 +28,16 @@ impl std::fmt::Debug for B64UrlBytes {
 
 impl Serialize for B64UrlBytes {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&URL_SAFE_NO_PAD.encode(&self.0))
+        serializer.serialize_str(&crate::b64::encode(&self.0))
     }
 }
 
 impl<'de> Deserialize<'de> for B64UrlBytes {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        URL_SAFE_NO_PAD
-            .decode(text.as_bytes())
+        crate::b64::decode(&text)
             .map(B64UrlBytes)
-            .map_err(|_| serde::de::Error::custom("not unpadded base64url"))
+            .ok_or_else(|| serde::de::Error::custom("not unpadded base64url"))
     }
 }
 
