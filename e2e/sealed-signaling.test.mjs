@@ -194,8 +194,9 @@ test('a man in the middle holding the link runs two views: the safety codes diff
     assert.notEqual(codeA.hex, codeB.hex, 'the two sides\' codes differ');
     assert.notDeepEqual(codeA.words, codeB.words, 'and so do the five words they read aloud');
 
-    // A compares with M1 (who is who is the people's business) and marks it verified.
-    await a.page.evaluate((id) => window.sotto.call.setVerified(id, true), idM1);
+    // A compares with M1 (who is who is the people's business) and marks it verified, with the
+    // demo's button (it calls setVerified).
+    await a.page.click(`#people-list li[data-peer="${idM1}"] button`);
     const changed = await waitInPage(a.page, () => window.sotto.events.filter((e) => e.type === 'verification-changed').map((e) => e.detail), (x) => x.length > 0, { timeoutMs: 5000 });
     assert.deepEqual(changed.map((e) => [e.peer, e.verified]), [[idM1, true]], 'verification-changed');
     assert.equal(await a.page.evaluate((id) => window.sotto.call.participants.get(id).verified, idM1), true, 'participants shows it verified');
@@ -208,8 +209,15 @@ test('a man in the middle holding the link runs two views: the safety codes diff
     const idC = await peerIdOf(c);
     assert.deepEqual(unverified.map((e) => [e.peer, e.reason]), [[idC, 'unverified-joined']], `an unverified newcomer in a verified call is announced: ${JSON.stringify(unverified)}`);
     assert.equal(await a.page.evaluate((id) => window.sotto.call.participants.get(id).verified, idM1), true, 'M1 is still verified after the roster change');
-    const codeA2 = await waitInPage(a.page, () => window.sotto.call.safetyCode(), (x) => x.state === 'ready' && x.hex !== undefined, { timeoutMs: 15_000 });
-    const codeC = await safetyReady(c);
+    // (A shows its old code until the new round starts: wait until A's and C's ready codes meet.)
+    let codeA2;
+    let codeC;
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline;) {
+      [codeA2, codeC] = await Promise.all([a, c].map((p) => p.page.evaluate(() => window.sotto.call.safetyCode())));
+      if (codeA2.state === 'ready' && codeC.state === 'ready' && codeA2.hex === codeC.hex) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(codeC.state, 'ready', 'the newcomer\'s code is ready');
     assert.equal(codeA2.hex, codeC.hex, 'A and the newcomer agree');
     assert.notEqual(codeA2.hex, codeA.hex, 'on a new code');
 
