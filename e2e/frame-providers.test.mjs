@@ -11,6 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { workerAndChromium } from './lib/fixture.mjs';
+import { openParticipant, waitInPage } from './lib/browser.mjs';
+import { cryptoStats, dumpOnFailure, firstRemote, mediaStats } from './lib/probes.mjs';
 
 const env = workerAndChromium();
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -88,4 +90,32 @@ test('RFC 9605 vectors on the WebCrypto provider, with the nonce, AAD and key th
     }
   }
   console.log(`RFC 9605: suites 1-4 through the wasm's RustCrypto provider, suite 4 through WebCrypto: ${results.map((r) => r.suite).join(',')} ok`);
+});
+
+test('a call: large video frames are sealed and opened on WebCrypto, the rest in the wasm; a tampered one is refused and counted', async () => {
+  const a = await openParticipant(env.browser, `${env.worker.origin}/`, { label: 'A' });
+  const b = await openParticipant(env.browser, a.page.url(), { label: 'B' });
+  await dumpOnFailure([a, b], async () => {
+    await waitInPage(b.page, mediaStats, (s) => firstRemote(s).framesDecoded >= 30, { timeoutMs: 30_000 });
+    const sa = await a.page.evaluate(cryptoStats);
+    const sb = await b.page.evaluate(cryptoStats);
+    // video frames of a 640x480 call are mostly above platformMinLen (1 KB); audio never goes
+    assert.ok(sa.frames.platform.encrypt > 10, `A sealed video on WebCrypto: ${JSON.stringify(sa.frames)}`);
+    assert.ok(sb.frames.platform.decrypt > 10, `B opened video on WebCrypto: ${JSON.stringify(sb.frames)}`);
+    assert.ok(sa.frames.platform.encrypt < sa.frames.encrypt.video + sa.frames.encrypt.audio, 'audio (and small frames) stayed in the wasm');
+    assert.ok(sa.frames.encrypt.audio > 10 && sb.frames.decrypt.audio > 10, 'audio flows (CTR-HMAC in the wasm)');
+    assert.equal(sb.crypto.dropped_auth, 0);
+    // flipped bits in A's video: WebCrypto refuses them, the wasm counts them, B keeps decoding
+    const before = (await b.page.evaluate(cryptoStats)).crypto.dropped_auth;
+    await a.page.evaluate(() => window.sotto.call.testAttack({ flipEvery: 7 }));
+    await b.page.waitForTimeout(2500);
+    const after = await b.page.evaluate(cryptoStats);
+    const attack = await a.page.evaluate(() => window.sotto.call.testAttackStats());
+    assert.ok(attack.flipped > 0, 'A flipped bits');
+    assert.ok(after.crypto.dropped_auth - before > 0, `tampered frames refused: ${JSON.stringify(after.crypto)}`);
+    assert.ok(after.crypto.dropped_auth - before <= attack.flipped, 'only tampered frames were refused');
+    console.log(`call: A sealed ${sa.frames.platform.encrypt} of ${sa.frames.encrypt.video} video frames on WebCrypto, B opened ${sb.frames.platform.decrypt}; ${attack.flipped} flipped, ${after.crypto.dropped_auth - before} refused`);
+  });
+  await a.context.close();
+  await b.context.close();
 });

@@ -18,6 +18,8 @@ const frameCounts = {
   encrypt: { audio: 0, video: 0 },
   decrypt: { audio: 0, video: 0 },
   droppedBeforeKeys: 0,
+  // of those, frames whose AEAD ran on WebCrypto (the rest ran in the wasm)
+  platform: { encrypt: 0, decrypt: 0 },
 };
 const lastError = { encrypt: null, decrypt: null };
 // Frames seen by each transform (by the id the page gave it), counted as they enter, whatever
@@ -30,7 +32,10 @@ const operations = {
     crypto?.free();
     crypto = new CallCrypto(secret, peerId);
     clearInterval(expiryTimer);
-    expiryTimer = setInterval(() => crypto?.expire(performance.now()), 500);
+    expiryTimer = setInterval(() => {
+      crypto?.expire(performance.now());
+      forgetErasedKeys();
+    }, 500);
     // The sealed identity (protocol v2) is made once: the page announces it for the whole call.
     return { roomId: crypto.roomId, identity: crypto.identity, sealedIdentity: crypto.sealedIdentity() };
   },
@@ -139,6 +144,152 @@ function attackOutgoing(kind, data) {
 }
 // #endif
 
+// The frame path (client-wasm/src/frames.rs). A frame is written once into a buffer the wasm
+// keeps (no allocation per frame), codecs and peers are small numbers, results come back in
+// registers (a Uint32Array over wasm memory). Video frames from platformMinLen() bytes are
+// sealed and opened by WebCrypto's AES-GCM (the CPU's AES instructions): the wasm computes the
+// counter, SFrame header, nonce and AAD and keeps the replay window (sealBegin, openBegin,
+// openEnd); each frame key's AES-GCM key is handed out once and imported here as a
+// non-extractable CryptoKey, wiped from wasm memory at once, and forgotten when the wasm
+// erases the key. Smaller frames and audio (AES-CTR + HMAC, 8-byte tag) stay in the wasm.
+const REGS = 10;
+const HEAD = 32;
+const subtle = globalThis.crypto.subtle;
+let frameIo = null;
+
+function frameIoOf(c, memory) {
+  if (frameIo?.crypto === c) return frameIo;
+  const io = { crypto: c, memory, mem: null, regs: null, keys: new Map(), codecs: new Map(), slots: new Map(), minLen: c.platformMinLen() };
+  io.views = () => {
+    if (io.mem?.buffer !== memory.buffer) {
+      io.mem = new Uint8Array(memory.buffer);
+      io.regs = new Uint32Array(memory.buffer, c.frameRegisters(), REGS);
+    }
+  };
+  frameIo = io;
+  return io;
+}
+
+function codecOf(io, mime) {
+  let codec = io.codecs.get(mime);
+  if (codec === undefined) io.codecs.set(mime, (codec = io.crypto.codecOf(mime)));
+  return codec;
+}
+
+function slotOf(io, peer) {
+  let slot = io.slots.get(peer);
+  if (slot === undefined) io.slots.set(peer, (slot = io.crypto.peerSlot(peer)));
+  return slot;
+}
+
+function frameError(io, status) {
+  const error = new Error('frame refused');
+  error.code = io.crypto.frameErrorCode(status);
+  return error;
+}
+
+function put(io, data, n) {
+  const ptr = io.crypto.inputBuffer(n);
+  io.views();
+  io.mem.set(n === data.length ? data : data.subarray(0, n), ptr);
+}
+
+function readOutput(io) {
+  io.views();
+  return io.mem.slice(io.regs[0], io.regs[0] + io.regs[1]);
+}
+
+// The job sealBegin/openBegin left in the registers, copied out before any await (another
+// transform may start a job meanwhile).
+function job(io) {
+  io.views();
+  const [, , at, handle, prefix, aadLen, headerLen, bodyStart, hi, lo] = io.regs;
+  return { handle, prefix, headerLen, bodyStart, hi, lo, nonce: io.mem.slice(at, at + 12), aad: io.mem.slice(at + 16, at + 16 + aadLen) };
+}
+
+// The CryptoKey of a frame key (the import promise is kept at once, so that concurrent frames
+// share one import: the wasm hands each key out only once).
+function platformKey(io, handle) {
+  let key = io.keys.get(handle);
+  if (key) return key;
+  if (io.crypto.platformKey(handle) !== 0) return Promise.reject(new Error('no platform key'));
+  io.views();
+  const at = io.regs[2] + 48;
+  const raw = io.mem.slice(at, at + 16);
+  io.crypto.clearPlatformKey();
+  key = subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt', 'decrypt']);
+  raw.fill(0); // importKey copied the bytes before returning
+  key.catch(() => io.keys.delete(handle));
+  io.keys.set(handle, key);
+  return key;
+}
+
+function forgetErasedKeys() {
+  if (!frameIo || frameIo.crypto !== crypto || frameIo.keys.size === 0) return;
+  const live = new Set(crypto.platformKeyHandles());
+  for (const handle of frameIo.keys.keys()) if (!live.has(handle)) frameIo.keys.delete(handle);
+}
+
+async function sealFrame(io, codec, data) {
+  const c = io.crypto;
+  if (data.length >= io.minLen) {
+    put(io, data, HEAD);
+    const status = c.sealBegin(codec, data.length);
+    if (status < 0) throw frameError(io, status);
+    if (status === 0) {
+      const j = job(io);
+      const key = await platformKey(io, j.handle);
+      const ct = new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv: j.nonce, additionalData: j.aad }, key, data.subarray(j.prefix)));
+      frameCounts.platform.encrypt += 1;
+      const out = new Uint8Array(j.prefix + j.headerLen + ct.length);
+      out.set(data.subarray(0, j.prefix), 0);
+      out.set(j.aad.subarray(0, j.headerLen), j.prefix);
+      out.set(ct, j.prefix + j.headerLen);
+      return out;
+    }
+  }
+  put(io, data, data.length);
+  const status = c.encryptFrameIn(codec, data.length);
+  if (status < 0) throw frameError(io, status);
+  return readOutput(io);
+}
+
+async function openFrame(io, codec, slot, data) {
+  const c = io.crypto;
+  if (data.length >= io.minLen) {
+    put(io, data, HEAD);
+    const status = c.openBegin(slot, codec, data.length, performance.now());
+    if (status < 0) throw frameError(io, status);
+    if (status === 0) {
+      const j = job(io);
+      let plain = null;
+      try {
+        const key = await platformKey(io, j.handle);
+        plain = new Uint8Array(await subtle.decrypt({ name: 'AES-GCM', iv: j.nonce, additionalData: j.aad }, key, data.subarray(j.bodyStart)));
+      } catch {
+        plain = null; // refused by WebCrypto (or no key): settled as not authentic
+      }
+      // The wasm decides: counted, recorded in the replay window, or refused (a copy that
+      // authenticated meanwhile, a key erased meanwhile, a failed tag).
+      const end = c.openEnd(slot, j.handle, j.hi, j.lo, plain !== null);
+      if (end < 0) {
+        plain?.fill(0);
+        throw frameError(io, end);
+      }
+      frameCounts.platform.decrypt += 1;
+      const out = new Uint8Array(j.prefix + plain.length);
+      out.set(data.subarray(0, j.prefix), 0);
+      out.set(plain, j.prefix);
+      plain.fill(0);
+      return out;
+    }
+  }
+  put(io, data, data.length);
+  const status = c.decryptFrameIn(slot, codec, data.length, performance.now());
+  if (status < 0) throw frameError(io, status);
+  return readOutput(io);
+}
+
 function requireCrypto() {
   if (!crypto) {
     const error = new Error('the crypto worker has not been initialised');
@@ -196,9 +347,11 @@ function runTransform(options, readable, writable) {
         // #if testing
         if (role === 'encrypt') testOnClear(kind, input);
         // #endif
+        const io = frameIoOf(crypto, (await wasmReady).memory);
+        const codec = codecOf(io, mime);
         let output = role === 'encrypt'
-          ? crypto.encryptFrame(mime, input)
-          : crypto.decryptFrame(peer, mime, input, performance.now());
+          ? await sealFrame(io, codec, input)
+          : await openFrame(io, codec, slotOf(io, peer), input);
         // #if testing
         if (role === 'encrypt') output = testOnEncrypted(kind, mime, output);
         // #endif
