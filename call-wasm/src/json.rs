@@ -7,7 +7,8 @@
 //! the crypto Worker's Rust, come as the JSON it writes, and the options as JSON: both are read
 //! by `sotto_protocol::json` (the same answers as serde_json, without its deserializer or
 //! error messages in this module). Actions, events, participants and stats go out as JSON in
-//! the shapes `sotto_call` documents.
+//! the shapes `sotto_call` documents, written by `sotto_protocol::json` too (the bytes
+//! serde_json writes: the simulation in `call/tests` compares every one it sees).
 use serde::de::DeserializeOwned;
 use sotto_call::crypto::CryptoResult;
 use sotto_call::{CallCore, Config, ConnId, Input, MediaKind, RequestId, SenderSample};
@@ -137,7 +138,7 @@ impl Core {
     /// nothing panics.)
     pub fn poll_action(&mut self) -> Option<String> {
         let action = self.core.poll_action()?;
-        Some(serde_json::to_string(&action).unwrap_or_else(|_| {
+        Some(sotto_protocol::json::to_string(&action).unwrap_or_else(|_| {
             r#"{"type":"emit","event":{"type":"error","code":"internal","message":"an action could not be written"}}"#
                 .to_owned()
         }))
@@ -148,11 +149,12 @@ impl Core {
     }
 
     pub fn participants(&self) -> String {
-        serde_json::to_string(&self.core.participants()).unwrap_or_else(|_| "[]".to_owned())
+        sotto_protocol::json::to_string(&self.core.participants())
+            .unwrap_or_else(|_| "[]".to_owned())
     }
 
     pub fn stats(&self) -> String {
-        serde_json::to_string(&self.core.stats()).unwrap_or_else(|_| "{}".to_owned())
+        sotto_protocol::json::to_string(&self.core.stats()).unwrap_or_else(|_| "{}".to_owned())
     }
 
     pub fn epoch(&self) -> Option<u64> {

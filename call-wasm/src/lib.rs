@@ -7,8 +7,9 @@
 //! ```
 //! One method per `sotto_call::Input` (plain numbers, strings and bytes: see [`json`] for
 //! why not JSON); crypto results come as the JSON the crypto Worker's Rust writes; actions
-//! go out as JSON in the shapes `sotto_call` documents (`serde_json` is linked anyway for the
-//! wire protocol). The module holds no key and links no crypto crate
+//! go out as JSON in the shapes `sotto_call` documents (read and written by
+//! `sotto_protocol::json` and the wire codec: no serde_json in this module, for its size).
+//! The module holds no key and links no crypto crate
 //! (`scripts/check-no-crypto.sh` checks that): sealed keys pass through it as opaque text on
 //! their way between the server and the crypto Worker.
 //!

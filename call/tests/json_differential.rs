@@ -1,7 +1,9 @@
 //! `sotto_protocol::json::from_str` (what the page's call core reads the crypto Worker's
 //! results and the `joinCall` options with) against `serde_json::from_str`: on arbitrary
 //! results and options, on mutations of them and on JSON made of their pieces, the same texts
-//! are accepted with the same values and the same ones refused.
+//! are accepted with the same values and the same ones refused. `json::to_string` writes the
+//! bytes `serde_json::to_string` writes (here for results; the simulation checks every action,
+//! participant list and stats it sees, `sim/mod.rs`).
 //!
 //! `CODEC_CASES=100000 cargo test -p sotto-call --release --test json_differential` for a
 //! longer run (2,000 cases per property by default).
@@ -271,6 +273,8 @@ proptest! {
     #[test]
     fn crypto_results_read_the_same(r in crypto_result()) {
         let json = serde_json::to_string(&r).unwrap();
+        // written as serde_json writes it (struct, newtype and unit variants, options, lists, bytes)
+        prop_assert_eq!(sotto_protocol::json::to_string(&r).ok(), Some(json.clone()));
         prop_assert_eq!(sotto_protocol::json::from_str::<CryptoResult>(&json).ok(), Some(r));
     }
 

@@ -13,6 +13,7 @@
 //! whole numbers, where serde_json refuses floats too.
 use serde::de::value::StringDeserializer;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
+use serde::{ser, Serialize};
 
 use crate::codec::{Bad, Reader, R};
 
@@ -439,5 +440,372 @@ impl<'de> de::VariantAccess<'de> for Enum<'_, '_> {
         visitor: V,
     ) -> Result<V::Value, JsonError> {
         de::Deserializer::deserialize_struct(&mut *self.de, "", fields, visitor)
+    }
+}
+
+// ---- writing ----
+
+impl ser::Error for JsonError {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        JsonError
+    }
+}
+
+/// Writes `value` as compact JSON, byte for byte as `serde_json::to_string` does (checked by
+/// `call/tests`' simulation on every action, and by the tests below), for types without
+/// floats (a float is refused) and with string or integer map keys.
+pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, JsonError> {
+    let mut out = String::new();
+    value.serialize(Writer { out: &mut out })?;
+    Ok(out)
+}
+
+struct Writer<'a> {
+    out: &'a mut String,
+}
+
+/// A sequence or an object being written.
+struct Compound<'a> {
+    out: &'a mut String,
+    first: bool,
+    /// What closes it: `]`, `}`, or `}}` for a variant wrapping its value.
+    close: &'static str,
+}
+
+impl Compound<'_> {
+    fn comma(&mut self) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+    }
+
+    fn key(&mut self, key: &str) {
+        self.comma();
+        crate::codec::write_str(self.out, key);
+        self.out.push(':');
+    }
+}
+
+fn open<'a>(
+    out: &'a mut String,
+    variant: Option<&str>,
+    open: char,
+    close: &'static str,
+) -> Compound<'a> {
+    if let Some(v) = variant {
+        out.push('{');
+        crate::codec::write_str(out, v);
+        out.push(':');
+    }
+    out.push(open);
+    Compound {
+        out,
+        first: true,
+        close,
+    }
+}
+
+fn integer(out: &mut String, n: u64, negative: bool) {
+    if negative {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        #[allow(clippy::cast_possible_truncation)] // a digit
+        {
+            digits[i] = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
+macro_rules! write_unsigned {
+    ($($name:ident $t:ty)*) => {
+        $(
+            fn $name(self, v: $t) -> Result<(), JsonError> {
+                integer(self.out, u64::from(v), false);
+                Ok(())
+            }
+        )*
+    };
+}
+
+macro_rules! write_signed {
+    ($($name:ident $t:ty)*) => {
+        $(
+            fn $name(self, v: $t) -> Result<(), JsonError> {
+                let v = i64::from(v);
+                integer(self.out, v.unsigned_abs(), v < 0);
+                Ok(())
+            }
+        )*
+    };
+}
+
+impl<'a> ser::Serializer for Writer<'a> {
+    type Ok = ();
+    type Error = JsonError;
+    type SerializeSeq = Compound<'a>;
+    type SerializeTuple = Compound<'a>;
+    type SerializeTupleStruct = Compound<'a>;
+    type SerializeTupleVariant = Compound<'a>;
+    type SerializeMap = Compound<'a>;
+    type SerializeStruct = Compound<'a>;
+    type SerializeStructVariant = Compound<'a>;
+
+    write_unsigned! { serialize_u8 u8 serialize_u16 u16 serialize_u32 u32 serialize_u64 u64 }
+    write_signed! { serialize_i8 i8 serialize_i16 i16 serialize_i32 i32 serialize_i64 i64 }
+
+    fn serialize_bool(self, v: bool) -> Result<(), JsonError> {
+        self.out.push_str(if v { "true" } else { "false" });
+        Ok(())
+    }
+
+    fn serialize_f32(self, _: f32) -> Result<(), JsonError> {
+        Err(JsonError)
+    }
+
+    fn serialize_f64(self, _: f64) -> Result<(), JsonError> {
+        Err(JsonError)
+    }
+
+    fn serialize_char(self, v: char) -> Result<(), JsonError> {
+        self.serialize_str(v.encode_utf8(&mut [0; 4]))
+    }
+
+    fn serialize_str(self, v: &str) -> Result<(), JsonError> {
+        crate::codec::write_str(self.out, v);
+        Ok(())
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), JsonError> {
+        let mut seq = open(self.out, None, '[', "]");
+        for &b in v {
+            seq.comma();
+            integer(seq.out, u64::from(b), false);
+        }
+        ser::SerializeSeq::end(seq)
+    }
+
+    fn serialize_none(self) -> Result<(), JsonError> {
+        self.serialize_unit()
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), JsonError> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<(), JsonError> {
+        self.out.push_str("null");
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), JsonError> {
+        self.serialize_unit()
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), JsonError> {
+        self.serialize_str(variant)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), JsonError> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), JsonError> {
+        let out = self.out;
+        out.push('{');
+        crate::codec::write_str(out, variant);
+        out.push(':');
+        value.serialize(Writer { out: &mut *out })?;
+        out.push('}');
+        Ok(())
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'a>, JsonError> {
+        Ok(open(self.out, None, '[', "]"))
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, JsonError> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        len: usize,
+    ) -> Result<Compound<'a>, JsonError> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Compound<'a>, JsonError> {
+        Ok(open(self.out, Some(variant), '[', "]}"))
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Compound<'a>, JsonError> {
+        Ok(open(self.out, None, '{', "}"))
+    }
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>, JsonError> {
+        Ok(open(self.out, None, '{', "}"))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Compound<'a>, JsonError> {
+        Ok(open(self.out, Some(variant), '{', "}}"))
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_> {
+    type Ok = ();
+    type Error = JsonError;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
+        self.comma();
+        value.serialize(Writer { out: self.out })
+    }
+
+    fn end(self) -> Result<(), JsonError> {
+        self.out.push_str(self.close);
+        Ok(())
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_> {
+    type Ok = ();
+    type Error = JsonError;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+
+    fn end(self) -> Result<(), JsonError> {
+        ser::SerializeSeq::end(self)
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_> {
+    type Ok = ();
+    type Error = JsonError;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+
+    fn end(self) -> Result<(), JsonError> {
+        ser::SerializeSeq::end(self)
+    }
+}
+
+impl ser::SerializeTupleVariant for Compound<'_> {
+    type Ok = ();
+    type Error = JsonError;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+
+    fn end(self) -> Result<(), JsonError> {
+        ser::SerializeSeq::end(self)
+    }
+}
+
+impl ser::SerializeMap for Compound<'_> {
+    type Ok = ();
+    type Error = JsonError;
+
+    /// Keys as serde_json writes them: strings as they are, integers quoted; nothing else.
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), JsonError> {
+        self.comma();
+        let mut text = String::new();
+        key.serialize(Writer { out: &mut text })?;
+        if !text.starts_with('"') {
+            if text.is_empty() || !text.bytes().all(|c| c.is_ascii_digit() || c == b'-') {
+                return Err(JsonError);
+            }
+            text = format!("\"{text}\"");
+        }
+        self.out.push_str(&text);
+        self.out.push(':');
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
+        value.serialize(Writer { out: self.out })
+    }
+
+    fn end(self) -> Result<(), JsonError> {
+        ser::SerializeSeq::end(self)
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_> {
+    type Ok = ();
+    type Error = JsonError;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), JsonError> {
+        self.key(key);
+        value.serialize(Writer { out: self.out })
+    }
+
+    fn end(self) -> Result<(), JsonError> {
+        ser::SerializeSeq::end(self)
+    }
+}
+
+impl ser::SerializeStructVariant for Compound<'_> {
+    type Ok = ();
+    type Error = JsonError;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), JsonError> {
+        ser::SerializeStruct::serialize_field(self, key, value)
+    }
+
+    fn end(self) -> Result<(), JsonError> {
+        ser::SerializeSeq::end(self)
     }
 }

@@ -259,8 +259,12 @@ impl Sim {
             if self.trace {
                 eprintln!("{:>7} p{client:02} -> {action:?}", self.now);
             }
+            same_json(&action);
             self.act(client, action);
         }
+        let core = &self.clients[client].core;
+        same_json(&core.participants());
+        same_json(&core.stats());
     }
 
     // ---- the clock ----
@@ -377,4 +381,15 @@ impl Sim {
             }
         }
     }
+}
+
+/// The page's module writes actions, participants and stats with `sotto_protocol::json`
+/// (no serde_json there): every one the simulation sees must be the bytes serde_json writes.
+fn same_json<T: serde::Serialize + std::fmt::Debug>(value: &T) {
+    let ours = sotto_protocol::json::to_string(value).ok();
+    let serde = serde_json::to_string(value).ok();
+    assert!(
+        ours.is_some() && ours == serde,
+        "{value:?}: {ours:?} vs {serde:?}"
+    );
 }
