@@ -115,7 +115,7 @@ test('control: without the option the same pages send and receive host candidate
   await b.context.close();
 });
 
-test('mixed: a relay-only participant with a default one accepts none of its host candidates (dropped, counted) and still sends only relay ones', async () => {
+test('mixed: a relay-only participant with a default one accepts none of its host candidates (dropped, counted), sends only relay ones, and the call works through the default one\'s TURN credentials', async () => {
   const a = await openParticipant(browser, `${worker.origin}/`, { label: 'A(relay)', initScripts: [INSTRUMENT_RESOURCES], options: { privacy: 'relay' } });
   const b = await openParticipant(browser, a.page.url(), { label: 'B(default)', initScripts: [INSTRUMENT_RESOURCES] });
   await dumpOnFailure([a, b], async () => {
@@ -125,10 +125,13 @@ test('mixed: a relay-only participant with a default one accepts none of its hos
     assert.ok(typesOf(added).every((t) => t === 'relay'), `A handed its peer connection no candidate but relay ones: ${JSON.stringify(added)}`);
     const atB = await waitInPage(b.page, () => window.sotto.call.testCandidatesAdded(), (x) => x.length >= 1, { timeoutMs: 15_000 });
     assert.ok(atB.length >= 1 && typesOf(atB).every((t) => t === 'relay'), `B received only A's relay candidates: ${JSON.stringify(atB)}`);
-    // Whether media flows too depends on B reaching A's relay (B has no TURN server of its own
-    // here, and A installs no permission for candidates it dropped): reported, not asserted.
+    // B (default mode) also takes TURN credentials when the worker has them, so it offers relay
+    // candidates as well: the two meet relay to relay, and media flows both ways.
     const decoding = await waitInPage(a.page, mediaStats, (s) => firstRemote(s).framesDecoded >= 10, { timeoutMs: 20_000 });
+    const decodingAtB = await waitInPage(b.page, mediaStats, (s) => firstRemote(s).framesDecoded >= 10, { timeoutMs: 20_000 });
     const pair = await a.page.evaluate(paths);
+    assert.ok(firstRemote(decoding).framesDecoded >= 10, `A (relay-only) decodes B's media: ${JSON.stringify(firstRemote(decoding))}`);
+    assert.ok(firstRemote(decodingAtB).framesDecoded >= 10, `B (default) decodes A's media: ${JSON.stringify(firstRemote(decodingAtB))}`);
     console.log(`mixed: A dropped ${dropped} of B's candidates, handed ${added.length} relay ones on; B received ${atB.length} (${[...new Set(typesOf(atB))]}); A decoded ${firstRemote(decoding).framesDecoded ?? 0} of B's frames in 20 s; A's selected pair ${JSON.stringify(pair.map((p) => `${p.local}/${p.remote}`))}`);
   });
   await a.context.close();

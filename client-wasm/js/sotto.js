@@ -271,7 +271,10 @@ export class Call extends EventTarget {
     const signalingUrl = this.#options.signalingUrl || defaultSignalingUrl();
     const [{ roomId, identity, sealedIdentity }, turn] = await Promise.all([
       this.#rpc('init', { secret: this.#options.roomSecret, peerId: this.peerId }),
-      relay ? turnCredentials(signalingUrl) : null,
+      // Relay-only needs TURN (fails without it); the default mode uses it too when the worker
+      // hands out credentials, so that it reaches relay-only participants (who accept relay
+      // candidates only) and peers behind NATs; without them it goes on with direct paths.
+      relay ? turnCredentials(signalingUrl) : turnCredentials(signalingUrl).catch(() => null),
       loadCore(),
     ]);
     this.#iceServers = [...(this.#options.iceServers ?? []), ...(turn ? [turn.iceServer] : [])];
@@ -279,7 +282,7 @@ export class Call extends EventTarget {
       // fresh credentials well before these expire (connections made later need them)
       this.#turnTimer = setInterval(() => turnCredentials(signalingUrl).then(
         (t) => { this.#iceServers = [...(this.#options.iceServers ?? []), t.iceServer]; },
-        (error) => this.#dispatch('error', error)), Math.max(60, turn.ttl / 2) * 1000);
+        (error) => { if (relay) this.#dispatch('error', error); }), Math.max(60, turn.ttl / 2) * 1000);
     }
     // The worker has the secret now; the page keeps no reference to it (a JS string cannot be
     // wiped, but it can at least be left to the garbage collector).
