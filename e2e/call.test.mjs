@@ -84,7 +84,7 @@ test('two participants get an end-to-end encrypted video call through the local 
     assert.deepEqual(codes[0].words, codes[1].words);
     assert.equal(codes[0].words.length, 5, 'five words to read aloud');
     assert.match(codes[0].hex, /^[0-9a-f]{64}$/, 'the full code: 256 bits as 64 hex digits');
-    const shown = await a.page.evaluate(() => ({ words: document.querySelector('#safety-words').textContent, hex: document.querySelector('#safety-hex').value.replace(/\s/g, '') }));
+    const shown = await a.page.evaluate(() => ({ words: document.querySelector('sotto-call').shadowRoot.querySelector('[part=safety-words]').textContent, hex: document.querySelector('#safety-hex').value.replace(/\s/g, '') }));
     assert.deepEqual(shown, { words: codes[0].words.join(' '), hex: codes[0].hex }, 'the demo shows the words and the fingerprint');
 
     // Nothing the server saw holds a key or the room secret.

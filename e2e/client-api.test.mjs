@@ -16,7 +16,7 @@ async function pixelsSettle(page, predicate, timeoutMs = 10_000) {
 
 // Shape of the remote picture at B: 4:3 for the fake cameras, 16:9 for the fake screen.
 const remoteShape = () => {
-  const video = document.querySelector('video.remote-video');
+  const video = document.querySelector('sotto-call').shadowRoot.querySelector('li.tile:not(.local) video');
   if (!video || video.videoWidth === 0) return null;
   return { width: video.videoWidth, height: video.videoHeight, aspect: Math.round((video.videoWidth / video.videoHeight) * 100) / 100 };
 };
@@ -53,7 +53,7 @@ test('mute, replaced track, camera switch, screen share, and close() leaving not
       await window.sotto.call.replaceTrack(track);
     });
     const red = await waitInPage(b.page, () => {
-      const video = document.querySelector('video.remote-video');
+      const video = document.querySelector('sotto-call').shadowRoot.querySelector('li.tile:not(.local) video');
       if (!video || video.videoWidth === 0) return null;
       const c = document.createElement('canvas');
       c.width = 16;

@@ -70,8 +70,9 @@ test('no frame-transform API: joining is refused (whatever the link says); an ex
     assert.equal(state.call, false, 'no call was created');
 
     // The application's explicit opt-out (the demo offers none; the test build takes it from
-    // the test options).
-    const optOut = await openParticipant(env.browser, `${env.worker.origin}/${new URL(refused.page.url()).hash}`, { label: 'opt-out', initScripts: [HIDE_BOTH], options: { e2ee: false } });
+    // the test options). The demo's <sotto-call> refuses a browser without a transform API
+    // before it calls joinCall, so the opt-out is shown in a browser that has one.
+    const optOut = await openParticipant(env.browser, `${env.worker.origin}/${new URL(refused.page.url()).hash}`, { label: 'opt-out', options: { e2ee: false } });
     const shown = await optOut.page.evaluate(() => ({
       encrypted: window.sotto.call?.encrypted,
       transform: window.sotto.call?.frameTransform,

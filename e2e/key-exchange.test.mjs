@@ -129,10 +129,10 @@ test('keys dropped by the server: the receiver reports waiting-for-keys within s
     const [connectedAt] = (await eventsOf(b.page, 'connection-state')).filter((e) => e.peer === idA && e.state === 'connected').map((e) => e.at);
     const reportMs = Math.round(waiting - connectedAt);
     assert.ok(connectedAt && reportMs >= 0 && reportMs < 5000, `reported ${reportMs} ms after the media path to A came up`);
-    const shown = await b.page.evaluate(() => ({ status: document.querySelector('#status').textContent, caption: document.querySelector('figure[data-peer] figcaption')?.textContent }));
+    const shown = await b.page.evaluate(() => ({ status: document.querySelector('#status').textContent, caption: document.querySelector('sotto-call').shadowRoot.querySelector('li.tile:not(.local) [part=tile-note]')?.textContent }));
     assert.match(shown.status, /Waiting for encryption keys/, 'the demo says so');
     assert.doesNotMatch(shown.status, /end-to-end encrypted/, 'and does not claim an encrypted call');
-    assert.match(shown.caption ?? '', /waiting for keys/, 'the participant\'s picture says so');
+    assert.match(shown.caption ?? '', /Waiting for .*encryption keys/, 'the participant\'s tile says so');
     const atB = (await b.page.evaluate(mediaStats))[idA];
     assert.ok(atB.videoPacketsReceived > 50 && atB.framesDecoded === 0, `B receives A's media and decodes none of it: ${JSON.stringify(atB)}`);
     assert.ok((await b.page.evaluate(cryptoStats)).crypto.peers[idA].dropped_unknown_key > 0, 'counted as dropped for want of a key');

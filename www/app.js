@@ -1,257 +1,321 @@
-// The Sotto demo: one page, the room secret in the URL fragment (never sent to any server).
-import { joinCall, generateRoomSecret, SottoError } from './pkg/sotto.js';
+// The Sotto demo: a lobby (room link, QR code, camera preview, devices, name), then the call
+// in the <sotto-call> element of the package. One page; the room secret lives in the URL
+// fragment (never sent to any server).
+import { generateRoomSecret } from './pkg/sotto.js';
+import './pkg/sotto-call-element.js';
+import { generate as qrCode } from './vendor/lean-qr-nano.mjs';
 
 const $ = (id) => document.getElementById(id);
-const status = (text) => { $('status').textContent = text; };
-const showError = (error) => {
-  const box = $('error');
-  box.hidden = false;
-  box.textContent = error instanceof SottoError ? `${error.message} (${error.code})` : String(error?.message ?? error);
-  box.dataset.code = error?.code ?? 'internal';
-};
+const widget = $('widget');
 
 // The page reads nothing but the room secret from its URL: no option, no switch, so a link
 // someone edited cannot weaken a call.
 const SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
-let secret = location.hash.slice(1);
-if (!SECRET_PATTERN.test(secret)) {
-  secret = await generateRoomSecret();
-  history.replaceState(null, '', `${location.pathname}#${secret}`);
+async function newRoom() {
+  history.replaceState(null, '', `${location.pathname}#${await generateRoomSecret()}`);
+  showLink();
 }
-$('room-link').value = location.href;
-$('copy-link').onclick = () => navigator.clipboard?.writeText(location.href);
+function showLink() {
+  $('room-link').value = location.href;
+  if (!$('qr').hidden) drawQr();
+}
+if (SECRET_PATTERN.test(location.hash.slice(1))) showLink();
+else await newRoom();
 
 // The signaling worker: this origin, or the one the deployment wrote into index.html
 // (scripts/build-www.mjs --signaling-url), never anything from the URL.
-const signalingUrl = document.querySelector('meta[name="sotto-signaling-url"]')?.content || undefined;
+const signalingUrl = document.querySelector('meta[name="sotto-signaling-url"]')?.content || '';
 
-let call = null;
 // For people debugging (and for the e2e tests): the call and a log of its events.
 const events = [];
-window.sotto = { get call() { return call; }, events };
+window.sotto = { get call() { return widget.call; }, events };
+
+// --- Sharing the link ------------------------------------------------------------------
+const say = (text) => { $('copy-status').textContent = text; };
+async function copy(text, what) {
+  try {
+    await navigator.clipboard.writeText(text);
+    say(`${what} copied.`);
+  } catch {
+    say(`Could not copy: select the ${what.toLowerCase()} and copy it yourself.`);
+  }
+}
+$('copy-link').onclick = () => copy(location.href, 'Link');
+$('copy-link-call').onclick = async () => {
+  try { await navigator.clipboard.writeText(location.href); status('Link copied.'); } catch { status(`The room link: ${location.href}`); }
+};
+$('room-link').onfocus = () => $('room-link').select();
+$('new-room').onclick = async () => { await newRoom(); say('A new room with a fresh secret. The old link no longer leads here.'); };
+
+function drawQr() {
+  const code = qrCode(location.href);
+  const pad = 4;
+  const size = code.size + pad * 2;
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${size} ${size}`);
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', 'QR code of the room link');
+  svg.setAttribute('shape-rendering', 'crispEdges');
+  const back = document.createElementNS(ns, 'rect');
+  back.setAttribute('width', size);
+  back.setAttribute('height', size);
+  back.setAttribute('fill', '#fff');
+  let d = '';
+  for (let y = 0; y < code.size; y++) {
+    for (let x = 0; x < code.size; x++) if (code.get(x, y)) d += `M${x + pad} ${y + pad}h1v1h-1z`;
+  }
+  const dots = document.createElementNS(ns, 'path');
+  dots.setAttribute('d', d);
+  dots.setAttribute('fill', '#000');
+  svg.append(back, dots);
+  svg.dataset.modules = String(code.size);
+  $('qr-code').replaceChildren(svg);
+}
+$('show-qr').onclick = () => {
+  const show = $('qr').hidden;
+  if (show) drawQr();
+  $('qr').hidden = !show;
+  $('show-qr').setAttribute('aria-expanded', String(show));
+  $('show-qr').textContent = show ? 'Hide QR code' : 'Show QR code';
+};
+
+// --- The lobby's camera preview and devices ----------------------------------------------
+let preview = null; // the preview's MediaStream
+let previewRun = 0; // a preview that arrives after it was stopped is stopped at once
+const previewStatus = (text) => { $('preview-status').textContent = text; $('preview-status').hidden = !text; };
+function stopPreview() {
+  previewRun += 1;
+  preview?.getTracks().forEach((t) => t.stop());
+  preview = null;
+  $('preview').srcObject = null;
+}
+async function startPreview() {
+  stopPreview();
+  const run = previewRun;
+  const camera = $('camera-select').value;
+  const mic = $('mic-select').value;
+  const cameraOff = $('start-camera-off').checked;
+  previewStatus('Starting your camera…');
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: mic ? { deviceId: { exact: mic } } : true,
+      video: cameraOff ? false : camera ? { deviceId: { exact: camera } } : true,
+    });
+    if (run !== previewRun) { stream.getTracks().forEach((t) => t.stop()); return; }
+    preview = stream;
+    $('preview').srcObject = stream;
+    previewStatus(cameraOff ? 'Your camera will be off when you join.' : '');
+    await listDevices();
+  } catch (error) {
+    if (run !== previewRun) return;
+    const name = error?.name;
+    previewStatus(name === 'NotAllowedError' || name === 'SecurityError'
+      ? 'Camera and microphone are blocked. Allow them for this site (in the address bar), or join without them.'
+      : name === 'NotFoundError' || name === 'OverconstrainedError' ? 'No camera or microphone found. You can still join and see and hear the others.'
+        : name === 'NotReadableError' ? 'Your camera or microphone is busy in another application.'
+          : `No camera preview (${error?.message ?? error}).`);
+  }
+}
+async function listDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices().catch(() => []);
+  const inUse = (kind) => preview?.getTracks().find((t) => t.kind === kind)?.getSettings().deviceId;
+  for (const [select, kind, track, label] of [[$('camera-select'), 'videoinput', 'video', 'Camera'], [$('mic-select'), 'audioinput', 'audio', 'Microphone']]) {
+    const list = devices.filter((d) => d.kind === kind && d.deviceId);
+    const chosen = select.value || inUse(track) || '';
+    select.replaceChildren(...list.map((d, i) => new Option(d.label || `${label} ${i + 1}`, d.deviceId)));
+    if (!list.length) select.append(new Option(`No ${label.toLowerCase()} (or not allowed yet)`, ''));
+    select.value = list.some((d) => d.deviceId === chosen) ? chosen : (list[0]?.deviceId ?? '');
+    select.disabled = list.length === 0;
+  }
+}
+$('camera-select').onchange = startPreview;
+$('mic-select').onchange = startPreview;
+$('start-camera-off').onchange = startPreview;
+if (navigator.mediaDevices?.getUserMedia) startPreview();
+else previewStatus('This page cannot use a camera here (it needs https). You can still join.');
+
+// --- Joining: the lobby's choices go to the element -------------------------------------
+const status = (text) => { $('status').textContent = text; };
+const showError = (error) => {
+  const box = $('error');
+  box.hidden = false;
+  box.textContent = `${error?.message ?? error} (${error?.code ?? 'internal'})`;
+  box.dataset.code = error?.code ?? 'internal';
+};
 
 $('join').onclick = async () => {
-  $('join').disabled = true;
-  status('Starting camera and microphone…');
-  // Joining starts while the camera prompt is open; media is sent once the stream is there.
-  const localStream = navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
-  localStream.then((stream) => { $('local-video').srcObject = stream; status('Joining…'); }, () => {});
-  // What the person chose in the lobby (never from the URL).
-  const displayName = $('display-name').value.trim() || undefined;
-  const privacy = $('relay-only').checked ? 'relay' : 'default';
-  try {
-    call = await joinCall({ roomSecret: secret, localStream, signalingUrl, displayName, privacy });
-    if (!call.encrypted) showError(Object.assign(new Error('This call is NOT end-to-end encrypted.'), { code: 'unencrypted' }));
-    wire(call);
-    $('lobby').hidden = true;
-    $('call').hidden = false;
-    status(`In the call. Waiting for others to join with the same link.`);
-  } catch (error) {
-    // Nothing keeps running after a refused join: not even the camera.
-    localStream.then((stream) => stream.getTracks().forEach((track) => track.stop()), () => {});
-    $('join').disabled = false;
-    status('');
-    showError(error);
-  }
+  stopPreview();
+  $('error').hidden = true;
+  delete $('error').dataset.code;
+  widget.setAttribute('link', location.href);
+  if (signalingUrl) widget.setAttribute('signaling', signalingUrl);
+  const name = $('display-name').value.trim();
+  if (name) widget.setAttribute('name', name); else widget.removeAttribute('name');
+  widget.toggleAttribute('camera-off', $('start-camera-off').checked);
+  widget.toggleAttribute('mic-off', $('start-mic-off').checked);
+  if ($('relay-only').checked) widget.setAttribute('privacy', 'relay'); else widget.removeAttribute('privacy');
+  $('privacy-mode').textContent = $('relay-only').checked
+    ? 'Relay-only: your media goes through a relay server; the others never learn your IP address.'
+    : 'Direct connections: the others may learn your IP address (choose relay-only in the lobby to hide it).';
+  $('lobby').hidden = true;
+  $('call').hidden = false;
+  $('back').hidden = true;
+  status('Joining…');
+  await widget.join();
 };
+
+// The devices picked in the lobby (the element asks for the default ones).
+async function useChosenDevices(call) {
+  for (const [kind, select] of [['video', $('camera-select')], ['audio', $('mic-select')]]) {
+    const wanted = select.value;
+    const track = call.localStream?.getTracks().find((t) => t.kind === kind);
+    if (!wanted || !track || track.getSettings().deviceId === wanted) continue;
+    const muted = call.isMuted(kind);
+    try {
+      await call.switchDevice(kind, wanted);
+      if (muted) call.setMuted(kind, true);
+    } catch (error) {
+      status(`Could not switch to the chosen ${kind === 'video' ? 'camera' : 'microphone'}: ${error.message}`);
+    }
+  }
+}
 
 // Ready: the button was disabled until the handler above existed.
 $('join').disabled = false;
 
-$('leave').onclick = () => {
-  call?.close();
-  location.reload();
-};
-
-function addChatLine(text) {
-  const item = document.createElement('li');
-  item.textContent = text;
-  $('chat-log').append(item);
+// --- The call: what the element says, summed up for the page ---------------------------
+const LOGGED = ['participant-joined', 'participant-left', 'participant-state', 'participant-name', 'track-removed', 'connection-state', 'ice-restart', 'key-epoch',
+  'signaling-state', 'safety-code', 'verification-changed', 'verified-key-changed', 'error', 'chat'];
+for (const type of LOGGED) {
+  widget.addEventListener(type, ({ detail }) => {
+    if (!widget.call) return; // a join that failed: shown below, not a call event
+    events.push({ type, at: performance.now(), detail: type === 'error' ? { code: detail.code, peer: detail.peer, kind: detail.kind, reason: detail.reason } : detail });
+  });
 }
 
-function wire(call) {
-  for (const type of ['participant-joined', 'participant-left', 'participant-state', 'participant-name', 'track-removed', 'connection-state', 'ice-restart', 'key-epoch',
-    'signaling-state', 'safety-code', 'verification-changed', 'verified-key-changed', 'error', 'chat']) {
-    call.addEventListener(type, ({ detail }) => events.push({ type, at: performance.now(), detail: type === 'error' ? { code: detail.code, peer: detail.peer, kind: detail.kind, reason: detail.reason } : detail }));
+// The status line comes from each participant's media path and keys: "end-to-end encrypted"
+// only once a connected participant's keys are here.
+const people = new Map(); // peer -> { connection, keys }
+const person = (peer) => people.get(peer) ?? people.set(peer, { connection: 'new', keys: 'new' }).get(peer);
+let rotating = false;
+let encrypted = true;
+const nameOf = (peer) => widget.call?.participants.get(peer)?.name || `Guest ${peer.slice(0, 4)}`;
+function showState() {
+  if (!encrypted) { status('This call is NOT end-to-end encrypted.'); return; }
+  const list = [...people.entries()];
+  const waiting = list.filter(([, p]) => p.keys === 'waiting-for-keys');
+  if (waiting.length) {
+    status(`Waiting for encryption keys from ${waiting.map(([peer]) => nameOf(peer)).join(', ')}: their media cannot be decrypted yet.`);
+  } else if (rotating) {
+    status('Someone left. Rotating keys…');
+  } else if (list.some(([, p]) => p.connection === 'connected' && p.keys === 'ready')) {
+    status(`Connected, end-to-end encrypted. ${list.length + 1} in the call.`);
+  } else if (list.length) {
+    status('Connecting…');
+  } else {
+    status('In the call. Waiting for others to join with the same link.');
   }
-  // What the status line says comes from each participant's media path and keys: "end-to-end
-  // encrypted" only once a connected participant's keys are here.
-  const people = new Map(); // peer -> { connection, keys }
-  const person = (peer) => people.get(peer) ?? people.set(peer, { connection: 'new', keys: 'new' }).get(peer);
-  let rotating = false;
-  const showState = () => {
-    const list = [...people.entries()];
-    const waiting = list.filter(([, p]) => p.keys === 'waiting-for-keys');
-    if (waiting.length) {
-      status(`Waiting for encryption keys from ${waiting.map(([peer]) => peer.slice(0, 6)).join(', ')}: their media cannot be decrypted yet.`);
-    } else if (rotating) {
-      status('Someone left. Rotating keys…');
-    } else if (list.some(([, p]) => p.connection === 'connected' && p.keys === 'ready')) {
-      status('Connected, end-to-end encrypted.');
-    } else if (list.length) {
-      status('Connecting…');
-    }
-  };
-  // A participant as people see it: the name it sent (sealed), else a short id; verified or not.
-  const label = (peer) => {
-    const info = call.participants.get(peer);
-    const name = info?.name ?? `Participant ${peer.slice(0, 6)}`;
-    return info?.verified ? `${name} ✔ verified` : name;
-  };
-  const updateCaption = (peer) => {
-    const figure = document.querySelector(`figure[data-peer="${CSS.escape(peer)}"]`);
-    const text = figure?.querySelector('figcaption');
-    if (!text) return;
-    const waiting = person(peer).keys === 'waiting-for-keys';
-    text.textContent = `${label(peer)}${waiting ? ' (waiting for keys)' : ''}`;
-    figure.dataset.keys = person(peer).keys;
-  };
-  // Who is in the call, who is verified, and a button to say "we compared the code".
-  const showPeople = () => {
-    const list = $('people-list');
-    list.replaceChildren();
-    for (const [peer, info] of call.participants) {
-      const item = document.createElement('li');
+}
+
+// Who is in the call: name, connection, keys, verified (the element's tiles show the same
+// per picture; this list reads as text, one line per person).
+function showPeople() {
+  const call = widget.call;
+  const list = $('people-list');
+  const entries = call ? [...call.participants.entries()] : [];
+  for (const item of [...list.children]) if (!call?.participants.has(item.dataset.peer)) item.remove();
+  for (const [peer, info] of entries) {
+    let item = [...list.children].find((li) => li.dataset.peer === peer);
+    if (!item) {
+      item = document.createElement('li');
       item.dataset.peer = peer;
-      const name = document.createElement('span');
-      name.textContent = label(peer);
-      if (info.verified) name.className = 'verified';
-      const button = document.createElement('button');
-      button.type = 'button';
-      button.textContent = info.verified ? 'Unmark' : 'We compared the code: mark verified';
-      button.disabled = !info.verified && safetyState !== 'ready';
-      button.onclick = () => {
-        try {
-          call.setVerified(peer, !info.verified);
-        } catch (error) {
-          showError(error);
-        }
-      };
-      item.append(name, button);
+      item.append(document.createElement('b'), document.createElement('span'));
       list.append(item);
     }
-    for (const peer of people.keys()) updateCaption(peer);
-  };
-  let safetyState = 'verifying';
-  $('privacy-mode').textContent = call.privacy === 'relay'
-    ? 'Relay-only: your media goes through a TURN relay; the others never learn your IP address.'
-    : 'Direct connections: the others may learn your IP address (choose relay-only before joining to hide it).';
-  call.addEventListener('track', ({ detail }) => {
-    let video = document.querySelector(`video[data-peer="${CSS.escape(detail.peer)}"]`);
-    if (!video) {
-      const figure = document.createElement('figure');
-      figure.dataset.peer = detail.peer;
-      video = document.createElement('video');
-      video.autoplay = true;
-      video.playsInline = true;
-      video.dataset.peer = detail.peer;
-      video.className = 'remote-video';
-      const caption = document.createElement('figcaption');
-      figure.append(video, caption);
-      $('videos').append(figure);
-      updateCaption(detail.peer);
-    }
-    video.srcObject = detail.stream;
-  });
-  call.addEventListener('participant-joined', ({ detail }) => {
-    person(detail.peer);
-    status('Someone joined. Connecting…');
-    showPeople();
-  });
-  call.addEventListener('participant-name', () => showPeople());
-  call.addEventListener('verification-changed', () => showPeople());
-  call.addEventListener('verified-key-changed', ({ detail }) => {
-    // Loud: someone people verified came back with another key, or an unverified person joined.
-    const warning = $('verify-warning');
-    warning.hidden = false;
-    warning.textContent = detail.reason === 'key-changed'
-      ? `Warning: ${label(detail.peer)} was verified, but now has a different identity key. This may be someone else. Compare the safety code again before you trust this call.`
-      : `Warning: ${label(detail.peer)} joined and is not verified. Compare the safety code again.`;
-    showPeople();
-  });
-  call.addEventListener('participant-left', ({ detail }) => {
-    document.querySelector(`figure[data-peer="${CSS.escape(detail.peer)}"]`)?.remove();
-    people.delete(detail.peer);
-    showPeople();
-    // "Rotated" only once this participant's new key is in use (its key-epoch event).
-    rotating = true;
-    showState();
-  });
-  call.addEventListener('key-epoch', ({ detail }) => {
-    if (detail.peer !== call.peerId || !rotating) return;
-    rotating = false;
-    status('Someone left. Keys were rotated.');
-  });
-  call.addEventListener('participant-state', ({ detail }) => {
-    person(detail.peer).keys = detail.state;
-    updateCaption(detail.peer);
-    showState();
-  });
-  call.addEventListener('connection-state', ({ detail }) => {
-    person(detail.peer).connection = detail.state;
-    if (detail.state === 'failed') status('A connection failed.');
-    else showState();
-  });
-  call.addEventListener('safety-code', ({ detail }) => {
-    safetyState = detail.state;
-    const badge = $('safety-state');
-    badge.className = `badge ${detail.state}`;
-    badge.textContent = { verifying: 'verifying…', ready: 'compare now', failed: 'NOT verified' }[detail.state];
-    $('safety-words').textContent = detail.state === 'ready' ? detail.words.join(' ') : '…';
-    $('safety-hex').value = detail.state === 'ready' ? detail.hex.match(/.{4}/g).join(' ') : '';
-    showPeople();
-  });
-  $('copy-hex').onclick = () => navigator.clipboard?.writeText($('safety-hex').value);
-  call.addEventListener('chat', ({ detail }) => addChatLine(`${call.participants.get(detail.from)?.name ?? detail.from.slice(0, 6)}: ${detail.text}`));
-  call.addEventListener('error', ({ detail }) => showError(detail));
-  wireControls(call);
-  $('chat-form').onsubmit = async (event) => {
-    event.preventDefault();
-    const text = $('chat-input').value;
-    if (!text) return;
-    try {
-      await call.sendChat(text);
-      addChatLine(`you: ${text}`);
-      $('chat-input').value = '';
-    } catch (error) {
-      showError(error);
-    }
-  };
+    const p = person(peer);
+    const connection = { connected: 'connected', connecting: 'connecting…', new: 'connecting…', checking: 'connecting…', disconnected: 'connection lost, reconnecting…', failed: 'connection failed' }[p.connection] ?? p.connection;
+    const keys = p.keys === 'waiting-for-keys' ? ', waiting for their encryption keys' : '';
+    item.querySelector('b').textContent = nameOf(peer);
+    item.querySelector('span').textContent = ` — ${connection}${keys}, ${info.verified ? 'verified ✔' : 'safety code not compared yet'}`;
+    item.className = info.verified ? 'is-verified' : '';
+  }
+  $('people').hidden = entries.length === 0;
 }
+for (const type of ['participant-joined', 'participant-left', 'participant-name', 'participant-state', 'connection-state', 'verification-changed', 'joined']) {
+  widget.addEventListener(type, () => queueMicrotask(showPeople));
+}
+let warned = null; // the last verified-key-changed: its text follows the name when it comes
+function showWarning() {
+  const warning = $('verify-warning');
+  warning.hidden = !warned;
+  if (!warned) return;
+  warning.textContent = warned.reason === 'key-changed'
+    ? `Warning: ${nameOf(warned.peer)} was verified, but now has a different identity key. This may be someone else. Compare the safety code again before you trust this call.`
+    : `${nameOf(warned.peer)} joined and is not verified. Compare the safety code again.`;
+}
+widget.addEventListener('verified-key-changed', ({ detail }) => {
+  // Loud: someone people verified came back with another key, or an unverified person joined.
+  warned = detail;
+  showWarning();
+});
+widget.addEventListener('participant-name', ({ detail }) => { if (warned?.peer === detail.peer) showWarning(); });
 
-function wireControls(call) {
-  const toggle = (button, kind, offLabel, onLabel) => {
-    button.onclick = () => {
-      try {
-        const muted = !call.isMuted(kind);
-        call.setMuted(kind, muted);
-        button.setAttribute('aria-pressed', String(muted));
-        button.textContent = muted ? onLabel : offLabel;
-      } catch (error) {
-        showError(error);
-      }
-    };
-  };
-  toggle($('toggle-mic'), 'audio', 'Mute microphone', 'Unmute microphone');
-  toggle($('toggle-camera'), 'video', 'Turn camera off', 'Turn camera on');
-  let stopSharing = null;
-  $('share-screen').onclick = async () => {
-    try {
-      if (stopSharing) {
-        await stopSharing();
-      } else {
-        stopSharing = await call.shareScreen();
-        $('share-screen').setAttribute('aria-pressed', 'true');
-        $('share-screen').textContent = 'Stop sharing';
-      }
-    } catch (error) {
-      showError(error);
-    }
-  };
-  call.addEventListener('screen-share', ({ detail }) => {
-    if (detail.active) return;
-    stopSharing = null;
-    $('share-screen').setAttribute('aria-pressed', 'false');
-    $('share-screen').textContent = 'Share screen';
-  });
-}
+widget.addEventListener('joined', ({ detail }) => {
+  people.clear();
+  warned = null;
+  showWarning();
+  rotating = false;
+  encrypted = detail.encrypted;
+  if (!encrypted) showError(Object.assign(new Error('This call is NOT end-to-end encrypted.'), { code: 'unencrypted' }));
+  showState();
+  useChosenDevices(widget.call);
+});
+widget.addEventListener('state', ({ detail }) => {
+  $('back').hidden = detail.state !== 'failed' && detail.state !== 'left';
+  if (detail.state === 'left') {
+    // Back to the lobby, with the preview running again.
+    $('call').hidden = true;
+    $('lobby').hidden = false;
+    status('');
+    $('safety-hex').value = '';
+    startPreview();
+    $('join').focus();
+  } else if (detail.state === 'failed') {
+    status('');
+  } else if (detail.state === 'joining') {
+    // A new attempt (Join, Try again, Join without camera): the last failure is history.
+    $('error').hidden = true;
+    delete $('error').dataset.code;
+    status('Joining…');
+  }
+});
+// Every error is shown, but a verified key that changed has its own warning above.
+widget.addEventListener('error', ({ detail }) => { if (detail.code !== 'verified-key-changed') showError(detail); });
+widget.addEventListener('participant-joined', ({ detail }) => { person(detail.peer); showState(); });
+widget.addEventListener('participant-left', ({ detail }) => {
+  people.delete(detail.peer);
+  // "Rotated" only once this participant's new key is in use (its key-epoch event).
+  rotating = true;
+  showState();
+});
+widget.addEventListener('key-epoch', ({ detail }) => {
+  if (detail.peer !== widget.call?.peerId || !rotating) return;
+  rotating = false;
+  status('Someone left. Keys were rotated.');
+});
+widget.addEventListener('participant-state', ({ detail }) => { person(detail.peer).keys = detail.state; showState(); });
+widget.addEventListener('connection-state', ({ detail }) => {
+  person(detail.peer).connection = detail.state;
+  if (detail.state === 'failed') status(`The connection to ${nameOf(detail.peer)} failed.`);
+  else showState();
+});
+widget.addEventListener('safety-code', ({ detail }) => {
+  $('safety-hex').value = detail.state === 'ready' ? detail.hex.match(/.{4}/g).join(' ') : '';
+});
+$('copy-hex').onclick = async () => {
+  try { await navigator.clipboard.writeText($('safety-hex').value); status('Fingerprint copied.'); } catch { $('safety-hex').select(); }
+};
+$('back').onclick = () => {
+  widget.leave();
+};

@@ -7,7 +7,8 @@ export const firstRemote = (stats) => Object.values(stats)[0] ?? { framesDecoded
 // Luminance spread of the remote video, and a hash of its pixels: decoded video has texture,
 // and the fake camera moves, so two samples differ.
 export function remotePixels() {
-  const video = document.querySelector('video.remote-video');
+  // The demo's call is the <sotto-call> element: the first remote tile's video.
+  const video = document.querySelector('sotto-call')?.shadowRoot?.querySelector('li.tile:not(.local) video') ?? document.querySelector('video.remote-video');
   if (!video || video.videoWidth === 0) return null;
   const canvas = document.createElement('canvas');
   canvas.width = 160;
