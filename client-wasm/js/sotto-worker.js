@@ -159,7 +159,7 @@ let frameIo = null;
 
 function frameIoOf(c, memory) {
   if (frameIo?.crypto === c) return frameIo;
-  const io = { crypto: c, memory, mem: null, regs: null, keys: new Map(), codecs: new Map(), slots: new Map(), minLen: c.platformMinLen() };
+  const io = { crypto: c, memory, mem: null, regs: null, keys: new Map(), ready: new Map(), codecs: new Map(), slots: new Map(), minLen: c.platformMinLen() };
   io.views = () => {
     if (io.mem?.buffer !== memory.buffer) {
       io.mem = new Uint8Array(memory.buffer);
@@ -219,7 +219,7 @@ function platformKey(io, handle) {
   io.crypto.clearPlatformKey();
   key = subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt', 'decrypt']);
   raw.fill(0); // importKey copied the bytes before returning
-  key.catch(() => io.keys.delete(handle));
+  key.then((k) => io.ready.set(handle, k), () => io.keys.delete(handle));
   io.keys.set(handle, key);
   return key;
 }
@@ -227,7 +227,12 @@ function platformKey(io, handle) {
 function forgetErasedKeys() {
   if (!frameIo || frameIo.crypto !== crypto || frameIo.keys.size === 0) return;
   const live = new Set(crypto.platformKeyHandles());
-  for (const handle of frameIo.keys.keys()) if (!live.has(handle)) frameIo.keys.delete(handle);
+  for (const handle of frameIo.keys.keys()) {
+    if (!live.has(handle)) {
+      frameIo.keys.delete(handle);
+      frameIo.ready.delete(handle);
+    }
+  }
 }
 
 async function sealFrame(io, codec, data) {
@@ -238,7 +243,7 @@ async function sealFrame(io, codec, data) {
     if (status < 0) throw frameError(io, status);
     if (status === 0) {
       const j = job(io);
-      const key = await platformKey(io, j.handle);
+      const key = io.ready.get(j.handle) ?? await platformKey(io, j.handle);
       const ct = new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv: j.nonce, additionalData: j.aad }, key, data.subarray(j.prefix)));
       frameCounts.platform.encrypt += 1;
       const out = new Uint8Array(j.prefix + j.headerLen + ct.length);
@@ -264,7 +269,7 @@ async function openFrame(io, codec, slot, data) {
       const j = job(io);
       let plain = null;
       try {
-        const key = await platformKey(io, j.handle);
+        const key = io.ready.get(j.handle) ?? await platformKey(io, j.handle);
         plain = new Uint8Array(await subtle.decrypt({ name: 'AES-GCM', iv: j.nonce, additionalData: j.aad }, key, data.subarray(j.bodyStart)));
       } catch {
         plain = null; // refused by WebCrypto (or no key): settled as not authentic
