@@ -22,8 +22,8 @@ async function setUpSotto() {
   const bob = new CallCrypto(secret, 'bob');
   // The call core's key requests, as the crypto worker gets them (sotto_call::CryptoRequest).
   const run = (party, request) => JSON.parse(party.run(JSON.stringify(request), 0));
-  const { roster: { epoch, messages: [toBob] } } = run(alice, { 'set-roster': { roster: [{ peer: 'bob', identity: bob.identity }] } });
-  run(bob, { 'set-roster': { roster: [{ peer: 'alice', identity: alice.identity }] } });
+  const { roster: { epoch, messages: [toBob] } } = run(alice, { 'set-roster': { roster: [{ peer: 'bob', identity: bob.sealedIdentity() }] } });
+  run(bob, { 'set-roster': { roster: [{ peer: 'alice', identity: alice.sealedIdentity() }] } });
   run(bob, { 'receive-key': { from: 'alice', key: toBob.key } });
   run(alice, { acknowledge: { from: 'bob', epoch } });
   run(alice, { commit: { epoch } });
@@ -73,9 +73,9 @@ function framePaths(alice, bob) {
       mem.set(n === frame.length ? frame : frame.subarray(0, n), ptr);
     };
     const keys = new Map();
+    // as the crypto Worker does: a key already imported is used without an await
     const keyFor = async (handle) => {
-      let key = keys.get(handle);
-      if (key) return key;
+      let key;
       if (party.platformKey(handle) !== 0) throw new Error('no platform key');
       views();
       const at = regs[2] + 48;
@@ -92,7 +92,7 @@ function framePaths(alice, bob) {
       const [, , at, handle, prefix, aadLen, headerLen, bodyStart, hi, lo] = regs;
       return { handle, prefix, headerLen, bodyStart, hi, lo, nonce: mem.slice(at, at + 12), aad: mem.slice(at + 16, at + 16 + aadLen) };
     };
-    return { put, output, job, keyFor };
+    return { put, output, job, keys, keyFor };
   };
   const a = io(alice);
   const b = io(bob);
@@ -115,7 +115,7 @@ function framePaths(alice, bob) {
     if (st === 1) return sealWasm(frame);
     if (st !== 0) fail('sealBegin', st);
     const j = a.job();
-    const key = await a.keyFor(j.handle);
+    const key = a.keys.get(j.handle) ?? await a.keyFor(j.handle);
     const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: j.nonce, additionalData: j.aad }, key, frame.subarray(j.prefix)));
     const out = new Uint8Array(j.prefix + j.headerLen + ct.length);
     out.set(frame.subarray(0, j.prefix), 0);
@@ -129,7 +129,7 @@ function framePaths(alice, bob) {
     if (st === 1) return openWasm(sealed);
     if (st !== 0) fail('openBegin', st);
     const j = b.job();
-    const key = await b.keyFor(j.handle);
+    const key = b.keys.get(j.handle) ?? await b.keyFor(j.handle);
     let plain = null;
     try {
       plain = new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: j.nonce, additionalData: j.aad }, key, sealed.subarray(j.bodyStart)));
