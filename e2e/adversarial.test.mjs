@@ -335,7 +335,12 @@ test('a hostile client sending malformed signaling does not disturb a running ca
         }
         const seen = conn.inbox.length;
         conn.ws.send(frame);
-        await new Promise((r) => setTimeout(r, 60));
+        // Wait for the answer itself (an error or a close), not a fixed time: under load the
+        // worker may take longer than usual, and only silence for 2 s counts as no answer.
+        for (const deadline = performance.now() + 2000; performance.now() < deadline;) {
+          if (conn.ws.readyState !== WebSocket.OPEN || conn.inbox.slice(seen).some((m) => m.includes('"error"'))) break;
+          await new Promise((r) => setTimeout(r, 10));
+        }
         results.push({ reply: conn.inbox.slice(seen).join(' ').slice(0, 120), open: conn.ws.readyState === WebSocket.OPEN });
       }
       conn.ws.close();
