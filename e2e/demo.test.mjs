@@ -103,9 +103,9 @@ test('the QR library is the pinned npm package, byte for byte', () => {
   assert.match(pkg.devDependencies['lean-qr'], /^\d+\.\d+\.\d+$/, 'pinned to one version');
   const installed = JSON.parse(readFileSync(path.join(root, 'node_modules/lean-qr/package.json'), 'utf8')).version;
   assert.equal(installed, pkg.devDependencies['lean-qr']);
-  const vendored = readFileSync(path.join(root, 'www/vendor/lean-qr-nano.mjs'));
+  const vendored = readFileSync(path.join(root, 'www/vendor/lean-qr-nano.js'));
   const fromNpm = readFileSync(path.join(root, 'node_modules/lean-qr/nano.mjs'));
-  assert.ok(vendored.equals(fromNpm), 'www/vendor/lean-qr-nano.mjs is lean-qr\'s nano.mjs (copy it again after an upgrade)');
+  assert.ok(vendored.equals(fromNpm), 'www/vendor/lean-qr-nano.js is lean-qr\'s nano.mjs (copy it again after an upgrade)');
 });
 
 test('the demo: room, QR, lobby, two-party call, safety code verified, chat, four-party grid, 360 px, axe', async () => {
@@ -174,7 +174,8 @@ test('the demo: room, QR, lobby, two-party call, safety code verified, chat, fou
     const sent = await a.page.evaluate(() => window.sotto.call.localStream.getVideoTracks()[0].getSettings().deviceId);
     assert.equal(sent, lobby.cameras[0], 'A sends the camera chosen in the lobby');
     assert.match(await waitInPage(a.page, () => document.querySelector('#status').textContent, (s) => /end-to-end encrypted/.test(s)), /Connected, end-to-end encrypted/);
-    assert.match(await a.page.textContent('#people-list'), /Grace — connected/);
+    const line = await waitInPage(a.page, () => document.querySelector('#people-list').textContent, (t) => /Grace — connected, receiving [\d.]+ (k|M)bit\/s \(\d+ fps\)/.test(t), { timeoutMs: 10_000 });
+    assert.match(line, /Grace — connected, receiving [\d.]+ (k|M)bit\/s \(\d+ fps\)/, 'who is in the call, with what arrives from them');
     await shot(a.page, 'two-party', { fullPage: true });
     await axeCheck(a.page, 'two-party');
 
@@ -191,7 +192,7 @@ test('the demo: room, QR, lobby, two-party call, safety code verified, chat, fou
     const verified = await waitInPage(a.page, tiles, (t) => t[1]?.verified, { timeoutMs: 5000 });
     assert.equal(verified[1].verified, true, 'Grace\'s tile says Verified');
     assert.equal(await a.page.evaluate(() => [...window.sotto.call.participants.values()][0].verified), true);
-    assert.match(await a.page.textContent('#people-list'), /Grace — connected, verified ✔/);
+    assert.match(await a.page.textContent('#people-list'), /Grace — connected, receiving .*, verified ✔/);
     await a.page.click('#fingerprint summary');
     await shot(a.page, 'safety-verified', { fullPage: true });
     await axeCheck(a.page, 'safety-verified');

@@ -195,12 +195,13 @@ test('a man in the middle holding the link runs two views: the safety codes diff
     assert.notDeepEqual(codeA.words, codeB.words, 'and so do the five words they read aloud');
 
     // A compares with M1 (who is who is the people's business) and marks it verified, with the
-    // demo's button (it calls setVerified).
-    await a.page.click(`#people-list li[data-peer="${idM1}"] button`);
+    // demo's checkbox (the <sotto-call> element's; it calls setVerified).
+    await a.page.locator(`sotto-call .verify li[data-peer="${idM1}"] input[type=checkbox]`).check();
     const changed = await waitInPage(a.page, () => window.sotto.events.filter((e) => e.type === 'verification-changed').map((e) => e.detail), (x) => x.length > 0, { timeoutMs: 5000 });
     assert.deepEqual(changed.map((e) => [e.peer, e.verified]), [[idM1, true]], 'verification-changed');
     assert.equal(await a.page.evaluate((id) => window.sotto.call.participants.get(id).verified, idM1), true, 'participants shows it verified');
-    assert.match(await a.page.evaluate(() => document.querySelector('#people-list').textContent), /verified/, 'the demo lists it as verified');
+    assert.match(await a.page.evaluate(() => document.querySelector('#people-list').textContent), /verified ✔/, 'the demo lists it as verified');
+    assert.equal(await a.page.evaluate((id) => document.querySelector('sotto-call').shadowRoot.querySelector(`li.tile[data-peer="${id}"] .ok`).hidden, idM1), false, 'its tile says Verified');
 
     // The mark survives a new round: C joins A's view (unverified: the demo warns).
     nextViews.push('left');

@@ -3,7 +3,7 @@
 // fragment (never sent to any server).
 import { generateRoomSecret } from './pkg/sotto.js';
 import './pkg/sotto-call-element.js';
-import { generate as qrCode } from './vendor/lean-qr-nano.mjs';
+import { generate as qrCode } from './vendor/lean-qr-nano.js';
 
 const $ = (id) => document.getElementById(id);
 const widget = $('widget');
@@ -28,7 +28,10 @@ const signalingUrl = document.querySelector('meta[name="sotto-signaling-url"]')?
 
 // For people debugging (and for the e2e tests): the call and a log of its events.
 const events = [];
-window.sotto = { get call() { return widget.call; }, events };
+// `call` stays the last call after it closed on its own (as the API's Call object does), until
+// the person leaves or joins again.
+let lastCall = null;
+window.sotto = { get call() { return widget.call ?? lastCall; }, events };
 
 // --- Sharing the link ------------------------------------------------------------------
 const say = (text) => { $('copy-status').textContent = text; };
@@ -236,12 +239,42 @@ function showPeople() {
     const p = person(peer);
     const connection = { connected: 'connected', connecting: 'connecting…', new: 'connecting…', checking: 'connecting…', disconnected: 'connection lost, reconnecting…', failed: 'connection failed' }[p.connection] ?? p.connection;
     const keys = p.keys === 'waiting-for-keys' ? ', waiting for their encryption keys' : '';
+    const q = quality.get(peer);
+    const media = !q || p.connection !== 'connected' ? '' : q.kbps < 1 ? ', no media arriving'
+      : `, receiving ${q.kbps >= 1000 ? `${(q.kbps / 1000).toFixed(1)} Mbit/s` : `${Math.round(q.kbps)} kbit/s`}${q.fps > 0 ? ` (${Math.round(q.fps)} fps)` : ''}`;
     item.querySelector('b').textContent = nameOf(peer);
-    item.querySelector('span').textContent = ` — ${connection}${keys}, ${info.verified ? 'verified ✔' : 'safety code not compared yet'}`;
+    item.querySelector('span').textContent = ` — ${connection}${keys}${media}, ${info.verified ? 'verified ✔' : 'safety code not compared yet'}`;
     item.className = info.verified ? 'is-verified' : '';
   }
   $('people').hidden = entries.length === 0;
 }
+// Connection quality as the browser measures it: what arrives from each participant (bit rate
+// and decoded frames per second over the last 2 s), from the call's mediaStats().
+const quality = new Map(); // peer -> { kbps, fps, bytes, frames, at }
+let qualityTimer = null;
+async function sampleQuality() {
+  const call = widget.call;
+  if (!call) return;
+  const stats = await call.mediaStats().catch(() => ({}));
+  const now = performance.now();
+  for (const [peer, s] of Object.entries(stats)) {
+    const last = quality.get(peer);
+    const dt = last ? (now - last.at) / 1000 : 0;
+    quality.set(peer, {
+      kbps: dt > 0 ? Math.max(0, (s.bytesReceived - last.bytes) * 8 / 1000 / dt) : 0,
+      fps: dt > 0 ? Math.max(0, (s.framesDecoded - last.frames) / dt) : 0,
+      bytes: s.bytesReceived, frames: s.framesDecoded, at: now,
+    });
+  }
+  for (const peer of quality.keys()) if (!(peer in stats)) quality.delete(peer);
+  showPeople();
+}
+function watchQuality(on) {
+  clearInterval(qualityTimer);
+  qualityTimer = on ? setInterval(sampleQuality, 2000) : null;
+  if (!on) quality.clear();
+}
+
 for (const type of ['participant-joined', 'participant-left', 'participant-name', 'participant-state', 'connection-state', 'verification-changed', 'joined']) {
   widget.addEventListener(type, () => queueMicrotask(showPeople));
 }
@@ -262,6 +295,7 @@ widget.addEventListener('verified-key-changed', ({ detail }) => {
 widget.addEventListener('participant-name', ({ detail }) => { if (warned?.peer === detail.peer) showWarning(); });
 
 widget.addEventListener('joined', ({ detail }) => {
+  lastCall = widget.call;
   people.clear();
   warned = null;
   showWarning();
@@ -273,12 +307,15 @@ widget.addEventListener('joined', ({ detail }) => {
 });
 widget.addEventListener('state', ({ detail }) => {
   $('back').hidden = detail.state !== 'failed' && detail.state !== 'left';
+  watchQuality(detail.state === 'in-call');
+  if (detail.state === 'joining' || detail.state === 'left') lastCall = null;
   if (detail.state === 'left') {
     // Back to the lobby, with the preview running again.
     $('call').hidden = true;
     $('lobby').hidden = false;
     status('');
     $('safety-hex').value = '';
+    $('fingerprint').hidden = true;
     startPreview();
     $('join').focus();
   } else if (detail.state === 'failed') {
@@ -312,6 +349,7 @@ widget.addEventListener('connection-state', ({ detail }) => {
 });
 widget.addEventListener('safety-code', ({ detail }) => {
   $('safety-hex').value = detail.state === 'ready' ? detail.hex.match(/.{4}/g).join(' ') : '';
+  $('fingerprint').hidden = detail.state !== 'ready';
 });
 $('copy-hex').onclick = async () => {
   try { await navigator.clipboard.writeText($('safety-hex').value); status('Fingerprint copied.'); } catch { $('safety-hex').select(); }
