@@ -13,7 +13,7 @@ PORT ?= 8787
 # Loopback-only network namespace for everything that opens sockets in tests.
 ISOLATED := unshare -n sh -c 'ip link set lo up && exec "$$0" "$$@"'
 
-.PHONY: help setup demo release-hashes test check fmt-check clippy unit link-check size-check wasm client worker e2e signaling-it bench clean deploy
+.PHONY: help setup demo release-hashes test check fmt-check clippy unit link-check size-check wasm client worker e2e signaling-it bench bench-v1 clean deploy
 
 help:
 	@echo "make demo   build everything and serve the demo on http://127.0.0.1:$(PORT)/"
@@ -94,8 +94,20 @@ signaling-it: worker
 e2e: wasm
 	$(ISOLATED) node --test --test-concurrency=1 --test-timeout=180000 e2e/*.test.mjs
 
-bench: wasm
+# Issue 13's cost check runs the last pre-v2 commit beside this tree: bench-v1 builds it once
+# in a git worktree (target/v1, its own Makefile, this tree's node_modules); bench/setup-versions.mjs
+# prints SKIPPED when that build is absent.
+V1_COMMIT := 0d91b7a
+bench: wasm bench-v1
 	$(ISOLATED) node bench/run.mjs
+	$(ISOLATED) node bench/setup-versions.mjs --merge
+
+bench-v1: target/v1/signaling-worker/build/index.js
+
+target/v1/signaling-worker/build/index.js:
+	@test -d target/v1 || { git worktree prune && git worktree add --detach target/v1 $(V1_COMMIT); }
+	@test -e target/v1/node_modules || ln -s $(CURDIR)/node_modules target/v1/node_modules
+	nice $(MAKE) -C target/v1 -o setup client worker
 
 clean:
 	cargo clean

@@ -1,5 +1,6 @@
 // Renders bench/results.json as BENCHMARKS.md, with each target and whether it was met.
 import { relayMisses, relaySection } from './report-relay.mjs';
+import { setupVersionsSection } from './report-setup-versions.mjs';
 
 const f = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 const kb = (bytes) => `${f(bytes / 1024, 1)} KB`;
@@ -53,6 +54,7 @@ export function renderMarkdown(r) {
     lines.push(`| ${f(r.callSetup.sottoMs, 0)} ms | ${f(r.callSetup.bareMs, 0)} ms | ${f(r.callSetup.ratio, 2)} | ≤ 1.3: ${verdict(r.callSetup.ratio <= 1.3)} |`, '');
     lines.push(`Median of ${r.callSetup.calls} calls each. Sotto's figure includes getUserMedia, loading the crypto worker and wasm, the WebSocket join and the key exchange; the floor's includes getUserMedia and ICE gathering to completion.`, '');
   }
+  lines.push(...setupVersionsSection(r.setupVersions));
   if (r.relay) lines.push(...relaySection(r.relay));
   if (r.sizes) {
     const s = r.sizes;
