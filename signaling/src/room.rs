@@ -200,7 +200,7 @@ impl RoomRoster {
                     to: target,
                     text: relay::relayed(from.as_str(), signal),
                 }),
-                Err(e) => out.extend(self.invalid(conn, e)),
+                Err(e) => out.extend(self.unroutable(conn, signal.to, e)),
             },
             Ok(Parsed::Full(ClientMessage::Signal { to, payload, .. })) => {
                 match self.route(conn, to.as_str()) {
@@ -213,7 +213,7 @@ impl RoomRoster {
                         };
                         out.push(send(target, msg));
                     }
-                    Err(e) => out.extend(self.invalid(conn, e)),
+                    Err(e) => out.extend(self.unroutable(conn, to.as_str(), e)),
                 }
             }
             Ok(Parsed::Full(ClientMessage::Ping { .. })) => {
@@ -296,6 +296,22 @@ impl RoomRoster {
             });
         }
         out
+    }
+
+    /// A signal that cannot be routed. A recipient that is not (or no longer) in the room is
+    /// a race every honest client meets: someone leaves while candidates or key acks to them
+    /// are in flight. It is answered (`unknown-peer`) but not counted towards closing the
+    /// socket, or a long call with many leaves would throw honest participants out (it did:
+    /// e2e key-exchange, 20 joins and leaves, `too-many-errors` at the 8th leave). The rate
+    /// limit still bounds how many such signals anyone can send. Anything else (a signal to
+    /// oneself, or before joining) counts as invalid.
+    fn unroutable(&mut self, conn: ConnId, to: &str, e: ProtocolError) -> Vec<RoomAction> {
+        let departed = e == ProtocolError::UnknownPeer && !self.peers.contains_key(to);
+        if departed && self.conns.get(conn).is_some() {
+            vec![send(conn, ServerMessage::error(e))]
+        } else {
+            self.invalid(conn, e)
+        }
     }
 
     /// An invalid message: answer with its code; close after too many.
@@ -516,6 +532,52 @@ mod tests {
         }
         assert!(fast * 5 > total, "fast {fast} of {total}");
         assert!(refused * 10 > total, "refused {refused} of {total}");
+    }
+
+    #[test]
+    fn signals_to_departed_peers_are_answered_but_never_close_the_socket() {
+        let limits = Limits {
+            max_invalid_messages: 4,
+            rate_burst: 1_000,
+            ..Limits::with_max_peers(3)
+        };
+        let mut room = RoomRoster::new(limits);
+        let (a, b) = (room.allocate_conn(), room.allocate_conn());
+        room.open(a, 0);
+        room.open(b, 0);
+        let join = |p: &str| format!(r#"{{"v":2,"type":"join","peer":"{p}","identity":"AAAA"}}"#);
+        room.message(a, Frame::Text(&join("alice")), 1);
+        room.message(b, Frame::Text(&join("bob")), 1);
+        room.closed(a);
+        // Ten late signals to alice, on the fast path and the full one: each answered, none
+        // closes bob's socket (the limit is 4 invalid messages).
+        for i in 0..10u64 {
+            let text = if i % 2 == 0 {
+                r#"{"v":2,"type":"signal","to":"alice","payload":"x"}"#
+            } else {
+                r#"{"v":2,"type":"signal","payload":"x","to":"alice"}"#
+            };
+            let out = room.message(b, Frame::Text(text), 2 + i);
+            assert_eq!(
+                out,
+                vec![send(b, ServerMessage::error(ProtocolError::UnknownPeer))],
+                "signal {i}"
+            );
+        }
+        // Signals to oneself still count: the fifth closes the socket.
+        let to_self = r#"{"v":2,"type":"signal","to":"bob","payload":"x"}"#;
+        for _ in 0..4 {
+            let out = room.message(b, Frame::Text(to_self), 20);
+            assert!(
+                !out.iter().any(|a| matches!(a, Action::Close { .. })),
+                "{out:?}"
+            );
+        }
+        let out = room.message(b, Frame::Text(to_self), 21);
+        assert!(
+            out.iter().any(|a| matches!(a, Action::Close { .. })),
+            "{out:?}"
+        );
     }
 
     #[test]
