@@ -105,8 +105,12 @@ async function decodingFrom(p, peers, frames = 20, timeoutMs = 30_000) {
 
 async function decodedGrows(p, from, label) {
   const start = (await p.page.evaluate(mediaStats))[from]?.framesDecoded ?? 0;
-  const end = await waitInPage(p.page, async (id) => (await window.sotto.call.mediaStats())[id]?.framesDecoded ?? 0, (n) => n >= start + 10, { arg: from, timeoutMs: 10_000 });
-  assert.ok(end >= start + 10, `${label}: decoding goes on (${start} -> ${end})`);
+  // A count below the start means the connection was made anew meanwhile (its counters start
+  // at 0; seen once in a fresh-clone run under load average 20+): decoding goes on
+  // when the new one has decoded 10 frames. Said in the output, since it is churn to look at.
+  const end = await waitInPage(p.page, async (id) => (await window.sotto.call.mediaStats())[id]?.framesDecoded ?? 0, (n) => n >= start + 10 || (n < start && n >= 10), { arg: from, timeoutMs: 15_000 });
+  if (end < start) console.log(`${label}: the connection was made anew (decoded ${start} on the old one, ${end} on the new one)`);
+  assert.ok(end >= start + 10 || (end < start && end >= 10), `${label}: decoding goes on (${start} -> ${end})`);
 }
 
 test('keys dropped by the server: the receiver reports waiting-for-keys within seconds, asks, and decodes once keys flow', async () => {
@@ -207,13 +211,17 @@ test('a forged leave and rejoin cannot revive an old key, and a former participa
       if (conn.peer === idC2 && message.type === 'welcome') return JSON.stringify({ ...message, peers: message.peers.filter((p) => p.peer === idB) });
       return text;
     };
-    const decryptedBefore = (await b.page.evaluate(cryptoStats)).crypto.peers[idA]?.decrypted ?? 0;
     const toB = proxy.connections().find((conn) => conn.peer === idB);
     toB.toClient(JSON.stringify({ v: 2, type: 'peer-left', peer: idA }));
     toB.toClient(JSON.stringify({ v: 2, type: 'peer-joined', peer: { peer: idA, identity: sealedIdentityA } }));
     toB.toClient(JSON.stringify({ v: 2, type: 'signal', from: idA, to: idB, payload: oldSealed }));
     const refused = await waitInPage(b.page, (t) => window.sotto.events.filter((e) => e.type === 'error' && e.at >= t).map((e) => e.detail.code), (codes) => codes.includes('envelope-replayed') || codes.includes('stale-epoch'), { arg: attackStartedAt, timeoutMs: 10_000 });
     assert.ok(refused.includes('envelope-replayed') || refused.includes('stale-epoch'), `B refused the replayed key (errors: ${refused})`);
+    // B has processed the forged leave by now (the refused key came after it) and closed its
+    // connection to the real A; frames that were already in B's receive transform then may
+    // still be counted, so the count is taken once those few have drained.
+    await b.page.waitForTimeout(500);
+    const decryptedBefore = (await b.page.evaluate(cryptoStats)).crypto.peers[idA]?.decrypted ?? 0;
 
     // C2: the former participant, back with the link, answering as "A".
     const c2 = await participant(link, 'C2');
