@@ -65,57 +65,53 @@ function stage(fromDir) {
   return dir;
 }
 
-async function sottoCall(browser, origin, privacy) {
+// Every call runs in two fresh browser contexts and is bounded: a call that fails or takes over
+// 45 s in all (a join that never resolves, a frame that never comes) counts as failed (NaN).
+async function bounded(browser, work) {
   const ctxA = await browser.newContext({ permissions: ['camera', 'microphone'] });
   const ctxB = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  let timer;
+  const run = work(await ctxA.newPage(), await ctxB.newPage()).catch((error) => { log(`a call failed: ${error.message.split('\n')[0]}`); return NaN; });
+  const limit = new Promise((resolve) => { timer = setTimeout(() => { log('a call took over 45 s: counted as failed'); resolve(NaN); }, 45_000); });
   try {
-    const a = await ctxA.newPage();
-    const b = await ctxB.newPage();
-    await a.goto(`${origin}/setup-bench.html`);
-    await b.goto(`${origin}/setup-bench.html`);
-    await a.waitForFunction(() => window.ready);
-    await b.waitForFunction(() => window.ready);
-    const secret = await a.evaluate(() => window.bench.secret());
-    await a.evaluate(([s, p]) => window.bench.join(s, p), [secret, privacy]);
-    return await b.evaluate(async ([s, p]) => {
-      const t0 = performance.now();
-      await window.bench.join(s, p);
-      for (;;) {
-        const stats = Object.values(await window.call.mediaStats());
-        if (stats.some((x) => x.framesDecoded > 0)) return performance.now() - t0;
-        if (performance.now() - t0 > 30_000) return NaN;
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    }, [secret, privacy]);
-  } catch (error) {
-    log(`a call failed: ${error.message.split('\n')[0]}`);
-    return NaN;
+    return await Promise.race([run, limit]);
   } finally {
-    await ctxA.close();
-    await ctxB.close();
+    clearTimeout(timer);
+    await ctxA.close().catch(() => {});
+    await ctxB.close().catch(() => {});
   }
 }
 
-// As bench/run.mjs's bareSetup: from B deciding to call until B decodes A's video.
-async function bareCall(browser, origin) {
-  const ctxA = await browser.newContext({ permissions: ['camera', 'microphone'] });
-  const ctxB = await browser.newContext({ permissions: ['camera', 'microphone'] });
-  try {
-    const a = await ctxA.newPage();
-    const b = await ctxB.newPage();
-    await a.goto(`${origin}/bare.html`);
-    await b.goto(`${origin}/bare.html`);
+const sottoCall = (browser, origin, privacy) => bounded(browser, async (a, b) => {
+  await a.goto(`${origin}/setup-bench.html`);
+  await b.goto(`${origin}/setup-bench.html`);
+  await a.waitForFunction(() => window.ready);
+  await b.waitForFunction(() => window.ready);
+  const secret = await a.evaluate(() => window.bench.secret());
+  await a.evaluate(([s, p]) => window.bench.join(s, p), [secret, privacy]);
+  return b.evaluate(async ([s, p]) => {
     const t0 = performance.now();
-    const offer = await b.evaluate(() => window.offer());
-    const answer = await a.evaluate((sdp) => window.answer(sdp), offer);
-    await b.evaluate((sdp) => window.accept(sdp), answer);
-    await b.evaluate(async () => { while ((await window.framesDecoded()) === 0) await new Promise((r) => setTimeout(r, 5)); });
-    return performance.now() - t0;
-  } finally {
-    await ctxA.close();
-    await ctxB.close();
-  }
-}
+    await window.bench.join(s, p);
+    for (;;) {
+      const stats = Object.values(await window.call.mediaStats());
+      if (stats.some((x) => x.framesDecoded > 0)) return performance.now() - t0;
+      if (performance.now() - t0 > 30_000) return NaN;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }, [secret, privacy]);
+});
+
+// As bench/run.mjs's bareSetup: from B deciding to call until B decodes A's video.
+const bareCall = (browser, origin) => bounded(browser, async (a, b) => {
+  await a.goto(`${origin}/bare.html`);
+  await b.goto(`${origin}/bare.html`);
+  const t0 = performance.now();
+  const offer = await b.evaluate(() => window.offer());
+  const answer = await a.evaluate((sdp) => window.answer(sdp), offer);
+  await b.evaluate((sdp) => window.accept(sdp), answer);
+  await b.evaluate(async () => { while ((await window.framesDecoded()) === 0) await new Promise((r) => setTimeout(r, 5)); });
+  return performance.now() - t0;
+});
 
 const stagedV1 = stage(path.join(v1Dir, 'target/www-testing'));
 const stagedV2 = stage(path.join(root, 'target/www-testing'));
@@ -183,10 +179,20 @@ for (const k of names) {
   row[`${k}All`] = all[k].map((x) => (Number.isFinite(x) ? Math.round(x) : null));
 }
 row.v2OverV1 = row.v2Ms / row.v1Ms;
+// How far the ratio moves with the noise of this machine: the median of the per-round ratios
+// (v1 and v2 ran back to back in each round), and a 90% bootstrap interval of the ratio of
+// medians (2000 resamples of the calls, a fixed seed so a rerun on the same figures agrees).
+const pairs = all.v1.map((x, i) => all.v2[i] / x).filter(Number.isFinite);
+row.v2OverV1PerRoundMedian = median(pairs);
+let seed = 13;
+const random = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+const resample = (xs) => xs.map(() => xs[Math.floor(random() * xs.length)]);
+const boot = Array.from({ length: 2000 }, () => median(resample(ok(all.v2))) / median(resample(ok(all.v1)))).sort((a, b) => a - b);
+row.v2OverV1Interval90 = [boot[Math.floor(boot.length * 0.05)], boot[Math.floor(boot.length * 0.95)]];
 row.relayOverV2 = row.v2relayMs / row.v2Ms;
 row.v1OverBare = row.v1Ms / row.bareMs;
 row.v2OverBare = row.v2Ms / row.bareMs;
-log(`medians: v1 ${row.v1Ms.toFixed(0)} ms, v2 ${row.v2Ms.toFixed(0)} ms, v2 relay-only ${row.v2relayMs.toFixed(0)} ms, bare ${row.bareMs.toFixed(0)} ms; v2/v1 ${row.v2OverV1.toFixed(3)} (target ≤ 1.10), relay/v2 ${row.relayOverV2.toFixed(2)}; load ${row.loadAverage1m.min}-${row.loadAverage1m.max}`);
+log(`medians: v1 ${row.v1Ms.toFixed(0)} ms, v2 ${row.v2Ms.toFixed(0)} ms, v2 relay-only ${row.v2relayMs.toFixed(0)} ms, bare ${row.bareMs.toFixed(0)} ms; v2/v1 ${row.v2OverV1.toFixed(3)} (target ≤ 1.10; 90% interval ${row.v2OverV1Interval90.map((x) => x.toFixed(2)).join('-')}, per-round median ${row.v2OverV1PerRoundMedian.toFixed(2)}), relay/v2 ${row.relayOverV2.toFixed(2)}; load ${row.loadAverage1m.min}-${row.loadAverage1m.max}`);
 if (merge) {
   const file = path.join(root, 'bench/results.json');
   const results = JSON.parse(readFileSync(file, 'utf8'));
