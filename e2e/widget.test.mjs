@@ -184,6 +184,26 @@ test('<sotto-call> on a third-party page joins a call with the demo app: media b
     assert.equal(tiles[0].peer, 'local');
     assert.ok(tiles[1].width > 0, `remote video has a size: ${JSON.stringify(tiles)}`);
     assert.equal(tiles[1].keys, 'ready');
+    // Speaking (issue 15 item 2): Chromium's fake microphone beeps, so the demo's tile in the
+    // widget becomes speaking (outline part, aria-label), from the audio this browser decoded;
+    // so does the widget's own tile. With the demo's microphone muted it stops being speaking.
+    const speaking = () => [...document.querySelector('sotto-call').shadowRoot.querySelectorAll('li.tile')].map((li) => ({
+      peer: li.dataset.peer, speaking: li.dataset.speaking, part: li.getAttribute('part'), label: li.getAttribute('aria-label'),
+      outline: getComputedStyle(li).outlineStyle }));
+    const on = await waitInPage(page, speaking, (t) => t.length === 2 && t.every((x) => x.speaking === 'true'), { timeoutMs: 20_000 });
+    assert.deepEqual(on.map((x) => [x.speaking, x.part, x.outline]), [['true', 'tile speaking', 'solid'], ['true', 'tile speaking', 'solid']], JSON.stringify(on));
+    assert.match(on[1].label, /^Guest [\w-]{4}, speaking$/, 'the remote tile\'s label says it');
+    await demo.page.evaluate(() => window.sotto.call.setMuted('audio', true));
+    const off = await waitInPage(page, speaking, (t) => t[1]?.speaking === 'false', { timeoutMs: 20_000 });
+    assert.deepEqual([off[1].speaking, off[1].part, off[1].outline], ['false', 'tile', 'none'], JSON.stringify(off));
+    assert.match(off[1].label, /^Guest [\w-]{4}$/);
+    // It stays quiet while muted (not one beep's flicker), and comes back on unmute.
+    await page.waitForTimeout(2000);
+    assert.equal((await page.evaluate(speaking))[1].speaking, 'false', 'a muted sender is not speaking');
+    await demo.page.evaluate(() => window.sotto.call.setMuted('audio', false));
+    await waitInPage(page, speaking, (t) => t[1]?.speaking === 'true', { timeoutMs: 20_000 });
+    await shot(page, 'speaking');
+
     // The demo sees the widget's sealed display name.
     const names = await waitInPage(demo.page, () => [...window.sotto.call.participants.values()].map((p) => p.name), (n) => n.includes('Ada (widget)'));
     assert.deepEqual(names, ['Ada (widget)']);

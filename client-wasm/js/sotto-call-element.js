@@ -32,6 +32,7 @@ h2{font-size:1em;margin:0 0 4px}
 .tile{position:relative;background:var(--sotto-tile-bg,#000);border-radius:calc(var(--sotto-radius,12px)/2);overflow:hidden;aspect-ratio:4/3}
 .tile video{width:100%;height:100%;object-fit:cover;display:block}
 .tile.local video{transform:scaleX(-1)}
+.tile.speaking{outline:4px solid var(--sotto-speaking,#7cc4ff);outline-offset:-4px}
 .label{position:absolute;left:6px;bottom:6px;right:6px;display:flex;gap:6px;align-items:center;flex-wrap:wrap}
 .label span{background:rgba(0,0,0,.72);color:#fff;padding:2px 6px;border-radius:4px}
 .label .muted{background:var(--sotto-danger,#b3261e)}
@@ -84,6 +85,12 @@ const WARNINGS = {
   'worker-failed': 'The encryption worker failed. Leave and join again.',
 };
 
+// Speaking indicator: polled 4 times a second; a mean level (0 to 1) above this over one
+// interval marks the tile speaking for the hold time (so a word's short pauses do not flicker).
+const LEVEL_POLL_MS = 250;
+const SPEAKING_LEVEL = 0.02;
+const SPEAKING_HOLD_MS = 1200;
+
 const TEXT = {
   mic: ['Mute microphone', 'Unmute microphone'], camera: ['Turn camera off', 'Turn camera on'],
   screen: ['Share screen', 'Stop sharing'],
@@ -119,6 +126,7 @@ export class SottoCallElement extends HTMLElement {
   #sharing = false;
   #leaving = false;
   #safety = { state: 'verifying', words: [] };
+  #levels = null; // { timer, busy, last: Map(peer -> {energy, duration}), until: Map(peer -> ms) }
   #ui;
 
   constructor() {
@@ -323,6 +331,7 @@ export class SottoCallElement extends HTMLElement {
     local.video.muted = true;
     if (this.#stream) local.video.srcObject = this.#stream;
     this.#renderControls();
+    this.#startLevels();
     this.#status('In the call. Waiting for others to join with the same link.');
     u.mic.focus();
   }
@@ -354,7 +363,7 @@ export class SottoCallElement extends HTMLElement {
     const badge = el('span', { className: 'muted', part: 'muted', textContent: 'Muted', hidden: true });
     const verified = el('span', { className: 'ok', textContent: 'Verified', hidden: true });
     const note = el('p', { className: 'note', part: 'tile-note', role: 'status', hidden: true });
-    const li = el('li', { className: 'tile', part: 'tile', 'data-peer': peer, 'aria-label': name },
+    const li = el('li', { className: 'tile', part: 'tile', 'data-peer': peer, 'data-speaking': 'false', 'aria-label': name },
       video, note, el('div', { className: 'label' }, nameEl, badge, verified));
     t = { li, video, name: nameEl, badge, verified, note };
     this.#tiles.set(peer, t);
@@ -363,11 +372,59 @@ export class SottoCallElement extends HTMLElement {
   }
 
   #clearTiles() {
+    this.#stopLevels();
     for (const t of this.#tiles.values()) t.video.srcObject = null;
     this.#tiles.clear();
     this.#ui.grid.replaceChildren();
     this.#ui.verifyList.replaceChildren();
     this.#notes.clear();
+  }
+
+  // Speaking: the mean audio level of each interval (4 per second), from what this browser
+  // decoded (remote) or captured (local): getStats, nothing from the wire (no audio-level
+  // header; Opus is CBR). A level above SPEAKING_LEVEL marks the tile for SPEAKING_HOLD_MS.
+  #startLevels() {
+    this.#stopLevels();
+    const levels = { timer: 0, busy: false, last: new Map(), until: new Map() };
+    levels.timer = setInterval(() => this.#pollLevels(levels), LEVEL_POLL_MS);
+    this.#levels = levels;
+  }
+
+  #stopLevels() {
+    if (this.#levels) clearInterval(this.#levels.timer);
+    this.#levels = null;
+  }
+
+  async #pollLevels(levels) {
+    const call = this.#call;
+    if (!call || levels.busy || this.#levels !== levels) return;
+    levels.busy = true;
+    let totals;
+    try { totals = await call.audioLevels(); } catch { totals = null; } finally { levels.busy = false; }
+    if (!totals || this.#levels !== levels || this.#call !== call) return;
+    const now = performance.now();
+    const sample = (key, t) => {
+      const prev = levels.last.get(key);
+      levels.last.set(key, t);
+      if (!t || !prev || t.duration < prev.duration) return;
+      const duration = t.duration - prev.duration;
+      if (duration <= 0) return;
+      const level = Math.sqrt(Math.max(0, t.energy - prev.energy) / duration);
+      if (level >= SPEAKING_LEVEL) levels.until.set(key, now + SPEAKING_HOLD_MS);
+    };
+    sample('local', call.isMuted('audio') ? null : totals.local);
+    for (const [peer, t] of Object.entries(totals.peers)) sample(peer, t);
+    for (const key of [...levels.last.keys()]) if (key !== 'local' && !(key in totals.peers)) { levels.last.delete(key); levels.until.delete(key); }
+    for (const [peer, t] of this.#tiles) {
+      const speaking = (levels.until.get(peer) ?? 0) > now && !(peer === 'local' && call.isMuted('audio'));
+      if ((t.li.dataset.speaking === 'true') === speaking) continue;
+      t.li.dataset.speaking = String(speaking);
+      t.li.classList.toggle('speaking', speaking);
+      t.li.setAttribute('part', speaking ? 'tile speaking' : 'tile');
+      // The tile's name says it (read when someone moves to the tile), no live announcement.
+      const name = t.name.textContent;
+      t.li.setAttribute('aria-label', speaking ? `${name}, speaking` : name);
+    }
   }
 
   #nameOf(peer) {
@@ -381,7 +438,7 @@ export class SottoCallElement extends HTMLElement {
     if (!p) return;
     const t = this.#tile(peer, this.#nameOf(peer));
     t.name.textContent = this.#nameOf(peer);
-    t.li.setAttribute('aria-label', this.#nameOf(peer));
+    t.li.setAttribute('aria-label', t.li.dataset.speaking === 'true' ? `${this.#nameOf(peer)}, speaking` : this.#nameOf(peer));
     t.verified.hidden = !p.verified;
     const n = this.#notes.get(peer) ?? {};
     const note = n.connection === 'failed' || n.connection === 'disconnected' ? `Connection to ${this.#nameOf(peer)} lost. Reconnecting…`

@@ -105,6 +105,11 @@ export interface Participant {
 
 export type ParticipantKeyState = 'ready' | 'waiting-for-keys';
 
+export interface AudioEnergy {
+  energy: number;
+  duration: number;
+}
+
 export interface MediaStatsEntry {
   framesReceived: number;
   framesDecoded: number;
@@ -226,6 +231,10 @@ export declare class Call extends EventTarget {
   setVerified(peer: string, verified?: boolean): void;
   cryptoStats(): Promise<CryptoStats>;
   mediaStats(): Promise<Record<string, MediaStatsEntry>>;
+  /** Running totals of audio energy (getStats `totalAudioEnergy`, `totalSamplesDuration`), received
+   *  per remote participant (from the decoded audio) and sent from the local track; the mean
+   *  level between two calls is `sqrt(Δenergy / Δduration)`. Nothing of it crosses the wire. */
+  audioLevels(): Promise<{ local: AudioEnergy | null; peers: Record<string, AudioEnergy> }>;
   /** Mutes or unmutes the local microphone ('audio') or camera ('video'). */
   setMuted(kind: 'audio' | 'video', muted: boolean): void;
   isMuted(kind: 'audio' | 'video'): boolean;

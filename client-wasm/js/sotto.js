@@ -373,6 +373,32 @@ export class Call extends EventTarget {
   }
 
   /**
+   * Audio energy received from each remote participant and sent from the local microphone,
+   * as running totals: `{ local: {energy, duration} | null, peers: { [peer]: {energy, duration} } }`
+   * (`totalAudioEnergy` and `totalSamplesDuration` of getStats: computed by this browser from
+   * the decoded audio, and from the local track; no audio-level header goes on the wire). The
+   * mean level between two calls is `sqrt(Δenergy / Δduration)` (0 to 1).
+   */
+  async audioLevels() {
+    const out = { local: null, peers: {} };
+    for (const conn of [...this.#conns.values()]) {
+      if (!this.participants.has(conn.peer)) continue;
+      let report;
+      try { report = await conn.pc.getStats(); } catch { continue; }
+      const entry = out.peers[conn.peer] ?? (out.peers[conn.peer] = { energy: 0, duration: 0 });
+      for (const s of report.values()) {
+        if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+          entry.energy += s.totalAudioEnergy ?? 0;
+          entry.duration += s.totalSamplesDuration ?? 0;
+        } else if (s.type === 'media-source' && s.kind === 'audio' && !out.local && typeof s.totalSamplesDuration === 'number') {
+          out.local = { energy: s.totalAudioEnergy ?? 0, duration: s.totalSamplesDuration };
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
    * Sends a chat message to everyone in the call, end-to-end encrypted with this
    * participant's current sender key (chat label). Resolves with the number of peers it
    * was handed to; rejects with `no-peers` when nobody is connected to receive it.
