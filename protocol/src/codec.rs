@@ -530,21 +530,8 @@ fn checked_fields<'a>(
     }
     let ty = string(get(&fields, "type").ok_or(ProtocolError::InvalidMessage)?)
         .map_err(|_| ProtocolError::InvalidMessage)?;
-    let schema = schemas
-        .iter()
-        .find(|s| s.ty == ty)
-        .ok_or(ProtocolError::UnknownType)?;
-    for (name, raw) in &fields {
-        if name == "v" || name == "type" {
-            continue;
-        }
-        let (_, kind) = schema
-            .fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .ok_or(ProtocolError::UnknownField)?;
-        check_field(*kind, raw)?;
-    }
+    let named = fields.iter().map(|(name, raw)| (name.as_str(), *raw));
+    let schema = crate::parse::check_schema(schemas, &ty, named, check_field)?;
     Ok((schema.ty, fields))
 }
 

@@ -133,22 +133,35 @@ pub(crate) fn parse_str<T: DeserializeOwned>(
         _ => return Err(ProtocolError::UnsupportedVersion),
     }
     let ty = string_field(get("type").ok_or(ProtocolError::InvalidMessage)?)?;
+    let fields = fields.iter().map(|(name, raw)| (name.as_str(), *raw));
+    check_schema(schemas, &ty, fields, check_field)?;
+    serde_json::from_str(text).map_err(|_| ProtocolError::InvalidMessage)
+}
+
+/// The schema of message type `ty`, once every field but `v` and `type` is one it lists and
+/// passes `check` for its kind: the rule this parser and the hand-written codec share.
+pub(crate) fn check_schema<'s, 'a, R>(
+    schemas: &'s [Schema],
+    ty: &str,
+    fields: impl IntoIterator<Item = (&'a str, R)>,
+    check: impl Fn(Field, R) -> Result<(), ProtocolError>,
+) -> Result<&'s Schema, ProtocolError> {
     let schema = schemas
         .iter()
         .find(|s| s.ty == ty)
         .ok_or(ProtocolError::UnknownType)?;
-    for (name, raw) in &fields {
+    for (name, raw) in fields {
         if name == "v" || name == "type" {
             continue;
         }
         let (_, kind) = schema
             .fields
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == name)
             .ok_or(ProtocolError::UnknownField)?;
-        check_field(*kind, raw)?;
+        check(*kind, raw)?;
     }
-    serde_json::from_str(text).map_err(|_| ProtocolError::InvalidMessage)
+    Ok(schema)
 }
 
 /// Gives a message enum the strict wire methods every family shares: `parse` (text),
