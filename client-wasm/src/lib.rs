@@ -85,7 +85,7 @@ impl CallCrypto {
     /// at `nowMs` and returns the JSON of its `CryptoResult`. Never throws: a request of the
     /// wrong shape is answered `{"failed":{"code":"bad-argument",...}}`.
     pub fn run(&mut self, request: &str, now_ms: f64) -> String {
-        let result = match serde_json::from_str::<CryptoRequest>(request) {
+        let result = match sotto_protocol::json::from_str::<CryptoRequest>(request) {
             Ok(request) => service::run(&mut self.keys, &mut os_rng(), request, ms(now_ms)),
             Err(_) => CryptoResult::Failed {
                 code: CryptoErrorCode::BadArgument,
@@ -159,10 +159,12 @@ pub fn room_id_for_secret(room_secret: &str) -> Result<String, JsValue> {
     Ok(secret.derive().room_id().as_str().to_owned())
 }
 
-/// JSON of a value made here (plain structs of strings, numbers and lists: it cannot fail;
-/// the fallback keeps that promise without a panic).
+/// JSON of a value made here (plain structs of strings, whole numbers and lists: it cannot
+/// fail; the fallback keeps that promise without a panic). Written by the protocol crate's
+/// small JSON writer, not serde_json: same bytes (`tests/json_equivalence.rs`), a fraction of
+/// the code.
 fn json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| {
+    sotto_protocol::json::to_string(value).unwrap_or_else(|_| {
         r#"{"failed":{"code":"internal","message":"a result could not be written"}}"#.to_owned()
     })
 }

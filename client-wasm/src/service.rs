@@ -5,8 +5,6 @@
 //! the one mapping from one to the other, plain Rust so that it runs natively too:
 //! `CallCrypto::run` uses it in the browser, and `sotto-call`'s simulated network uses it as
 //! its crypto Worker, so every native scenario and property test goes through this code.
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use rand_core::CryptoRng;
 use sotto_call::crypto::{
     Admitted, CryptoErrorCode, CryptoRequest, CryptoResult, KeyHolding, KeyMessage, RejectReason,
@@ -17,6 +15,7 @@ use sotto_e2ee::verification::{
     Progress, RoundStart, SafetyCommitment, SafetyNonce, VerificationStatus,
 };
 use sotto_e2ee::{E2eeError, GroupKeys, SealedRosterEntry};
+use sotto_protocol::b64;
 use sotto_protocol::peer::B64UrlBytes;
 use sotto_protocol::{PeerId, MAX_PAYLOAD_BYTES};
 
@@ -136,7 +135,7 @@ pub fn run(
             match keys.seal_envelope(rng, to.as_str(), payload.as_bytes()) {
                 Ok(sealed) => CryptoResult::Sealed {
                     to,
-                    envelope: URL_SAFE_NO_PAD.encode(&sealed.bytes),
+                    envelope: b64::encode(&sealed.bytes),
                 },
                 Err(e) => failed(&e),
             }
@@ -146,7 +145,7 @@ pub fn run(
             if envelope.len() > MAX_PAYLOAD_BYTES {
                 return failed(&E2eeError::MalformedEnvelope);
             }
-            let Ok(bytes) = URL_SAFE_NO_PAD.decode(envelope.as_bytes()) else {
+            let Some(bytes) = b64::decode(&envelope) else {
                 return failed(&E2eeError::MalformedEnvelope);
             };
             match keys.open_envelope(from.as_str(), &bytes) {
@@ -271,8 +270,44 @@ mod tests {
         }
     }
 
+    /// Carries out `request` as the wasm's `CallCrypto::run` does, and checks on the way that
+    /// the JSON the module reads and writes (the protocol crate's small reader and writer, not
+    /// serde_json) is serde_json's: every request of every test here goes through the text the
+    /// call core sends, and every result through the text it reads.
     fn ask(p: &mut Party, request: CryptoRequest, now: u64) -> CryptoResult {
-        run(&mut p.keys, &mut crate::random::os_rng(), request, now)
+        let text = serde_json::to_string(&request).unwrap();
+        assert_eq!(sotto_protocol::json::to_string(&request).unwrap(), text);
+        let read: CryptoRequest = sotto_protocol::json::from_str(&text).unwrap();
+        assert_eq!(read, request, "{text}");
+        let result = run(&mut p.keys, &mut crate::random::os_rng(), read, now);
+        let written = sotto_protocol::json::to_string(&result).unwrap();
+        assert_eq!(written, serde_json::to_string(&result).unwrap());
+        assert_eq!(
+            serde_json::from_str::<CryptoResult>(&written).unwrap(),
+            result
+        );
+        result
+    }
+
+    #[test]
+    fn requests_of_the_wrong_shape_are_refused_as_serde_json_refuses_them() {
+        for text in [
+            "",
+            "{}",
+            "null",
+            r#"{"commit":{"epoch":-1}}"#,
+            r#"{"commit":{"epoch":1.5}}"#,
+            r#"{"commit":{"epoch":1},"x":1}"#,
+            r#"{"commit":{"epoch":1}"#,
+            r#"{"nope":{}}"#,
+            r#"{"seal-chat":{"text":"\ud800"}}"#,
+            r#"{"open":{"from":"a","envelope":7}}"#,
+        ] {
+            let ours = sotto_protocol::json::from_str::<CryptoRequest>(text).is_ok();
+            let theirs = serde_json::from_str::<CryptoRequest>(text).is_ok();
+            assert_eq!(ours, theirs, "{text}");
+            assert!(!ours, "{text}");
+        }
     }
 
     fn info(p: &Party) -> PeerInfo {
@@ -525,10 +560,10 @@ mod tests {
         // the same envelope again: a replay
         assert_eq!(code(open(&mut b, &a, &first)), "envelope-replayed");
         // one changed character anywhere: refused
-        let mut bytes = URL_SAFE_NO_PAD.decode(&second).unwrap();
+        let mut bytes = b64::decode(&second).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        let flipped = URL_SAFE_NO_PAD.encode(&bytes);
+        let flipped = b64::encode(&bytes);
         assert_eq!(code(open(&mut b, &a, &flipped)), "envelope-rejected");
         // reflected back to its sender, or claimed from someone else: refused
         assert_eq!(code(open(&mut a, &b, &second)), "envelope-rejected");
