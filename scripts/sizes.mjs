@@ -31,8 +31,10 @@ export const BUDGETS = { wasmTotalGzip: 150 * KB, jsGzip: 30 * KB, callWasmGzip:
 // base64url written out (protocol/src/b64.rs) instead of the base64 crate's engine: 85.5 KB;
 // actions, participants and stats written by protocol/src/json.rs (no serde_json): 80.5 KB.
 // The crypto module: SFrame written in sotto-e2ee over an AEAD provider seam (no `sframe`
-// crate at opt-level 3), sotto-e2ee at opt-level "s": 189.3 -> 147.1 KB gzipped.
-export const LIMITS = { jsGzip: 30 * KB, callWasmGzip: 81 * KB, cryptoWasmGzip: 150 * KB };
+// crate at opt-level 3), sotto-e2ee at opt-level "s": 189.3 -> 147.1 KB gzipped; the crypto
+// Worker's requests and results read and written by protocol's small JSON code, not
+// serde_json: 122.2 KB.
+export const LIMITS = { jsGzip: 30 * KB, callWasmGzip: 81 * KB, cryptoWasmGzip: 123 * KB };
 
 // The call widget (issue 15: the <sotto-call> element and the iframe controller), measured
 // apart from the client's JavaScript above, with its own budget (enforced by --check).
