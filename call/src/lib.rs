@@ -53,7 +53,7 @@ pub mod roster;
 pub mod rotation;
 pub mod sdp;
 mod signaling;
-mod vecmap;
+use sotto_vecmap as vecmap;
 
 pub use action::{Action, Role};
 pub use config::{Config, Privacy, ReconnectConfig};
