@@ -1,9 +1,22 @@
 // BENCHMARKS.md's section for bench/setup-versions.mjs (issue 13 item 7): call setup of
 // protocol v2 against the last v1 client, relay-only beside it, bare WebRTC as the floor.
+import { breakdownTable } from './setup-breakdown.mjs';
+
 const f = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
-export function setupVersionsSection(s) {
-  if (!s) return [];
+// Where the time goes (bench/setup-versions.mjs --breakdown): the median of each step.
+function breakdownSection(b) {
+  if (!b) return [];
+  const kinds = Object.keys(b.totals);
+  return [
+    `Where the time goes (\`node bench/setup-versions.mjs --breakdown\`, run ${b.date}, ${b.calls} rounds, load average ${b.loadAverage1m.min}-${b.loadAverage1m.max}): each step's median time from B asking for the camera, read from both pages by instrumenting WebSocket, Worker, RTCPeerConnection and fetch (the clients are not changed) and polling getStats every 5 ms (so counters show up to a poll late). A is in the call; B joins and offers. Medians of each row are taken separately, so rows need not add up. Totals of these runs: ${kinds.map((k) => `${k} ${f(b.totals[k])} ms`).join(', ')}.`, '',
+    ...breakdownTable(b.summary, kinds), '',
+    `Worker requests seen: ${kinds.map((k) => `${k}: ${b.rpcOps[k]}`).join('; ')}.`, '',
+  ];
+}
+
+export function setupVersionsSection(s, breakdown) {
+  if (!s) return breakdownSection(breakdown);
   const failed = ['v1', 'v2', 'v2relay', 'bare'].filter((k) => s[`${k}Failed`]).map((k) => `${k}: ${s[`${k}Failed`]} failed`);
   const all = (k) => s[`${k}All`].map((x) => (x === null ? 'failed' : x)).join(', ');
   return [
@@ -15,5 +28,6 @@ export function setupVersionsSection(s) {
     `| ${f(s.v1Ms)} ms | ${f(s.v2Ms)} ms | ${f(s.v2OverV1, 2)} | ≤ 1.10: ${s.v2OverV1 <= 1.1 ? 'met' : '**missed**'} | ${f(s.v2relayMs)} ms | ${f(s.relayOverV2, 2)} | ${f(s.bareMs)} ms | ${f(s.v1OverBare, 2)} | ${f(s.v2OverBare, 2)} |`, '',
     `How firm the ratio is on this loaded machine: 90% bootstrap interval of v2/v1 ${f(s.v2OverV1Interval90?.[0], 2)}-${f(s.v2OverV1Interval90?.[1], 2)}; the median of the per-round ratios (v1 and v2 back to back) ${f(s.v2OverV1PerRoundMedian, 2)}. v2's default mode here runs against a worker without TURN settings, as v1's (with them it also takes TURN credentials, in parallel with the crypto worker's init).`, '',
     `Each call in ms (in round order): v1 ${all('v1')}; v2 ${all('v2')}; relay-only ${all('v2relay')}; bare ${all('bare')}.${failed.length ? ` ${failed.join(', ')} (not in the medians).` : ''} coturn allocations: ${s.coturnAllocations}.`, '',
+    ...breakdownSection(breakdown),
   ];
 }

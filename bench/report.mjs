@@ -54,7 +54,7 @@ export function renderMarkdown(r) {
     lines.push(`| ${f(r.callSetup.sottoMs, 0)} ms | ${f(r.callSetup.bareMs, 0)} ms | ${f(r.callSetup.ratio, 2)} | ≤ 1.3: ${verdict(r.callSetup.ratio <= 1.3)} |`, '');
     lines.push(`Median of ${r.callSetup.calls} calls each. Sotto's figure includes getUserMedia, loading the crypto worker and wasm, the WebSocket join and the key exchange; the floor's includes getUserMedia and ICE gathering to completion.`, '');
   }
-  lines.push(...setupVersionsSection(r.setupVersions));
+  lines.push(...setupVersionsSection(r.setupVersions, r.setupBreakdown));
   if (r.relay) lines.push(...relaySection(r.relay));
   if (r.sizes) {
     const s = r.sizes;

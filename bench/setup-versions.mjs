@@ -2,7 +2,7 @@
 // pre-v2 client (v1, commit 0d91b7a), side by side in one run, with bare WebRTC as the floor
 // and v2's relay-only mode (coturn) beside it. Loopback only (run inside `unshare -n`).
 //
-//   node bench/setup-versions.mjs [--calls N] [--merge]
+//   node bench/setup-versions.mjs [--calls N] [--merge] [--breakdown]
 //
 // The v1 side is a git worktree of 0d91b7a built with its own Makefile (`make bench-v1` makes
 // it in target/v1; SOTTO_V1_DIR points elsewhere): its test build (target/www-testing) served by
@@ -15,6 +15,9 @@
 // alternate the four kinds, rotating their order each round; medians of the successful calls.
 // Without a v1 build it prints why and exits 0. With --merge, bench/results.json gets the
 // figures under `setupVersions` and BENCHMARKS.md is regenerated (bench/report.mjs).
+// With --breakdown it runs v1, v2 and relay-only only, with bench/setup-breakdown.mjs's
+// instrumentation in both pages, and prints (with --merge: stores under `setupBreakdown`) the
+// median time of each step from B asking for the camera to its first decoded frame.
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,10 +26,12 @@ import { startWorker } from '../e2e/lib/worker.mjs';
 import { startCoturn } from '../e2e/lib/coturn.mjs';
 import { launchChromium } from '../e2e/lib/browser.mjs';
 import { renderMarkdown } from './report.mjs';
+import { INSTRUMENT, breakdownTable, milestones, summarise } from './setup-breakdown.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const v1Dir = path.resolve(process.env.SOTTO_V1_DIR ?? path.join(root, 'target/v1'));
 const merge = process.argv.includes('--merge');
+const breakdown = process.argv.includes('--breakdown');
 const callsArg = process.argv.indexOf('--calls');
 const calls = callsArg > 0 ? Number(process.argv[callsArg + 1]) : 10;
 const log = (line) => process.stdout.write(`[bench] setup-versions: ${line}\n`);
@@ -47,10 +52,13 @@ import * as sotto from './pkg/sotto.js';
 window.bench = {
   secret: () => sotto.generateRoomSecret(),
   async join(roomSecret, privacy) {
+    window.__mark?.('gum-asked'); // (the --breakdown instrumentation only)
     const localStream = navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+    localStream.then(() => window.__mark?.('gum-done'), () => {});
     const options = { roomSecret, localStream };
     if (privacy) options.privacy = privacy;
     window.call = await sotto.joinCall(options);
+    window.__mark?.('joined');
     return window.call.roomId;
   },
 };
@@ -70,6 +78,7 @@ function stage(fromDir) {
 async function bounded(browser, work) {
   const ctxA = await browser.newContext({ permissions: ['camera', 'microphone'] });
   const ctxB = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  if (breakdown) for (const ctx of [ctxA, ctxB]) await ctx.addInitScript(INSTRUMENT);
   let timer;
   const run = work(await ctxA.newPage(), await ctxB.newPage()).catch((error) => { log(`a call failed: ${error.message.split('\n')[0]}`); return NaN; });
   const limit = new Promise((resolve) => { timer = setTimeout(() => { log('a call took over 45 s: counted as failed'); resolve(NaN); }, 45_000); });
@@ -82,23 +91,32 @@ async function bounded(browser, work) {
   }
 }
 
-const sottoCall = (browser, origin, privacy) => bounded(browser, async (a, b) => {
+const steps = {}; // --breakdown: kind -> the steps of each call
+const sottoCall = (browser, origin, privacy, kind) => bounded(browser, async (a, b) => {
   await a.goto(`${origin}/setup-bench.html`);
   await b.goto(`${origin}/setup-bench.html`);
   await a.waitForFunction(() => window.ready);
   await b.waitForFunction(() => window.ready);
   const secret = await a.evaluate(() => window.bench.secret());
   await a.evaluate(([s, p]) => window.bench.join(s, p), [secret, privacy]);
-  return b.evaluate(async ([s, p]) => {
+  const timing = await b.evaluate(async ([s, p]) => {
     const t0 = performance.now();
+    let received = NaN;
     await window.bench.join(s, p);
     for (;;) {
       const stats = Object.values(await window.call.mediaStats());
-      if (stats.some((x) => x.framesDecoded > 0)) return performance.now() - t0;
-      if (performance.now() - t0 > 30_000) return NaN;
+      if (Number.isNaN(received) && stats.some((x) => x.framesReceived > 0)) received = performance.now() - t0;
+      if (stats.some((x) => x.framesDecoded > 0)) return { ms: performance.now() - t0, received, t0: performance.timeOrigin + t0 };
+      if (performance.now() - t0 > 30_000) return { ms: NaN };
       await new Promise((r) => setTimeout(r, 5));
     }
   }, [secret, privacy]);
+  if (breakdown && Number.isFinite(timing.ms)) {
+    const logs = async (page) => page.evaluate(() => ({ log: window.__setupLog, sealed: window.call?.testSealedLog?.() ?? [], keyFrames: window.__keyFramesEncoded }));
+    const [la, lb] = [await logs(a), await logs(b)];
+    (steps[kind] ??= []).push(milestones({ a: la.log, b: lb.log, sealedA: la.sealed, sealedB: lb.sealed, t0: timing.t0, received: timing.received, end: timing.ms, keyFramesA: la.keyFrames }));
+  }
+  return timing.ms;
 });
 
 // As bench/run.mjs's bareSetup: from B deciding to call until B decodes A's video.
@@ -140,11 +158,12 @@ try {
 const chromium = browser.version();
 
 const kinds = {
-  v1: () => sottoCall(browser, v1.origin),
-  v2: () => sottoCall(browser, v2.origin),
+  v1: () => sottoCall(browser, v1.origin, undefined, 'v1'),
+  v2: () => sottoCall(browser, v2.origin, undefined, 'v2'),
   bare: () => bareCall(browser, v2.origin),
-  v2relay: () => sottoCall(browser, v2relay.origin, 'relay'),
+  v2relay: () => sottoCall(browser, v2relay.origin, 'relay', 'v2relay'),
 };
+if (breakdown) delete kinds.bare;
 const names = Object.keys(kinds);
 const all = Object.fromEntries(names.map((k) => [k, []]));
 const loads = [load()];
@@ -153,6 +172,7 @@ let allocations = null;
 try {
   // One warm-up call of each (compile caches, first worker start), not counted.
   for (const k of names) await kinds[k]();
+  for (const k of Object.keys(steps)) delete steps[k];
   for (let i = 0; i < calls; i += 1) {
     const order = names.map((_, j) => names[(i + j) % names.length]);
     for (const k of order) all[k].push(await kinds[k]());
@@ -165,6 +185,29 @@ try {
 }
 
 const ok = (xs) => xs.filter(Number.isFinite);
+if (breakdown) {
+  const summary = summarise(steps);
+  const row = {
+    date: new Date().toISOString(), calls, v1Commit: process.env.SOTTO_V1_COMMIT ?? '0d91b7a',
+    loadAverage1m: { min: Math.min(...loads.map((l) => l[0])), max: Math.max(...loads.map((l) => l[0])), median: median(loads.map((l) => l[0])) },
+    totals: Object.fromEntries(names.map((k) => [k, median(ok(all[k]))])),
+    summary,
+    rpcOps: Object.fromEntries(Object.entries(steps).map(([k, list]) => [k, list[0]?.rpcOps ?? ''])),
+  };
+  process.stdout.write(`${breakdownTable(summary, names).join('\n')}\n`);
+  log(`load ${row.loadAverage1m.min}-${row.loadAverage1m.max}; totals ${names.map((k) => `${k} ${row.totals[k]?.toFixed(0)} ms`).join(', ')}`);
+  if (merge) {
+    const file = path.join(root, 'bench/results.json');
+    const results = JSON.parse(readFileSync(file, 'utf8'));
+    results.setupBreakdown = row;
+    writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(path.join(root, 'BENCHMARKS.md'), renderMarkdown(results));
+    log('merged into bench/results.json and regenerated BENCHMARKS.md');
+  } else {
+    process.stdout.write(`${JSON.stringify(row, null, 2)}\n`);
+  }
+  process.exit(0);
+}
 const row = {
   date: new Date().toISOString(),
   v1Commit: process.env.SOTTO_V1_COMMIT ?? '0d91b7a',
