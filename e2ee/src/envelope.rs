@@ -20,7 +20,7 @@
 //! most [`MAX_ENVELOPE_LEN`] = 45,000 bytes and a payload at most
 //! [`MAX_ENVELOPE_PLAINTEXT`] = 44,943 bytes.
 
-use std::collections::BTreeMap;
+use sotto_vecmap::VecMap;
 
 use hpke::aead::AesGcm128;
 use hpke::kdf::HkdfSha256;
@@ -184,14 +184,14 @@ pub fn open_envelope(
 /// for the whole call (a peer that leaves and comes back keeps its numbers).
 #[derive(Debug, Default, Clone)]
 pub struct PairSequences {
-    sent: BTreeMap<IdentityPublicKey, u64>,
-    accepted: BTreeMap<IdentityPublicKey, u64>,
+    sent: VecMap<IdentityPublicKey, u64>,
+    accepted: VecMap<IdentityPublicKey, u64>,
 }
 
 impl PairSequences {
     /// The next seq for an envelope to `recipient`: 1, 2, 3, ...
     pub fn next_to(&mut self, recipient: &IdentityPublicKey) -> Result<u64, E2eeError> {
-        let last = self.sent.entry(recipient.clone()).or_default();
+        let last = self.sent.get_or_insert(recipient.clone(), 0);
         *last = last.checked_add(1).ok_or(E2eeError::CounterExhausted)?;
         Ok(*last)
     }
@@ -207,7 +207,7 @@ impl PairSequences {
 
     /// Records `seq` from `sender` as accepted (call after the envelope opened).
     pub fn accept_from(&mut self, sender: &IdentityPublicKey, seq: u64) {
-        let last = self.accepted.entry(sender.clone()).or_default();
+        let last = self.accepted.get_or_insert(sender.clone(), 0);
         *last = (*last).max(seq);
     }
 

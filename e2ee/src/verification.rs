@@ -26,7 +26,7 @@
 //! their fresh nonces, so that view's code is uniformly random to it when it commits: each
 //! attempt matches 40 bits with probability 2^-40, and no computation improves that.
 
-use std::collections::BTreeMap;
+use sotto_vecmap::VecMap;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -284,12 +284,12 @@ pub struct Verification {
     my_identity: IdentityPublicKey,
     round: u64,
     restarts: u32,
-    view: BTreeMap<String, IdentityPublicKey>,
+    view: VecMap<String, IdentityPublicKey>,
     nonce: Option<SafetyNonce>,
     /// The commitments my reveal was conditioned on; `Some` once I revealed this round.
-    frozen: Option<BTreeMap<String, SafetyCommitment>>,
+    frozen: Option<VecMap<String, SafetyCommitment>>,
     /// The latest commitment of each peer, and its nonce once revealed.
-    slots: BTreeMap<String, Slot>,
+    slots: VecMap<String, Slot>,
     failed: Option<(String, E2eeError)>,
     code: Option<VerificationCode>,
 }
@@ -303,10 +303,10 @@ impl Verification {
             my_identity,
             round: 0,
             restarts: 0,
-            view: BTreeMap::new(),
+            view: VecMap::new(),
             nonce: None,
             frozen: None,
-            slots: BTreeMap::new(),
+            slots: VecMap::new(),
             failed: None,
             code: None,
         }

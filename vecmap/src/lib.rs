@@ -95,7 +95,7 @@ impl<K: Ord, V> VecMap<K, V> {
         self.0.clear();
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> + Clone {
         self.0.iter().map(|(k, v)| (k, v))
     }
 
@@ -103,11 +103,11 @@ impl<K: Ord, V> VecMap<K, V> {
         self.0.iter_mut().map(|(k, v)| (&*k, v))
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &K> {
+    pub fn keys(&self) -> impl Iterator<Item = &K> + Clone {
         self.0.iter().map(|(k, _)| k)
     }
 
-    pub fn values(&self) -> impl Iterator<Item = &V> {
+    pub fn values(&self) -> impl Iterator<Item = &V> + Clone {
         self.0.iter().map(|(_, v)| v)
     }
 
@@ -209,7 +209,7 @@ impl<T: Ord> VecSet<T> {
         self.0.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &T> {
+    pub fn iter(&self) -> impl Iterator<Item = &T> + Clone {
         self.0.keys()
     }
 }

@@ -30,7 +30,7 @@ mod safety_round;
 mod sender;
 mod stats;
 
-use std::collections::{BTreeMap, BTreeSet};
+use sotto_vecmap::{VecMap, VecSet};
 
 use crate::chat::{self, ChatHeader};
 use crate::codec::Codec;
@@ -103,8 +103,8 @@ pub struct GroupKeys {
     my_peer_id: String,
     sender: SenderState,
     chat_seq: u64,
-    peers: BTreeMap<String, PeerKeys>,
-    floors: BTreeMap<IdentityPublicKey, EpochFloor>,
+    peers: VecMap<String, PeerKeys>,
+    floors: VecMap<IdentityPublicKey, EpochFloor>,
     stats: FrameStats,
     grace_ms: u64,
     sequences: PairSequences,
@@ -134,8 +134,8 @@ impl GroupKeys {
             my_peer_id,
             sender: SenderState::new(rng),
             chat_seq: 0,
-            peers: BTreeMap::new(),
-            floors: BTreeMap::new(),
+            peers: VecMap::new(),
+            floors: VecMap::new(),
             stats: FrameStats::default(),
             grace_ms: DEFAULT_GRACE_MS,
             sequences: PairSequences::default(),
@@ -270,7 +270,7 @@ impl GroupKeys {
             }
         };
         let epoch = key.epoch;
-        let sealed_to: BTreeSet<String> = valid.into_iter().map(|(p, _)| p).collect();
+        let sealed_to: VecSet<String> = valid.into_iter().map(|(p, _)| p).collect();
         let committed = self.sender.finish(key, sealed_to);
         Ok(RosterOutcome {
             epoch,
@@ -407,7 +407,9 @@ impl GroupKeys {
             &peer.identity,
             bytes,
         )?;
-        let floor = self.floors.entry(peer.identity.clone()).or_default();
+        let floor = self
+            .floors
+            .get_or_insert(peer.identity.clone(), EpochFloor::default());
         peer.expire(now_ms);
         let duplicate = match (floor.admit(epoch)?, peer.holds(epoch, &base)) {
             (Admission::Same, Some(true)) => true,
@@ -718,7 +720,7 @@ impl GroupKeys {
         let bytes = |k: &crate::SenderKey| zeroize::Zeroizing::new(k.as_bytes().to_vec());
         let mut receive = Vec::new();
         let mut receive_keys = Vec::new();
-        for (peer, p) in &self.peers {
+        for (peer, p) in self.peers.iter() {
             for k in p.keys() {
                 receive.push(bytes(&k.base));
                 receive_keys.push((peer.clone(), k.epoch, bytes(&k.base)));

@@ -2,7 +2,7 @@
 //! and the rest of the roster still rotates. Identities come in clear (v1, [`RosterEntry`]) or
 //! sealed under the room's roster key (v2, [`SealedRosterEntry`]).
 
-use std::collections::BTreeSet;
+use sotto_vecmap::VecSet;
 
 use crate::error::RosterRejection;
 use crate::identity::IdentityPublicKey;
@@ -106,7 +106,7 @@ fn sanitize_with<'a>(
 ) -> Sanitized {
     let mut valid = Vec::new();
     let mut rejected = Vec::new();
-    let mut seen = BTreeSet::new();
+    let mut seen = VecSet::new();
     for (peer, text) in entries {
         let verdict = if peer == my_peer_id {
             Err(RosterRejection::OwnPeerId)

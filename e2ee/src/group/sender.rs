@@ -10,7 +10,7 @@
 //! Frames and chat always use the *current* key; receivers get the pending key before anything
 //! is sent under it, so a rotation loses nothing.
 
-use std::collections::BTreeSet;
+use sotto_vecmap::VecSet;
 
 use crate::chat::ChatKey;
 use crate::frame::FrameSender;
@@ -39,8 +39,8 @@ impl MySenderKey {
 /// A key sealed to the roster and not yet used to send.
 struct Pending {
     key: MySenderKey,
-    sealed_to: BTreeSet<String>,
-    acked: BTreeSet<String>,
+    sealed_to: VecSet<String>,
+    acked: VecSet<String>,
 }
 
 /// Current key, pending key, and whether sending is blocked.
@@ -152,7 +152,7 @@ impl SenderState {
 
     /// `key` was sealed to `peers`: it waits for their acknowledgements (or, with no peers,
     /// is committed at once). Returns whether it was committed.
-    pub(super) fn finish(&mut self, key: MySenderKey, peers: BTreeSet<String>) -> bool {
+    pub(super) fn finish(&mut self, key: MySenderKey, peers: VecSet<String>) -> bool {
         if peers.is_empty() {
             self.install_current(key);
             true
@@ -160,7 +160,7 @@ impl SenderState {
             self.pending = Some(Pending {
                 key,
                 sealed_to: peers,
-                acked: BTreeSet::new(),
+                acked: VecSet::new(),
             });
             false
         }

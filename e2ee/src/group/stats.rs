@@ -1,6 +1,6 @@
 //! Counters over the life of a [`super::GroupKeys`], overall and per peer.
 
-use std::collections::BTreeMap;
+use sotto_vecmap::{VecMap, VecSet};
 
 use serde::Serialize;
 
@@ -54,7 +54,7 @@ pub struct FrameStats {
     /// Chat messages whose key had not arrived yet (`chat-key-pending`; not counted as dropped).
     pub chat_pending: u64,
     /// Per roster peer (and recently departed ones): frame counters.
-    pub peers: BTreeMap<String, PeerStats>,
+    pub peers: VecMap<String, PeerStats>,
 }
 
 impl FrameStats {
@@ -90,12 +90,14 @@ impl FrameStats {
 
     /// Makes sure every peer in `roster` has counters, keeping the map bounded.
     pub(super) fn track<'a>(&mut self, roster: impl Iterator<Item = &'a str> + Clone) {
-        let present: std::collections::BTreeSet<&str> = roster.clone().collect();
+        let present: VecSet<&str> = roster.clone().collect();
         if self.peers.len() + present.len() > MAX_PEER_STATS {
             self.peers.retain(|p, _| present.contains(p.as_str()));
         }
         for p in roster {
-            self.peers.entry(p.to_owned()).or_default();
+            if !self.peers.contains_key(p) {
+                self.peers.insert(p.to_owned(), PeerStats::default());
+            }
         }
     }
 }
