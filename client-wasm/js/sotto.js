@@ -90,9 +90,11 @@ const CORE_OPTIONS = ['reconnect', 'keepaliveMs', 'iceRestartDelayMs', 'iceBacko
   'displayName', 'privacy', 'verifiedIdentities'];
 const PRIVACY = ['default', 'relay'];
 
-// TURN credentials for the relay-only mode, from the signaling worker (coturn's REST scheme):
-// its origin is the signaling URL's, with http(s) for ws(s).
-async function turnCredentials(signalingUrl) {
+// TURN credentials from the signaling worker (coturn's REST scheme): its origin is the
+// signaling URL's, with http(s) for ws(s). A worker without TURN answers 204 (no content, so
+// no failed request in the console of every default-mode call): null. Relay-only mode cannot
+// work without credentials: anything but credentials is `turn-unavailable` there.
+async function turnCredentials(signalingUrl, required) {
   const url = new URL('/api/turn-credentials', signalingUrl.replace(/^ws/, 'http'));
   let response;
   try {
@@ -100,9 +102,11 @@ async function turnCredentials(signalingUrl) {
   } catch (error) {
     throw new SottoError('turn-unavailable', `the TURN credentials could not be fetched: ${error.message}`);
   }
+  if (response.status === 204 && !required) return null;
   const body = await response.json().catch(() => null);
   if (!response.ok || !body?.username || !body?.credential || !Array.isArray(body?.urls) || body.urls.length === 0) {
-    throw new SottoError(body?.code ?? 'turn-unavailable', 'the server gives no TURN credentials: the relay-only mode cannot work (nothing is sent directly instead)');
+    const why = response.status === 204 ? 'no TURN relay is configured' : `${response.status}${body?.code ? ` ${body.code}` : ''}`;
+    throw new SottoError('turn-unavailable', `the server gives no TURN credentials (${why}): the relay-only mode cannot work (nothing is sent directly instead)`);
   }
   return { iceServer: { urls: body.urls, username: body.username, credential: body.credential }, ttl: Number(body.ttl) || 3600 };
 }
@@ -161,6 +165,7 @@ export class Call extends EventTarget {
   #trackUpdates = null;
   #iceServers = [];
   #turnTimer = null;
+  #early = null; // the room socket opened while the crypto worker starts (see #preconnect)
   #safety = { words: [], hex: '', state: 'verifying' };
   // #if testing
   #candidatesAdded = [];
@@ -269,19 +274,20 @@ export class Call extends EventTarget {
     this.#worker.onerror = (event) => this.#fail(new SottoError('worker-failed', `crypto worker failed: ${event.message}`));
     const relay = this.privacy === 'relay';
     const signalingUrl = this.#options.signalingUrl || defaultSignalingUrl();
+    this.#preconnect(this.#options.roomSecret);
     const [{ roomId, identity, sealedIdentity }, turn] = await Promise.all([
       this.#rpc('init', { secret: this.#options.roomSecret, peerId: this.peerId }),
       // Relay-only needs TURN (fails without it); the default mode uses it too when the worker
       // hands out credentials, so that it reaches relay-only participants (who accept relay
       // candidates only) and peers behind NATs; without them it goes on with direct paths.
-      relay ? turnCredentials(signalingUrl) : turnCredentials(signalingUrl).catch(() => null),
+      relay ? turnCredentials(signalingUrl, true) : turnCredentials(signalingUrl, false).catch(() => null),
       loadCore(),
     ]);
     this.#iceServers = [...(this.#options.iceServers ?? []), ...(turn ? [turn.iceServer] : [])];
     if (turn) {
       // fresh credentials well before these expire (connections made later need them)
-      this.#turnTimer = setInterval(() => turnCredentials(signalingUrl).then(
-        (t) => { this.#iceServers = [...(this.#options.iceServers ?? []), t.iceServer]; },
+      this.#turnTimer = setInterval(() => turnCredentials(signalingUrl, relay).then(
+        (t) => { if (t) this.#iceServers = [...(this.#options.iceServers ?? []), t.iceServer]; },
         (error) => { if (relay) this.#dispatch('error', error); }), Math.max(60, turn.ttl / 2) * 1000);
     }
     // The worker has the secret now; the page keeps no reference to it (a JS string cannot be
@@ -722,6 +728,8 @@ export class Call extends EventTarget {
     clearInterval(this.#turnTimer);
     for (const { pc } of this.#conns.values()) pc.close();
     for (const socket of this.#sockets.values()) socket.close(1000, 'bye');
+    this.#early?.socket?.close(1000, 'bye');
+    this.#early = null;
     this.#conns.clear();
     this.#sockets.clear();
     const closed = new SottoError('closed', 'the call was closed');
@@ -757,15 +765,38 @@ export class Call extends EventTarget {
 
   // ── the signaling socket and the peer connections ───────────────────────
 
+  // The room socket's handshake runs while the crypto worker starts (it is the core's first
+  // socket, whose path is /ws/room/<room id>; the id is derived here on WebCrypto, as
+  // roomIdFor). Nothing is sent on it before the core has it: the core's first open-socket
+  // takes it if its path is the same and it is still connecting or open and the server said
+  // nothing on it yet; otherwise it is closed and the core's socket opened as usual.
+  #preconnect(secret) {
+    const early = { path: null, socket: null, heard: false };
+    this.#early = early;
+    roomIdFor(secret).then((id) => {
+      if (this.#early !== early || this.#closed) return;
+      early.path = `/ws/room/${id}`;
+      early.socket = new WebSocket(`${this.#options.signalingUrl ?? defaultSignalingUrl()}${early.path}`);
+      early.socket.onmessage = () => { early.heard = true; };
+    }).catch(() => { if (this.#early === early) this.#early = null; });
+  }
+
   #openSocket(id, path) {
-    let socket;
+    const early = this.#early;
+    this.#early = null;
+    let socket = early?.socket;
+    if (socket && (early.path !== path || early.heard || socket.readyState > WebSocket.OPEN)) {
+      socket.close(1000, 'unused');
+      socket = null;
+    }
     try {
-      socket = new WebSocket(`${this.#options.signalingUrl ?? defaultSignalingUrl()}${path}`);
+      socket ??= new WebSocket(`${this.#options.signalingUrl ?? defaultSignalingUrl()}${path}`);
     } catch {
       queueMicrotask(() => this.#input((c, t) => c.socketClosed(id, 1006, t)));
       return;
     }
     this.#sockets.set(id, socket);
+    if (socket.readyState === WebSocket.OPEN) queueMicrotask(() => this.#input((c, t) => c.socketOpened(id, t)));
     socket.onopen = () => this.#input((c, t) => c.socketOpened(id, t));
     socket.onmessage = ({ data }) => this.#input((c, t) => c.socketMessage(id, typeof data === 'string' ? data : '', t));
     socket.onclose = ({ code }) => {

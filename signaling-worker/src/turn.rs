@@ -8,17 +8,20 @@
 //! HMAC-SHA1 and the random bytes come from the platform's WebCrypto (`crypto.subtle`,
 //! `crypto.getRandomValues`): this crate links no crypto code. The TURN secret only
 //! authenticates relay usage; it can decrypt nothing.
+//!
+//! Without `TURN_SECRET` or `TURN_URLS` the answer is `204 No Content`: there is no relay to
+//! hand out, which is no error of the request (every default-mode client asks, and a 5xx
+//! shows as a failed request in each one's console); a relay-only client refuses to go on
+//! without credentials (`turn-unavailable`).
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use js_sys::futures::JsFuture;
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use serde::Serialize;
-use sotto_protocol::ProtocolError;
 use wasm_bindgen::prelude::*;
 use worker::{Env, Response, Result};
 
 use crate::adapter::var_u64;
-use crate::http;
 
 #[wasm_bindgen]
 extern "C" {
@@ -67,7 +70,7 @@ pub async fn credentials(env: &Env) -> Result<Response> {
         .map(str::to_owned)
         .collect();
     if secret.is_empty() || urls.is_empty() {
-        return http::error(501, ProtocolError::TurnNotConfigured);
+        return no_relay();
     }
     let ttl = var_u64(env, "TURN_TTL_SECONDS")
         .unwrap_or(DEFAULT_TTL_S)
@@ -84,6 +87,13 @@ pub async fn credentials(env: &Env) -> Result<Response> {
         urls,
     };
     let mut response = Response::from_json(&body)?;
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(response)
+}
+
+/// No TURN relay configured: nothing to hand out.
+fn no_relay() -> Result<Response> {
+    let mut response = Response::empty()?.with_status(204);
     response.headers_mut().set("cache-control", "no-store")?;
     Ok(response)
 }
