@@ -3,14 +3,14 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use sotto_call::crypto::{Admitted, CryptoResult, KeyMessage, SafetyState};
+use sotto_call::crypto::{Admitted, CryptoResult, KeyMessage};
 use sotto_call::{
     Action, AppEvent, CallCore, Config, CryptoRequest, IceCandidate, Input, PeerOp, RequestId,
     Role, SdpKind, SocketId,
 };
 use sotto_protocol::peer::{B64UrlBytes, PeerPayload};
 use sotto_protocol::room::{ClientMessage, PeerInfo, ServerMessage};
-use sotto_protocol::{Identity, PeerId, RoomId, Version};
+use sotto_protocol::{Identity, Payload, PeerId, RoomId, Version};
 
 fn id(s: &str) -> PeerId {
     PeerId::parse(s).unwrap()
@@ -136,8 +136,33 @@ fn crypto_request(actions: &[Action]) -> Option<(RequestId, CryptoRequest)> {
     })
 }
 
+/// Runs the core's timers until it asks the Worker to commit a key: that request, its epoch
+/// and the time then, and when the safety code round started meanwhile (if it did).
+fn commit_by_timeout(core: &mut CallCore, mut now: u64) -> (RequestId, u64, u64, Option<u64>) {
+    let mut safety = None;
+    loop {
+        let next = core.poll_timeout().expect("a timer runs");
+        now = now.max(next);
+        assert!(now < 10_000, "no commit");
+        core.handle_timeout(now);
+        for a in drain(core) {
+            match a {
+                Action::Crypto {
+                    request,
+                    op: CryptoRequest::Commit { epoch },
+                } => return (request, epoch, now, safety),
+                Action::Crypto {
+                    op: CryptoRequest::SafetyStart,
+                    ..
+                } => safety = safety.or(Some(now)),
+                _ => {}
+            }
+        }
+    }
+}
+
 #[test]
-fn a_newcomer_offers_only_once_its_key_is_committed_and_attaches_before_anything() {
+fn a_newcomer_offers_while_its_first_key_waits_for_its_ack_and_attaches_before_anything() {
     let (mut core, socket) = new_core();
     let them = PeerInfo {
         peer: id("a"),
@@ -162,9 +187,11 @@ fn a_newcomer_offers_only_once_its_key_is_committed_and_attaches_before_anything
         !actions
             .iter()
             .any(|a| matches!(a, Action::CreatePeer { .. })),
-        "no connection before the new key is committed: {actions:?}"
+        "no connection before the peer is admitted: {actions:?}"
     );
-    // the key is pending and goes out (sealed: nothing reaches the socket in clear)
+    // the key is pending and goes out (sealed: nothing reaches the socket in clear); this
+    // participant never sent under a key before, so its connection starts at once (no key
+    // from before to keep from the peer), overlapping the key's acknowledgement
     let result = roster(
         1,
         false,
@@ -188,66 +215,51 @@ fn a_newcomer_offers_only_once_its_key_is_committed_and_attaches_before_anything
             event: AppEvent::ParticipantJoined { identity, .. }
         } if identity == "KEY-a"
     )));
-    let actions = seal_all(&mut core, &actions, 20);
-    let sent = signals(&actions);
     assert!(
-        matches!(sent.as_slice(), [(to, PeerPayload::SenderKey { .. })] if to == &id("a")),
-        "{actions:?}"
+        !actions.iter().any(|a| matches!(
+            a,
+            Action::Emit {
+                event: AppEvent::KeyEpoch { .. }
+            }
+        )),
+        "the key is not in use yet: {actions:?}"
     );
-    assert!(!actions
+    let created = actions
         .iter()
-        .any(|a| matches!(a, Action::CreatePeer { .. })));
-    // 500 ms after the roster change a safety code round starts (shown as verifying)
-    assert_eq!(core.poll_timeout(), Some(510));
-    core.handle_timeout(510);
-    let actions = drain(&mut core);
-    assert!(
-        matches!(
-            actions.as_slice(),
-            [
-                Action::Emit {
-                    event: AppEvent::SafetyCode {
-                        state: SafetyState::Verifying,
-                        ..
-                    }
-                },
+        .position(|a| matches!(a, Action::CreatePeer { .. }))
+        .expect("the connection starts while the key waits for its ack");
+    let key_sealed = actions
+        .iter()
+        .position(|a| {
+            matches!(
+                a,
                 Action::Crypto {
-                    op: CryptoRequest::SafetyStart,
+                    op: CryptoRequest::Seal { .. },
                     ..
                 }
-            ]
-        ),
-        "{actions:?}"
-    );
-    // no acknowledgement: the switch timeout commits
-    assert_eq!(core.poll_timeout(), Some(1_020));
-    core.handle_timeout(1_020);
-    let (request, op) = crypto_request(&drain(&mut core)).unwrap();
-    assert_eq!(op, CryptoRequest::Commit { epoch: 1 });
-    core.handle(
-        Input::Crypto {
-            request,
-            result: CryptoResult::Committed { epoch: 1 },
-        },
-        1_021,
-    );
-    let actions = drain(&mut core);
-    let conn = match actions.as_slice() {
-        [Action::Emit {
-            event: AppEvent::KeyEpoch { epoch: 1, .. },
-        }, Action::CreatePeer { conn, .. }, Action::AttachLocalMediaAndTransforms {
+            )
+        })
+        .expect("the key is sealed");
+    assert!(key_sealed < created, "the key goes out first: {actions:?}");
+    let conn = match &actions[created..] {
+        [Action::CreatePeer { conn, .. }, Action::AttachLocalMediaAndTransforms {
             role: Role::Offerer,
             ..
-        }] => *conn,
-        other => panic!("key-epoch, then the connection, attach first: {other:?}"),
+        }, ..] => *conn,
+        other => panic!("the connection, attach first: {other:?}"),
     };
+    let sent = signals(&seal_all(&mut core, &actions, 20));
+    assert!(
+        matches!(sent.first(), Some((to, PeerPayload::SenderKey { .. })) if to == &id("a")),
+        "the key is the first message to a: {sent:?}"
+    );
     // nothing is created before the attach is done
     core.handle(
         Input::PeerOpDone {
             conn,
             op: PeerOp::Attach,
         },
-        1_022,
+        22,
     );
     assert_eq!(
         drain(&mut core),
@@ -264,7 +276,7 @@ fn a_newcomer_offers_only_once_its_key_is_committed_and_attaches_before_anything
             kind: SdpKind::Offer,
             sdp: raw.into(),
         },
-        1_023,
+        23,
     );
     let tuned = "v=0\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;cbr=1\r\n";
     assert_eq!(
@@ -280,7 +292,7 @@ fn a_newcomer_offers_only_once_its_key_is_committed_and_attaches_before_anything
             conn,
             op: PeerOp::SetLocalDescription,
         },
-        1_024,
+        24,
     );
     let actions = drain(&mut core);
     assert!(
@@ -294,8 +306,126 @@ fn a_newcomer_offers_only_once_its_key_is_committed_and_attaches_before_anything
         "the offer goes to the Worker to be sealed first: {actions:?}"
     );
     assert_eq!(
-        signals(&seal_all(&mut core, &actions, 1_025)),
+        signals(&seal_all(&mut core, &actions, 25)),
         vec![(id("a"), PeerPayload::Offer { sdp: tuned.into() })]
+    );
+    // 500 ms after the roster change a safety code round starts; no acknowledgement: the
+    // switch timeout commits; the connection is not made again
+    let (request, epoch, now, safety) = commit_by_timeout(&mut core, 25);
+    assert_eq!((epoch, now, safety), (1, 1_020, Some(510)));
+    core.handle(
+        Input::Crypto {
+            request,
+            result: CryptoResult::Committed { epoch: 1 },
+        },
+        1_021,
+    );
+    let actions = drain(&mut core);
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Emit {
+            event: AppEvent::KeyEpoch { epoch: 1, .. }
+        }
+    )));
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::CreatePeer { .. })),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn a_participant_with_a_key_answers_a_newcomer_only_once_its_new_key_is_committed() {
+    let (mut core, socket) = new_core();
+    let welcome = ServerMessage::Welcome {
+        v: Version,
+        you: id("me"),
+        peers: vec![],
+        max_peers: 8,
+    };
+    let (request, _) = crypto_request(&server(&mut core, socket, &welcome, 10)).unwrap();
+    core.handle(
+        Input::Crypto {
+            request,
+            result: roster(1, true, vec![], &[]),
+        },
+        11,
+    );
+    drain(&mut core);
+    // b joins: a new key, pending until b acknowledges it
+    let joined = ServerMessage::PeerJoined {
+        v: Version,
+        peer: PeerInfo {
+            peer: id("b"),
+            identity: Identity::parse("BBBB").unwrap(),
+        },
+    };
+    let (request, op) = crypto_request(&server(&mut core, socket, &joined, 20)).unwrap();
+    assert!(matches!(op, CryptoRequest::SetRoster { .. }), "{op:?}");
+    let result = roster(
+        2,
+        false,
+        vec![KeyMessage {
+            to: id("b"),
+            key: B64UrlBytes(vec![4, 5, 6]),
+        }],
+        &["b"],
+    );
+    core.handle(Input::Crypto { request, result }, 21);
+    let actions = drain(&mut core);
+    seal_all(&mut core, &actions, 21);
+    // b's offer comes, sealed; the Worker opens it
+    let offer = ServerMessage::Signal {
+        v: Version,
+        from: id("b"),
+        to: id("me"),
+        payload: Payload::new("ENVELOPE".into()).unwrap(),
+    };
+    let (request, op) = crypto_request(&server(&mut core, socket, &offer, 30)).unwrap();
+    assert!(matches!(op, CryptoRequest::Open { .. }), "{op:?}");
+    let payload = PeerPayload::Offer {
+        sdp: "v=0\r\n".into(),
+    }
+    .to_json()
+    .unwrap();
+    core.handle(
+        Input::Crypto {
+            request,
+            result: CryptoResult::Opened {
+                from: id("b"),
+                payload,
+            },
+        },
+        31,
+    );
+    let actions = drain(&mut core);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::CreatePeer { .. })),
+        "no connection while its media could still go out under the key from before: {actions:?}"
+    );
+    // the switch timeout commits the new key: then the connection that answers b
+    let (request, epoch, now, _) = commit_by_timeout(&mut core, 31);
+    assert_eq!(epoch, 2);
+    core.handle(
+        Input::Crypto {
+            request,
+            result: CryptoResult::Committed { epoch: 2 },
+        },
+        now + 1,
+    );
+    let actions = drain(&mut core);
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::AttachLocalMediaAndTransforms {
+                role: Role::Answerer,
+                ..
+            }
+        )),
+        "{actions:?}"
     );
 }
 

@@ -56,7 +56,17 @@ impl CallCore {
 
     /// Only a participant (its sealed identity opened) gets a connection.
     fn may_connect(&self, peer: &PeerId) -> bool {
-        self.rotation.settled() && self.peers.get(peer).is_some_and(|p| p.admitted)
+        self.may_start_connections() && self.peers.get(peer).is_some_and(|p| p.admitted)
+    }
+
+    /// New connections start only once no rotation is under way (see [`Self::defer`]), except
+    /// for a participant that has never sent under any key (it has just joined): it has no key
+    /// from before, so its connections start at once, overlapping its first key's
+    /// acknowledgement round trip (the newcomer's offer no longer waits for it). Its frames
+    /// are refused by the crypto Worker (dropped, never sent in clear) until that key is
+    /// committed, which normally happens before the connection is even up.
+    fn may_start_connections(&self) -> bool {
+        self.rotation.settled() || self.rotation.current.is_none()
     }
 
     /// A fresh connection to `peer` in `role` (closing the one it had).
@@ -122,7 +132,7 @@ impl CallCore {
 
     /// Starts the connections that waited for the rotation, if none is under way now.
     pub(super) fn run_deferred(&mut self) {
-        if !self.rotation.settled() {
+        if !self.may_start_connections() {
             return;
         }
         for d in std::mem::take(&mut self.deferred) {
