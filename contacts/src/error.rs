@@ -54,6 +54,12 @@ pub enum ContactsError {
     /// Unknown contact id.
     #[error("unknown contact")]
     UnknownContact,
+    /// A stored profile does not parse (see `storage`).
+    #[error("malformed stored profile")]
+    MalformedProfile,
+    /// Unknown call id (not ringing here, or already ended).
+    #[error("unknown call")]
+    UnknownCall,
     /// Internal failure (randomness, a primitive refusing its input): nothing was produced.
     #[error("internal cryptographic failure")]
     Internal,
@@ -79,12 +85,14 @@ impl ContactsError {
             Self::MalformedOffline => "malformed-offline-message",
             Self::BadRoomLink => "bad-room-link",
             Self::UnknownContact => "unknown-contact",
+            Self::MalformedProfile => "malformed-profile",
+            Self::UnknownCall => "unknown-call",
             Self::Internal => "internal",
         }
     }
 
     /// Every variant, for tests of the code table.
-    pub const ALL: [ContactsError; 17] = [
+    pub const ALL: [ContactsError; 19] = [
         Self::BadEncoding,
         Self::BadPublicKey,
         Self::BadDisplayName,
@@ -101,6 +109,8 @@ impl ContactsError {
         Self::MalformedOffline,
         Self::BadRoomLink,
         Self::UnknownContact,
+        Self::MalformedProfile,
+        Self::UnknownCall,
         Self::Internal,
     ];
 }

@@ -154,7 +154,10 @@ impl Identity {
         Self::from_seed(seed, name)
     }
 
-    fn from_seed(seed: Zeroizing<[u8; 32]>, name: DisplayName) -> Result<Self, ContactsError> {
+    pub(crate) fn from_seed(
+        seed: Zeroizing<[u8; 32]>,
+        name: DisplayName,
+    ) -> Result<Self, ContactsError> {
         let (secret, public) = Kem::derive_keypair(seed.as_ref());
         let bytes: [u8; 32] = public.to_bytes().into();
         // derive_keypair clamps, so the key is never of small order; checked anyway.
@@ -175,6 +178,10 @@ impl Identity {
     }
     pub fn set_name(&mut self, name: DisplayName) {
         self.name = name;
+    }
+    /// For storage ([`crate::storage`]).
+    pub(crate) fn seed(&self) -> &[u8; 32] {
+        &self.seed
     }
     pub(crate) fn secret(&self) -> &KemPrivateKey {
         &self.secret

@@ -36,7 +36,8 @@
 //! Modules: [`identity`] (key, name, backup), [`link`] (contact links and pending invites),
 //! [`pairing`], [`contact`] (contacts, safety numbers, key-change warnings), [`call_binding`]
 //! (a call's fresh key bound to a contact), [`presence`] (channel and mailbox ids), [`sealed`]
-//! (ring and offline messages), [`ring`] (state machines). Every error is a [`ContactsError`]
+//! (ring and offline messages), [`ring`] (state machines), [`phone`] (one tab's rings, sealed),
+//! [`storage`] (the profile record a browser keeps, encrypted). Every error is a [`ContactsError`]
 //! with a stable code.
 
 pub mod call_binding;
@@ -47,9 +48,11 @@ pub mod identity;
 pub mod ids;
 pub mod link;
 pub mod pairing;
+pub mod phone;
 pub mod presence;
 pub mod ring;
 pub mod sealed;
+pub mod storage;
 
 pub use contact::{
     Contact, ContactBook, ContactId, KeyChanged, KeyCheck, PairwiseSecret, SafetyNumber,
@@ -59,6 +62,8 @@ pub use identity::{DisplayName, Identity, KdfParams, PublicKey};
 pub use ids::{ChannelId, MailboxId};
 pub use link::{ContactLink, PendingInvite};
 pub use pairing::{start_pairing, InviteBook, OutgoingPairing};
+pub use phone::{Phone, PhoneAction};
 pub use presence::{PresencePlan, Status};
 pub use ring::{IncomingCalls, IncomingRing, OutgoingRing, RingAction, RingMessage};
 pub use sealed::OfflineMessage;
+pub use storage::Profile;

@@ -144,6 +144,17 @@ impl PendingInvite {
     pub(crate) fn keys(&self) -> Result<LinkKeys, ContactsError> {
         link_keys(&self.secret)
     }
+
+    /// For storage ([`crate::storage`]).
+    pub(crate) fn secret(&self) -> &[u8; 32] {
+        &self.secret
+    }
+    pub(crate) fn restore(secret: [u8; 32], created_at_ms: u64) -> Self {
+        Self {
+            secret: Zeroizing::new(secret),
+            created_at_ms,
+        }
+    }
 }
 
 impl core::fmt::Debug for PendingInvite {

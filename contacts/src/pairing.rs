@@ -273,7 +273,7 @@ impl OutgoingPairing {
 }
 
 /// The links a maker handed out, each usable once.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct InviteBook {
     invites: Vec<PendingInvite>,
 }
@@ -284,6 +284,10 @@ impl InviteBook {
 
     pub fn add(&mut self, invite: PendingInvite) {
         self.invites.push(invite);
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &PendingInvite> {
+        self.invites.iter()
     }
 
     pub fn len(&self) -> usize {
