@@ -31,6 +31,7 @@ setup:
 # e2e suite serves (target/pkg-testing, target/www-testing).
 client: setup
 	scripts/package-client.sh
+	scripts/package-contacts.sh
 
 worker: setup
 	cd signaling-worker && $(TOOLS) worker-build --release
@@ -69,7 +70,7 @@ fmt-check:
 clippy:
 	cargo clippy --workspace --exclude sotto-client-wasm --exclude sotto-signaling-worker --all-targets -- -D warnings
 	cargo clippy -p sotto-client-wasm --all-targets -- -D warnings
-	cargo clippy -p sotto-client-wasm -p sotto-call-wasm -p sotto-signaling-worker --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -p sotto-client-wasm -p sotto-call-wasm -p sotto-contacts-wasm -p sotto-signaling-worker --target wasm32-unknown-unknown -- -D warnings
 	cargo clippy -p sotto-client-wasm --target wasm32-unknown-unknown --features testing -- -D warnings
 
 # The crypto Worker's module runs natively too for its request mapping (service.rs).
