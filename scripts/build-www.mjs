@@ -14,7 +14,8 @@
 //
 // Subresource Integrity: every HTML page gets `integrity="sha384-..."` on its module script
 // and stylesheet, and an import map (its hash added to the CSP's script-src) whose
-// `integrity` section names the hash of every JavaScript module of pkg/, so the browser
+// `integrity` section names the hash of every JavaScript module of the build (pkg/ and the
+// page's own, vendor/ included), so the browser
 // refuses any module whose bytes are not those of this build: a page's hash then commits to
 // everything it loads as a module. Not covered by the browser (no SRI for them): the crypto
 // Worker's script (pkg/sotto-worker.js, a Worker), what it imports (import maps do not apply
@@ -138,7 +139,13 @@ export function buildWww({ out, signalingUrl = '', packageDir = path.join(ROOT, 
     written.push(`pkg/${name}`);
   }
   const hashes = new Map(written.filter((f) => !pages.includes(f)).map((f) => [f, sri(readFileSync(path.join(out, f)))]));
-  const modules = packageFiles.filter((f) => f.endsWith('.js')).map((f) => `pkg/${f}`);
+  // Every JavaScript module of the build: the package's and the page's own (app.js and what it
+  // imports, such as the vendored QR code module vendor/lean-qr-nano.js, which no <script src>
+  // names and which would otherwise run unchecked).
+  const modules = [
+    ...packageFiles.filter((f) => f.endsWith('.js')).map((f) => `pkg/${f}`),
+    ...written.filter((f) => !f.startsWith('pkg/') && /\.m?js$/.test(f)),
+  ].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   for (const rel of pages) {
     const html = readFileSync(path.join(wwwDir, rel), 'utf8');
     const configured = html.includes(`<meta name="${SIGNALING_META}"`) ? configureIndex(html, signalingUrl) : html;
