@@ -3,6 +3,9 @@
 // - the room socket's handshake runs while the crypto worker starts: a page whose crypto worker
 //   is held at `init` (for up to 5 s) has its room socket made meanwhile, makes no second one,
 //   sends nothing on it before `init` went to the worker, and the call works;
+// - candidates are gathered before the connection is needed: the participant already in the
+//   call makes a spare peer connection (iceCandidatePoolSize 1) when the newcomer is admitted,
+//   and that spare becomes its connection to the newcomer (no other one is made);
 // - a worker without TURN answers the credentials request with 204 (no failed request in the
 //   console of every default-mode call), and relay-only mode refuses to join there with
 //   `turn-unavailable`.
@@ -50,7 +53,9 @@ const HOLD_INIT = () => {
   Worker.prototype.postMessage = function (message, transfer) {
     if (message?.op !== 'init') return post.call(this, message, transfer);
     order.push('init-held');
-    Promise.race([made, new Promise((resolve) => setTimeout(resolve, 5000))]).then(() => {
+    let timer;
+    Promise.race([made, new Promise((resolve) => { timer = setTimeout(resolve, 5000); })]).then(() => {
+      clearTimeout(timer); // (the test counts the timers left running)
       order.push('init-posted');
       post.call(this, message, transfer);
     });
@@ -72,6 +77,10 @@ test('the room socket opens while the crypto worker starts: made before init rea
     }
     const stats = await waitInPage(b.page, mediaStats, (s) => firstRemote(s).framesDecoded >= 10, { timeoutMs: 30_000 });
     assert.ok(firstRemote(stats).framesDecoded >= 10, `B decodes A: ${JSON.stringify(stats)}`);
+    const pcs = await a.page.evaluate(() => window.__resources.pcs.map((pc) => ({ pool: pc.getConfiguration().iceCandidatePoolSize, state: pc.connectionState })));
+    assert.deepEqual(pcs, [{ pool: 1, state: 'connected' }], 'A\'s one connection is the spare it made when B was admitted');
+    const running = await a.page.evaluate(() => window.__leftRunning());
+    assert.equal(running.timers.length, 1, `the spare's timer went with it: ${JSON.stringify(running)}`);
   });
   await a.context.close();
   await b.context.close();

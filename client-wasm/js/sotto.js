@@ -166,6 +166,7 @@ export class Call extends EventTarget {
   #iceServers = [];
   #turnTimer = null;
   #early = null; // the room socket opened while the crypto worker starts (see #preconnect)
+  #spare = null; // a peer connection gathering candidates before it is needed (see #warmUp)
   #safety = { words: [], hex: '', state: 'verifying' };
   // #if testing
   #candidatesAdded = [];
@@ -685,6 +686,9 @@ export class Call extends EventTarget {
       }
       case 'error': return this.#dispatch('error', callError(detail));
       case 'closed': return this.#shutDown();
+      case 'participant-joined':
+        this.#warmUp();
+        break;
       case 'participant-left': {
         const stream = this.#streams.get(event.peer);
         this.#streams.delete(event.peer);
@@ -730,6 +734,11 @@ export class Call extends EventTarget {
     for (const socket of this.#sockets.values()) socket.close(1000, 'bye');
     this.#early?.socket?.close(1000, 'bye');
     this.#early = null;
+    if (this.#spare) {
+      clearTimeout(this.#spare.timer);
+      this.#spare.pc.close();
+      this.#spare = null;
+    }
     this.#conns.clear();
     this.#sockets.clear();
     const closed = new SottoError('closed', 'the call was closed');
@@ -805,13 +814,38 @@ export class Call extends EventTarget {
     };
   }
 
-  #createPeer(peer, id) {
+  #peerConfig() {
     const config = { iceServers: this.#iceServers };
     // relay-only: the browser gathers no host or server-reflexive candidate at all (and the core
     // drops any such candidate either way)
     if (this.privacy === 'relay') config.iceTransportPolicy = 'relay';
     if (this.#mode === 'insertable-streams') config.encodedInsertableStreams = true;
-    const pc = new RTCPeerConnection(config);
+    return config;
+  }
+
+  // A participant was admitted: a connection to it comes soon (once the offer or the key
+  // round trip is through). A spare peer connection made now gathers its candidates
+  // meanwhile (iceCandidatePoolSize; a TURN allocation in relay mode), and the next
+  // create-peer takes it. Nothing about the peer is in it, and nothing it gathers goes
+  // anywhere before the core sends it; unused, it is closed after 10 s (and on close).
+  #warmUp() {
+    if (this.#spare || this.#closed) return;
+    try {
+      const pc = new RTCPeerConnection({ ...this.#peerConfig(), iceCandidatePoolSize: 1 });
+      const timer = setTimeout(() => {
+        if (this.#spare?.pc !== pc) return;
+        this.#spare = null;
+        pc.close();
+      }, 10_000);
+      this.#spare = { pc, timer };
+    } catch { /* no spare: create-peer makes its own */ }
+  }
+
+  #createPeer(peer, id) {
+    const spare = this.#spare;
+    this.#spare = null;
+    if (spare) clearTimeout(spare.timer);
+    const pc = spare?.pc ?? new RTCPeerConnection(this.#peerConfig());
     const stream = new MediaStream();
     // One pre-negotiated, ordered channel per peer carries sealed chat messages.
     const chat = pc.createDataChannel('sotto-chat', { negotiated: true, id: 0, ordered: true });
