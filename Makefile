@@ -97,11 +97,12 @@ e2e: wasm
 
 # Issue 13's cost check runs the last pre-v2 commit beside this tree: bench-v1 builds it once
 # in a git worktree (target/v1, its own Makefile, this tree's node_modules); bench/setup-versions.mjs
-# prints SKIPPED when that build is absent.
+# prints SKIPPED when that build is absent. --breakdown: where the setup time goes, step by step.
 V1_COMMIT := 0d91b7a
 bench: wasm bench-v1
 	$(ISOLATED) node bench/run.mjs
-	$(ISOLATED) node bench/setup-versions.mjs --merge
+	$(ISOLATED) node bench/setup-versions.mjs --calls 20 --merge
+	$(ISOLATED) node bench/setup-versions.mjs --breakdown --calls 10 --merge
 
 bench-v1: target/v1/signaling-worker/build/index.js
 
