@@ -82,7 +82,14 @@ impl Sim {
                     self.plaintexts.insert(envelope.clone(), plain);
                     self.sealed_to.push((client, to.clone()));
                 }
-                self.later(client, 1, Input::Crypto { request, result });
+                let at = self.crypto_answer_at(client);
+                self.schedule(
+                    at,
+                    Event::Input {
+                        client,
+                        input: Input::Crypto { request, result },
+                    },
+                );
             }
             Action::CreatePeer { peer, conn } => {
                 let uid = self.next_uid;

@@ -142,6 +142,13 @@ pub struct Sim {
     pub plaintexts: BTreeMap<String, String>,
     /// Every payload a client's crypto Worker sealed: (client, recipient).
     pub sealed_to: Vec<(usize, PeerId)>,
+    /// A slow machine or server: every socket message (both ways, still in order) takes up to
+    /// this much longer, and each crypto Worker answers up to `slow_crypto_ms` later (its
+    /// answers still in order).
+    pub slow_network_ms: u64,
+    pub slow_crypto_ms: u64,
+    /// When each client's crypto Worker is free again (its answers come in request order).
+    crypto_free_at: BTreeMap<usize, u64>,
 }
 
 pub(crate) fn pair(a: usize, b: usize) -> (usize, usize) {
@@ -181,6 +188,9 @@ impl Sim {
             max_conn: 0,
             plaintexts: BTreeMap::new(),
             sealed_to: Vec::new(),
+            slow_network_ms: 0,
+            slow_crypto_ms: 0,
+            crypto_free_at: BTreeMap::new(),
         }
     }
 
@@ -234,7 +244,25 @@ impl Sim {
     }
 
     pub(super) fn latency(&mut self) -> u64 {
-        self.rng.range(5, 25)
+        let slow = match self.slow_network_ms {
+            0 => 0,
+            ms => self.rng.range(0, ms),
+        };
+        self.rng.range(5, 25) + slow
+    }
+
+    /// When a crypto Worker's answer to a request made now arrives: 1 ms, or on a slow
+    /// machine (a busy page or Worker thread, postMessage queues) up to `slow_crypto_ms`
+    /// later, never before its answer to an earlier request.
+    pub(super) fn crypto_answer_at(&mut self, client: usize) -> u64 {
+        let work = match self.slow_crypto_ms {
+            0 => return self.now + 1,
+            ms => self.rng.range(1, ms),
+        };
+        let free = self.crypto_free_at.get(&client).copied().unwrap_or(0);
+        let at = (self.now + work).max(free);
+        self.crypto_free_at.insert(client, at);
+        at
     }
 
     /// Hands an input to a client's core now (or to its inbox while it is frozen).
