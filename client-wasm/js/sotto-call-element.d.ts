@@ -14,7 +14,11 @@ export interface SottoCallElementEventMap extends CallEventMap {
 
 /**
  * `<sotto-call link="https://…#secret" signaling="wss://…" name="Ada" privacy="relay"
- * codec="VP9" camera-off mic-off autojoin>`: an end-to-end encrypted call in a shadow root.
+ * codec="VP9" camera-off mic-off camera-id="…" microphone-id="…" autojoin>`: an end-to-end
+ * encrypted call in a shadow root. `camera-id`/`microphone-id`: the `deviceId`s to open
+ * (from `enumerateDevices()`; a device that is gone gives way to the default one).
+ * `verified-key-changed` is cancelable: `preventDefault()` keeps the element's banner hidden
+ * (for a page that shows its own warning).
  */
 export declare class SottoCallElement extends HTMLElement {
   /** The Call (sotto.js) while joined, else null. */
@@ -24,6 +28,10 @@ export declare class SottoCallElement extends HTMLElement {
   iceServers?: RTCIceServer[];
   /** Identity keys verified in an earlier call (no attribute). */
   verifiedIdentities?: string[];
+  /** A stream to join with instead of opening camera and microphone (e.g. a lobby's preview):
+   *  taken by the next `join()` (the property goes back to null) and stopped when the call
+   *  ends; `camera-off`/`mic-off` apply to it. */
+  localStream: MediaStream | null;
   join(options?: { media?: boolean }): Promise<void>;
   leave(): void;
   setMuted(kind?: 'audio' | 'video', muted?: boolean): void;

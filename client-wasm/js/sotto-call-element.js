@@ -127,6 +127,11 @@ export class SottoCallElement extends HTMLElement {
   #leaving = false;
   #safety = { state: 'verifying', words: [] };
   #levels = null; // { timer, busy, last: Map(peer -> {energy, duration}), until: Map(peer -> ms) }
+  #keyWarning = null; // the verified-key-changed in the banner: its text follows the name
+  #statusPeer = null; // the participant the status line names
+  /** A MediaStream to join with instead of opening the camera and microphone (e.g. a lobby's
+   *  preview): used by the next join, then the element owns it (stops it when the call ends). */
+  localStream = null;
   #ui;
 
   constructor() {
@@ -199,15 +204,21 @@ export class SottoCallElement extends HTMLElement {
     u.prejoin.hidden = true;
     u.failure.hidden = true;
     u.banner.hidden = true;
+    this.#keyWarning = null;
     try {
       // Refused before anything starts: no camera prompt for a call that cannot be encrypted.
       if (!e2eeSupport()) throw new SottoError('e2ee-unsupported', 'this browser cannot encrypt media frames end to end');
       const link = this.getAttribute('link') ?? '';
       roomSecretFromLink(link);
       const wantVideo = media;
-      if (media) {
+      if (media && this.localStream instanceof MediaStream) {
+        this.#stream = this.localStream;
+        this.localStream = null;
+      } else if (media) {
         this.#status('Starting camera and microphone…');
-        this.#stream = await getMedia(wantVideo);
+        this.#stream = await getMedia(wantVideo, this.getAttribute('camera-id'), this.getAttribute('microphone-id'));
+      }
+      if (this.#stream) {
         if (this.hasAttribute('mic-off')) this.#stream.getAudioTracks().forEach((t) => { t.enabled = false; });
         if (this.hasAttribute('camera-off')) this.#stream.getVideoTracks().forEach((t) => { t.enabled = false; });
       }
@@ -286,9 +297,19 @@ export class SottoCallElement extends HTMLElement {
     this.dispatchEvent(new CustomEvent('state', { detail: code ? { state, code } : { state } }));
   }
 
-  #status(text) { this.#ui.status.textContent = text; }
+  // `peer`: the text names that participant (it is said again when the sealed name arrives).
+  #status(text, peer = null) { this.#ui.status.textContent = text; this.#statusPeer = peer; }
+
+  #warnKey(detail) {
+    const name = this.#nameOf(detail.peer);
+    this.#warn(detail.reason === 'key-changed'
+      ? `Warning: ${name} was verified but now has a different key. This may be someone else: compare the safety code again.`
+      : `${name} joined and is not verified: compare the safety code again.`, true);
+    this.#keyWarning = detail;
+  }
 
   #warn(text, danger = false) {
+    this.#keyWarning = null; // another text replaces the key warning
     const b = this.#ui.banner;
     b.textContent = text;
     b.className = danger ? 'banner danger' : 'banner';
@@ -516,8 +537,12 @@ export class SottoCallElement extends HTMLElement {
       if (fn) fn(event.detail);
       this.dispatchEvent(new CustomEvent(type, { detail: event.detail }));
     });
-    on('participant-joined', ({ peer }) => { this.#renderPeer(peer); this.#status(`${this.#nameOf(peer)} joined.`); });
-    on('participant-name', ({ peer }) => this.#renderPeer(peer));
+    on('participant-joined', ({ peer }) => { this.#renderPeer(peer); this.#status(`${this.#nameOf(peer)} joined.`, peer); });
+    on('participant-name', ({ peer }) => {
+      this.#renderPeer(peer);
+      if (this.#keyWarning?.peer === peer) this.#warnKey(this.#keyWarning);
+      if (this.#statusPeer === peer) this.#status(`${this.#nameOf(peer)} joined.`, peer);
+    });
     on('verification-changed', ({ peer }) => this.#renderPeer(peer));
     on('participant-left', ({ peer, reason }) => {
       const name = this.#tiles.get(peer)?.name.textContent ?? 'Someone';
@@ -532,8 +557,10 @@ export class SottoCallElement extends HTMLElement {
     on('track', ({ peer, stream }) => {
       const t = this.#tile(peer, this.#nameOf(peer));
       if (t.video.srcObject !== stream) t.video.srcObject = stream;
-      t.video.play().catch(() => {
+      t.video.play().catch((error) => {
         // Autoplay with sound refused (no click on the page yet): the next click starts them.
+        // (A play() cut short by a new srcObject or a layout change is no refusal: AbortError.)
+        if (error?.name !== 'NotAllowedError') return;
         this.#status('Click anywhere in the call to hear the others.');
         this.shadowRoot.addEventListener('click', () => { for (const x of this.#tiles.values()) x.video.play().catch(() => {}); }, { once: true });
       });
@@ -543,9 +570,11 @@ export class SottoCallElement extends HTMLElement {
     on('ice-restart', () => {});
     on('key-epoch', ({ peer }) => { if (peer !== call.peerId) { note(peer).ack = false; this.#renderPeer(peer); } });
     on('safety-code', (detail) => { this.#safety = detail; this.#renderSafety(); });
-    on('verified-key-changed', ({ peer, reason }) => this.#warn(reason === 'key-changed'
-      ? `Warning: ${this.#nameOf(peer)} was verified but now has a different key. This may be someone else: compare the safety code again.`
-      : `${this.#nameOf(peer)} joined and is not verified: compare the safety code again.`, true));
+    // Cancelable: a page that shows its own warning calls preventDefault() (no banner then).
+    call.addEventListener('verified-key-changed', ({ detail }) => {
+      if (this.#call !== call) return;
+      if (this.dispatchEvent(new CustomEvent('verified-key-changed', { detail, cancelable: true }))) this.#warnKey(detail);
+    });
     on('signaling-state', ({ state }) => this.#warn(state === 'reconnecting' ? 'Reconnecting to the call server… The call goes on meanwhile.' : ''));
     on('chat', ({ from, text }) => this.#addChat(this.#nameOf(from), text));
     on('mute-changed', () => this.#renderControls());
@@ -571,9 +600,18 @@ export class SottoCallElement extends HTMLElement {
 
 FAILURES['call-ended'] = ['The call ended', 'The connection to the call was lost for good. Join again to continue.', 1];
 
-async function getMedia(video) {
+// `cameraId`/`micId`: the devices the page chose (the camera-id and microphone-id
+// attributes); one that is gone (unplugged) gives way to the default device.
+async function getMedia(video, cameraId, micId) {
   const md = navigator.mediaDevices;
   if (!md?.getUserMedia) throw new SottoError('media-missing', 'this page cannot use a camera or microphone (no mediaDevices: not a secure context?)');
+  if (cameraId || micId) {
+    try {
+      return await md.getUserMedia({ audio: micId ? { deviceId: { exact: micId } } : true, video: video && cameraId ? { deviceId: { exact: cameraId } } : video });
+    } catch (error) {
+      if (error.name !== 'NotFoundError' && error.name !== 'OverconstrainedError') throw error;
+    }
+  }
   try {
     return await md.getUserMedia({ audio: true, video });
   } catch (error) {
