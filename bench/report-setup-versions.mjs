@@ -28,6 +28,7 @@ export function setupVersionsSection(s, breakdown) {
     `| ${f(s.v1Ms)} ms | ${f(s.v2Ms)} ms | ${f(s.v2OverV1, 2)} | ≤ 1.10: ${s.v2OverV1 <= 1.1 ? 'met' : '**missed**'} | ${f(s.v2relayMs)} ms | ${f(s.relayOverV2, 2)} | ${f(s.bareMs)} ms | ${f(s.v1OverBare, 2)} | ${f(s.v2OverBare, 2)} |`, '',
     `How firm the ratio is on this loaded machine: 90% bootstrap interval of v2/v1 ${f(s.v2OverV1Interval90?.[0], 2)}-${f(s.v2OverV1Interval90?.[1], 2)}; the median of the per-round ratios (v1 and v2 back to back) ${f(s.v2OverV1PerRoundMedian, 2)}. v2's default mode here runs against a worker without TURN settings, as v1's (with them it also takes TURN credentials, in parallel with the crypto worker's init).`, '',
     `Each call in ms (in round order): v1 ${all('v1')}; v2 ${all('v2')}; relay-only ${all('v2relay')}; bare ${all('bare')}.${failed.length ? ` ${failed.join(', ')} (not in the medians).` : ''} coturn allocations: ${s.coturnAllocations}.`, '',
+    ...(s.previous ? [`Run before this one (${s.previous.date}, ${s.previous.calls} rounds, load average ${s.previous.loadAverage1m.min}-${s.previous.loadAverage1m.max}${s.previous.note ? `; ${s.previous.note}` : ''}): v1 ${f(s.previous.v1Ms)} ms, v2 ${f(s.previous.v2Ms)} ms, v2/v1 ${f(s.previous.v2OverV1, 2)} (90% interval ${f(s.previous.v2OverV1Interval90?.[0], 2)}-${f(s.previous.v2OverV1Interval90?.[1], 2)}), relay-only ${f(s.previous.v2relayMs)} ms.`, ''] : []),
     ...breakdownSection(breakdown),
   ];
 }

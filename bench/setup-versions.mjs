@@ -239,6 +239,10 @@ log(`medians: v1 ${row.v1Ms.toFixed(0)} ms, v2 ${row.v2Ms.toFixed(0)} ms, v2 rel
 if (merge) {
   const file = path.join(root, 'bench/results.json');
   const results = JSON.parse(readFileSync(file, 'utf8'));
+  // the run before this one, in brief (BENCHMARKS.md shows it beside the new figures)
+  const before = results.setupVersions;
+  if (before) row.previous = { date: before.date, v1Ms: before.v1Ms, v2Ms: before.v2Ms, v2OverV1: before.v2OverV1, v2OverV1Interval90: before.v2OverV1Interval90, v2relayMs: before.v2relayMs, calls: before.calls, loadAverage1m: before.loadAverage1m, note: before.note };
+  if (process.env.SOTTO_BENCH_NOTE) row.note = process.env.SOTTO_BENCH_NOTE;
   results.setupVersions = row;
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(path.join(root, 'BENCHMARKS.md'), renderMarkdown(results));
