@@ -91,9 +91,9 @@ async function loadRecord(db) {
  */
 export class Contacts extends EventTarget {
   #db; #session = null; #origin; #socket = null; #plan = null; #channels = new Map();
-  #online = new Map(); #busy = false; #timers = new Set(); #closed = false; #polling = null;
+  #online = new Map(); #busy = false; #timers = new Set(); #closed = false;
   #channel = null; #retry = 0; #pinger = null; #dayTimer = null; #presence = new Map();
-  #socketOpen = null;
+  #socketOpen = null; #polling = false;
 
   /**
    * @param {object} [options]
@@ -347,11 +347,11 @@ export class Contacts extends EventTarget {
     return u;
   }
   async #post(mailbox, body) {
-    const res = await fetch(this.#http(`/api/mailbox/${mailbox}`), { method: 'POST', body });
+    const res = await fetch(this.#http(`/api/mailbox/${mailbox}`), { method: 'POST', body, signal: AbortSignal.timeout(10_000) });
     if (!res.ok) throw new ContactsError('mailbox-refused', `mailbox answered ${res.status}`);
   }
   async #take(mailbox) {
-    const res = await fetch(this.#http(`/api/mailbox/${mailbox}/take`), { method: 'POST' });
+    const res = await fetch(this.#http(`/api/mailbox/${mailbox}/take`), { method: 'POST', signal: AbortSignal.timeout(10_000) });
     if (!res.ok) return [];
     const json = await res.json().catch(() => null);
     return Array.isArray(json?.messages) ? json.messages.filter((m) => typeof m === 'string') : [];
@@ -359,7 +359,8 @@ export class Contacts extends EventTarget {
   /** Polls the mailboxes of open invites and pending pairings, once a second, while any. */
   #poll() {
     if (this.#polling || this.#closed) return;
-    this.#polling = (async () => {
+    this.#polling = true;
+    (async () => {
       while (!this.#closed && this.#session) {
         const requests = this.#session.requestMailboxes();
         const replies = this.#session.replyMailboxes();
@@ -388,8 +389,7 @@ export class Contacts extends EventTarget {
         }
         await new Promise((r) => { const t = setTimeout(() => { this.#timers.delete(t); r(); }, 1000); this.#timers.add(t); });
       }
-      this.#polling = null;
-    })();
+    })().catch((e) => this.#fail(e)).finally(() => { this.#polling = false; });
   }
 }
 
