@@ -153,6 +153,32 @@ test('pairing by link (typed in, and opened as the page URL): both sides list ea
   assert.equal(await a.page.evaluate(() => window.sottoContacts.publicKey), people.A.key);
 });
 
+test('the passphrase backup: exported in one browser profile, imported in another, the same identity; a wrong passphrase is refused', async () => {
+  const a = people.A.tabs[0];
+  const pass = 'correct horse battery staple';
+  // Argon2id with 64 MiB in the page's wasm: seconds, more on a loaded machine.
+  const file = await a.page.evaluate(async (p) => [...new Uint8Array(await window.sottoContacts.exportBackup(p).arrayBuffer())], pass);
+  assert.equal(String.fromCharCode(...file.slice(0, 7)), 'SOTTOID');
+  const context = await browser.newContext();
+  try {
+    const e = await tab(context, 'Alice-restored');
+    const wrong = await e.page.evaluate(async (bytes) => window.sottoContacts.importBackup(new Uint8Array(bytes), 'wrong passphrase').then(() => 'imported', (err) => err.code), file);
+    assert.equal(wrong, 'backup-rejected');
+    const altered = file.slice();
+    altered[altered.length - 1] ^= 1;
+    assert.equal(await e.page.evaluate(async ([bytes, p]) => window.sottoContacts.importBackup(new Uint8Array(bytes), p).then(() => 'imported', (err) => err.code), [altered, pass]), 'backup-rejected');
+    assert.equal(await e.page.evaluate(() => window.sottoContacts.hasIdentity), false);
+    await e.page.evaluate(async ([bytes, p]) => window.sottoContacts.importBackup(new Uint8Array(bytes), p), [file, pass]);
+    assert.deepEqual(await e.page.evaluate(() => [window.sottoContacts.publicKey, window.sottoContacts.name]), [people.A.key, people.A.name]);
+    // Kept: a reload of the restored profile is still Alice.
+    await e.page.reload();
+    await e.page.waitForFunction(() => window.sottoContacts?.hasIdentity, null, WAIT);
+    assert.equal(await e.page.evaluate(() => window.sottoContacts.publicKey), people.A.key);
+  } finally {
+    await context.close();
+  }
+});
+
 test('presence: a contact goes online, offline and online again (measured on loopback)', async () => {
   const a = people.A.tabs[0];
   await waitPresence(a, people.B, 'online');
