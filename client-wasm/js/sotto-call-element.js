@@ -27,6 +27,7 @@ h2{font-size:1em;margin:0 0 4px}
 .panel{display:flex;flex-direction:column;align-items:flex-start;gap:8px;padding:16px}
 .panel h2{font-size:1.2em}
 .actions{display:flex;gap:8px;flex-wrap:wrap}
+.call{flex:1;min-height:0;display:flex;flex-direction:column}
 .body{display:flex;gap:8px;flex:1;min-height:0}
 .grid{list-style:none;margin:0;padding:0;flex:1;display:grid;gap:8px;grid-template-columns:repeat(auto-fit,minmax(min(100%,140px),1fr));align-content:start}
 .tile{position:relative;background:var(--sotto-tile-bg,#000);border-radius:calc(var(--sotto-radius,12px)/2);overflow:hidden;aspect-ratio:4/3}
