@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startWorker, TEST_ASSETS } from './lib/worker.mjs';
-import { launchChromium, openParticipant, waitInPage } from './lib/browser.mjs';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, openParticipant, waitInPage } from './lib/browser.mjs';
 import { dumpOnFailure } from './lib/probes.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -33,8 +34,20 @@ before(async () => {
   // axe-core served from the page's origin: the demo's CSP refuses inline scripts.
   cpSync(AXE, path.join(assets, 'axe.min.js'));
   worker = await startWorker({ assets });
-  browser = await launchChromium();
+  browser = await launchDemoChromium();
 });
+
+// Chromium as lib/browser.mjs starts it, with three fake cameras (the last switch wins):
+// fake_device_0 and _2 give I420 pictures, fake_device_1 16-bit grey ones (a depth camera's
+// format) that no encoder takes: WebRTC sends no video from it, with or without Sotto.
+function launchDemoChromium() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--use-fake-device-for-media-stream=device-count=3', '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'],
+  });
+}
 after(async () => {
   for (const p of opened) await p.context.close().catch(() => {});
   await browser?.close();
@@ -74,8 +87,12 @@ async function open(url, label, { viewport = { width: 1280, height: 900 }, initS
 async function join(p, name) {
   if (name) await p.page.fill('#display-name', name);
   await p.page.click('#join');
-  await p.page.waitForFunction(() => window.sotto.call?.roomId || document.querySelector('#error:not([hidden])'), null, { timeout: 30_000 });
-  assert.equal(await p.page.evaluate(() => document.querySelector('#error:not([hidden])')?.textContent ?? null), null, `${p.label} joined`);
+  const state = () => {
+    const shadow = document.querySelector('sotto-call').shadowRoot;
+    return { roomId: window.sotto.call?.roomId ?? null, error: document.querySelector('#error:not([hidden])')?.textContent ?? null, element: document.querySelector('sotto-call').state, status: shadow.querySelector('[part=status]').textContent, lobby: !document.querySelector('#lobby').hidden };
+  };
+  const joined = await waitInPage(p.page, state, (s) => s.roomId || s.error, { timeoutMs: 30_000 });
+  assert.ok(joined.roomId && joined.error === null, `${p.label} joined: ${JSON.stringify(joined)}`);
 }
 
 const widgetState = () => document.querySelector('sotto-call').state;
@@ -143,16 +160,28 @@ test('the demo: room, QR, lobby, two-party call, safety code verified, chat, fou
       mics: [...document.querySelector('#mic-select').options].map((o) => o.value).filter(Boolean),
     }), (l) => l.preview > 0 && l.cameras.length >= 2, { timeoutMs: 15_000 });
     assert.ok(lobby.preview > 0, 'the camera preview plays');
-    assert.ok(lobby.cameras.length >= 2 && lobby.mics.length >= 1, `device pickers: ${JSON.stringify(lobby)}`);
-    // Pick the second camera: the preview switches to it.
+    assert.ok(lobby.cameras.length >= 3 && lobby.mics.length >= 2, `device pickers: ${JSON.stringify(lobby)}`);
+    const previewDevice = () => document.querySelector('#preview').srcObject?.getVideoTracks()[0]?.getSettings().deviceId;
+    // The second fake camera gives pictures no encoder takes (a call would send no video from
+    // it to anyone: 0 frames encoded): the lobby says so, greys it out and shows another one.
     await a.page.selectOption('#camera-select', lobby.cameras[1]);
-    const previewDevice = await waitInPage(a.page, () => document.querySelector('#preview').srcObject?.getVideoTracks()[0]?.getSettings().deviceId, (d) => d === lobby.cameras[1], { timeoutMs: 10_000 });
-    assert.equal(previewDevice, lobby.cameras[1], 'the preview uses the chosen camera');
-    // And back to the first: a call that starts on Chromium's second fake camera sends no video
-    // to peers that connect later (a quirk found here, reported: replaceTrack before any peer
-    // with that device's track; the first device's tracks work), so A joins on the first.
-    await a.page.selectOption('#camera-select', lobby.cameras[0]);
-    await waitInPage(a.page, () => document.querySelector('#preview').srcObject?.getVideoTracks()[0]?.getSettings().deviceId, (d) => d === lobby.cameras[0], { timeoutMs: 10_000 });
+    const refused = await waitInPage(a.page, () => ({
+      status: document.querySelector('#preview-status').textContent,
+      option: [...document.querySelector('#camera-select').options].filter((o) => o.disabled).map((o) => o.value),
+      chosen: document.querySelector('#camera-select').value,
+    }), (r) => /cannot send/.test(r.status), { timeoutMs: 10_000 });
+    assert.match(refused.status, /fake_device_1 gives pictures this browser cannot send in a call .*: using fake_device_0 instead/);
+    assert.deepEqual(refused.option, [lobby.cameras[1]], 'the camera that cannot be sent is greyed out');
+    assert.equal(await waitInPage(a.page, previewDevice, (d) => d === lobby.cameras[0], { timeoutMs: 10_000 }), lobby.cameras[0], 'the preview shows a camera that can be sent');
+    assert.equal(refused.chosen, lobby.cameras[0]);
+    // The third camera and the last microphone: the preview switches to them, and the call will
+    // use what the preview shows.
+    await a.page.selectOption('#camera-select', lobby.cameras[2]);
+    assert.equal(await waitInPage(a.page, previewDevice, (d) => d === lobby.cameras[2], { timeoutMs: 10_000 }), lobby.cameras[2], 'the preview uses the chosen camera');
+    const mic = lobby.mics.at(-1);
+    await a.page.selectOption('#mic-select', mic);
+    await waitInPage(a.page, () => document.querySelector('#preview').srcObject?.getAudioTracks()[0]?.getSettings().deviceId, (d) => d === mic, { timeoutMs: 10_000 });
+    assert.equal(await a.page.inputValue('#camera-select'), lobby.cameras[2]);
     await a.page.fill('#display-name', 'Ada');
     // Visible focus on the lobby's controls (keyboard).
     await a.page.focus('#display-name');
@@ -163,7 +192,8 @@ test('the demo: room, QR, lobby, two-party call, safety code verified, chat, fou
     await shot(a.page, 'lobby', { fullPage: true });
     await axeCheck(a.page, 'lobby');
 
-    // Two-party call. A joins with the chosen camera; B joins with the link.
+    // Two-party call. A joins with the chosen devices (the preview's own tracks); B with the link.
+    const previewTracks = await a.page.evaluate(() => document.querySelector('#preview').srcObject.getTracks().map((t) => t.id).sort());
     await join(a);
     const b = await open(fresh, 'B');
     await join(b, 'Grace');
@@ -171,12 +201,39 @@ test('the demo: room, QR, lobby, two-party call, safety code verified, chat, fou
     assert.deepEqual(two[0].map((t) => t.name), ['You', 'Grace'], 'A sees Grace by name (sent sealed)');
     assert.deepEqual(two[1].map((t) => t.name), ['You', 'Ada'], 'B sees Ada by name');
     assert.ok(two.every((t) => t.every((x) => x.width > 0)), `every tile shows video: ${JSON.stringify(two)}`);
-    const sent = await a.page.evaluate(() => window.sotto.call.localStream.getVideoTracks()[0].getSettings().deviceId);
-    assert.equal(sent, lobby.cameras[0], 'A sends the camera chosen in the lobby');
+    const sent = await a.page.evaluate(() => {
+      const stream = window.sotto.call.localStream;
+      return { camera: stream.getVideoTracks()[0].getSettings().deviceId, mic: stream.getAudioTracks()[0].getSettings().deviceId, tracks: stream.getTracks().map((t) => t.id).sort() };
+    });
+    assert.deepEqual([sent.camera, sent.mic], [lobby.cameras[2], mic], 'A sends the camera and microphone chosen in the lobby');
+    assert.deepEqual(sent.tracks, previewTracks, 'the call took the lobby\'s preview tracks (no second getUserMedia, no switch after joining)');
     assert.match(await waitInPage(a.page, () => document.querySelector('#status').textContent, (s) => /end-to-end encrypted/.test(s)), /Connected, end-to-end encrypted/);
     const line = await waitInPage(a.page, () => document.querySelector('#people-list').textContent, (t) => /Grace — connected, receiving [\d.]+ (k|M)bit\/s \(\d+ fps\)/.test(t), { timeoutMs: 10_000 });
     assert.match(line, /Grace — connected, receiving [\d.]+ (k|M)bit\/s \(\d+ fps\)/, 'who is in the call, with what arrives from them');
+    // An error the call recovers from by itself (a failed negotiation is retried) is said with
+    // the name, and goes once media from that participant arrives again (it stayed all call).
+    await a.page.evaluate(() => {
+      const [peer] = window.sotto.call.participants.keys();
+      const error = Object.assign(new Error('a WebRTC operation on a peer connection failed'), { code: 'negotiation-failed', peer });
+      document.querySelector('sotto-call').dispatchEvent(new CustomEvent('error', { detail: error }));
+    });
+    assert.match(await a.page.textContent('#error'), /^Grace: a WebRTC operation .*\(negotiation-failed\)$/);
+    assert.equal(await waitInPage(a.page, () => document.querySelector('#error').hidden, Boolean, { timeoutMs: 10_000 }), true, 'the recovered error goes once Grace\'s media arrives');
     await shot(a.page, 'two-party', { fullPage: true });
+    // An element taller than its content (a page giving it a height) keeps its controls at the
+    // bottom, under the tiles, not floating half-way with empty space below.
+    const gap = await a.page.evaluate(async () => {
+      const widget = document.querySelector('sotto-call');
+      widget.style.height = `${widget.getBoundingClientRect().height + 300}px`;
+      await new Promise(requestAnimationFrame);
+      const shadow = widget.shadowRoot;
+      const bottom = shadow.querySelector('[part=root]').getBoundingClientRect().bottom;
+      const controls = shadow.querySelector('[part=controls]').getBoundingClientRect().bottom;
+      const status = shadow.querySelector('[part=status]').getBoundingClientRect().height;
+      widget.style.height = '';
+      return bottom - controls - status;
+    });
+    assert.ok(gap < 40, `the controls sit at the bottom of a tall element (${gap} px below them)`);
     await axeCheck(a.page, 'two-party');
 
     // The safety code: same five words on both sides, shown in the element; the fingerprint.
@@ -221,6 +278,15 @@ test('the demo: room, QR, lobby, two-party call, safety code verified, chat, fou
     assert.ok(four.every((t) => t.width > 0), `every tile shows video: ${JSON.stringify(four)}`);
     assert.equal(four.find((t) => t.name === 'Grace').verified, true, 'Grace stays verified');
     assert.match(await waitInPage(a.page, () => document.querySelector('#verify-warning').textContent, (t) => /^(Hedy|Katherine) joined and is not verified/.test(t), { timeoutMs: 10_000 }), /^(Hedy|Katherine) joined and is not verified/, 'A is warned, by name');
+    // Once: the page's warning, not the element's banner too; and no 'Guest abcd' left once
+    // the names arrived (the element's status line follows the name).
+    const warnings = await a.page.evaluate(() => {
+      const shadow = document.querySelector('sotto-call').shadowRoot;
+      const shown = [document.querySelector('#verify-warning'), shadow.querySelector('[part=banner]')].filter((e) => !e.hidden && e.getClientRects().length > 0);
+      return { verifyTexts: shown.map((e) => e.textContent).filter((t) => /not verified|different (identity )?key/.test(t)), status: shadow.querySelector('[part=status]').textContent };
+    });
+    assert.equal(warnings.verifyTexts.length, 1, `the unverified-joined warning is shown once: ${JSON.stringify(warnings.verifyTexts)}`);
+    assert.doesNotMatch((await waitInPage(a.page, () => document.querySelector('sotto-call').shadowRoot.querySelector('[part=status]').textContent, (t) => !/Guest /.test(t), { timeoutMs: 10_000 })), /Guest /, 'the element names who joined');
     for (const p of [b, c, d]) assert.equal((await waitInPage(p.page, tiles, (t) => t.length === 4, { timeoutMs: 30_000 })).length, 4, `${p.label} has four tiles`);
     await waitInPage(a.page, words, (t) => t.split(' ').length === 5, { timeoutMs: 20_000 });
     // Mute: A's own tile says so.
@@ -240,6 +306,12 @@ test('the demo: room, QR, lobby, two-party call, safety code verified, chat, fou
       return { text: b.textContent, left: r.left, right: r.right, height: r.height };
     }));
     assert.ok(controls.length >= 4 && controls.every((x) => x.left >= 0 && x.right <= 360 && x.height >= 40), `controls fit and are big enough: ${JSON.stringify(controls)}`);
+    // Two tiles abreast on a phone (four people above the controls, not one long column), and
+    // no 'Click anywhere to hear' where the browser lets the call play (a play() cut short by
+    // the resize is no autoplay refusal).
+    const columns = await a.page.evaluate(() => new Set([...document.querySelector('sotto-call').shadowRoot.querySelectorAll('li.tile')].map((li) => Math.round(li.getBoundingClientRect().left))).size);
+    assert.equal(columns, 2, 'tiles two abreast at 360 px');
+    assert.doesNotMatch(await a.page.evaluate(() => document.querySelector('sotto-call').shadowRoot.querySelector('[part=status]').textContent), /Click anywhere/);
     await shot(a.page, 'phone-call', { fullPage: true });
     await axeCheck(a.page, 'phone-call');
 
@@ -250,6 +322,18 @@ test('the demo: room, QR, lobby, two-party call, safety code verified, chat, fou
     assert.equal(await a.page.evaluate(widgetState), 'left');
     assert.equal(await a.page.evaluate(() => window.sotto.call), null);
     assert.equal((await waitInPage(b.page, tiles, (t) => t.length === 3, { timeoutMs: 30_000 })).length, 3, 'B sees A leave');
+    // Joining again with the camera off: no preview stream to hand over, so the element opens
+    // the chosen devices itself (its camera-id and microphone-id attributes).
+    await a.page.check('#start-camera-off');
+    await waitInPage(a.page, () => document.querySelector('#preview-status').textContent, (t) => /camera will be off/.test(t), { timeoutMs: 10_000 });
+    await join(a);
+    const again = await a.page.evaluate(() => {
+      const stream = window.sotto.call.localStream;
+      const video = stream.getVideoTracks()[0];
+      return { camera: video?.getSettings().deviceId, enabled: video?.enabled, mic: stream.getAudioTracks()[0]?.getSettings().deviceId, attributes: [document.querySelector('sotto-call').getAttribute('camera-id'), document.querySelector('sotto-call').getAttribute('microphone-id')] };
+    });
+    assert.deepEqual(again.attributes, [lobby.cameras[2], mic]);
+    assert.deepEqual([again.camera, again.enabled, again.mic], [lobby.cameras[2], false, mic], 'the element opened the chosen camera (off) and microphone');
     console.log(`demo: room ${fresh.length - worker.origin.length - 2} chars of secret, QR ${qr.modules}x${qr.modules}; 2 then 4 named tiles with video; words "${w[0]}" equal; verified by keyboard; chat both ways; 360 px: ${phone.scroll} px wide, ${controls.length} controls`);
   });
 });

@@ -86,12 +86,37 @@ $('show-qr').onclick = () => {
 // --- The lobby's camera preview and devices ----------------------------------------------
 let preview = null; // the preview's MediaStream
 let previewRun = 0; // a preview that arrives after it was stopped is stopped at once
+let previewNote = ''; // said under the preview once it runs (why another camera was taken)
+const unsendable = new Set(); // cameras whose pictures cannot be sent (deviceIds)
 const previewStatus = (text) => { $('preview-status').textContent = text; $('preview-status').hidden = !text; };
-function stopPreview() {
+function stopPreview({ keep = false } = {}) {
   previewRun += 1;
-  preview?.getTracks().forEach((t) => t.stop());
+  if (!keep) preview?.getTracks().forEach((t) => t.stop());
   preview = null;
   $('preview').srcObject = null;
+}
+
+// Whether the browser can encode (and so send) a camera's pictures. Some cameras give frames
+// in a format with no encoder (a depth or infrared camera's 16-bit grey, as Chromium's second
+// fake camera does): the preview shows them, but a call would send no video at all, in plain
+// WebRTC as here. Read from one frame where the browser lets a page look (Chromium's
+// MediaStreamTrackProcessor: a VideoFrame with no pixel format); elsewhere assumed sendable.
+async function sendable(track) {
+  if (typeof MediaStreamTrackProcessor !== 'function') return true;
+  const probe = track.clone();
+  try {
+    const reader = new MediaStreamTrackProcessor({ track: probe }).readable.getReader();
+    const first = await Promise.race([reader.read(), new Promise((resolve) => setTimeout(resolve, 3000))]);
+    const frame = first?.value;
+    const ok = !frame || frame.format !== null;
+    frame?.close();
+    reader.cancel().catch(() => {});
+    return ok;
+  } catch {
+    return true;
+  } finally {
+    probe.stop();
+  }
 }
 async function startPreview() {
   stopPreview();
@@ -106,9 +131,26 @@ async function startPreview() {
       video: cameraOff ? false : camera ? { deviceId: { exact: camera } } : true,
     });
     if (run !== previewRun) { stream.getTracks().forEach((t) => t.stop()); return; }
+    const video = stream.getVideoTracks()[0];
+    if (video && !(await sendable(video))) {
+      if (run !== previewRun) { stream.getTracks().forEach((t) => t.stop()); return; }
+      const name = video.label || 'This camera';
+      unsendable.add(video.getSettings().deviceId);
+      stream.getTracks().forEach((t) => t.stop());
+      await listDevices();
+      const other = [...$('camera-select').options].find((o) => o.value && !unsendable.has(o.value));
+      if (other) {
+        previewNote = `${name} gives pictures this browser cannot send in a call (a depth or infrared camera?): using ${other.textContent} instead.`;
+        $('camera-select').value = other.value;
+        startPreview();
+      } else {
+        previewStatus(`${name} gives pictures this browser cannot send in a call (a depth or infrared camera?). Connect another camera, or join with your camera off.`);
+      }
+      return;
+    }
     preview = stream;
     $('preview').srcObject = stream;
-    previewStatus(cameraOff ? 'Your camera will be off when you join.' : '');
+    previewStatus([previewNote, cameraOff ? 'Your camera will be off when you join.' : ''].filter(Boolean).join(' '));
     await listDevices();
   } catch (error) {
     if (run !== previewRun) return;
@@ -126,13 +168,18 @@ async function listDevices() {
   for (const [select, kind, track, label] of [[$('camera-select'), 'videoinput', 'video', 'Camera'], [$('mic-select'), 'audioinput', 'audio', 'Microphone']]) {
     const list = devices.filter((d) => d.kind === kind && d.deviceId);
     const chosen = select.value || inUse(track) || '';
-    select.replaceChildren(...list.map((d, i) => new Option(d.label || `${label} ${i + 1}`, d.deviceId)));
+    select.replaceChildren(...list.map((d, i) => {
+      const option = new Option(d.label || `${label} ${i + 1}`, d.deviceId);
+      if (unsendable.has(d.deviceId)) { option.textContent += ' (cannot be sent)'; option.disabled = true; }
+      return option;
+    }));
     if (!list.length) select.append(new Option(`No ${label.toLowerCase()} (or not allowed yet)`, ''));
-    select.value = list.some((d) => d.deviceId === chosen) ? chosen : (list[0]?.deviceId ?? '');
+    const usable = list.filter((d) => !unsendable.has(d.deviceId));
+    select.value = usable.some((d) => d.deviceId === chosen) ? chosen : (usable[0]?.deviceId ?? list[0]?.deviceId ?? '');
     select.disabled = list.length === 0;
   }
 }
-$('camera-select').onchange = startPreview;
+$('camera-select').onchange = () => { previewNote = ''; startPreview(); };
 $('mic-select').onchange = startPreview;
 $('start-camera-off').onchange = startPreview;
 if (navigator.mediaDevices?.getUserMedia) startPreview();
@@ -143,12 +190,34 @@ const status = (text) => { $('status').textContent = text; };
 const showError = (error) => {
   const box = $('error');
   box.hidden = false;
-  box.textContent = `${error?.message ?? error} (${error?.code ?? 'internal'})`;
+  box.textContent = `${error?.peer ? `${nameOf(error.peer)}: ` : ''}${error?.message ?? error} (${error?.code ?? 'internal'})`;
   box.dataset.code = error?.code ?? 'internal';
+  if (error?.peer) box.dataset.peer = error.peer; else delete box.dataset.peer;
 };
+// Errors the call recovers from by itself (a failed negotiation is retried): their note goes
+// once media from that participant arrives again, instead of staying on screen all call long.
+const RECOVERED_WITH_MEDIA = ['negotiation-failed'];
+function clearRecoveredError() {
+  const box = $('error');
+  const peer = box.dataset.peer;
+  if (box.hidden || !peer || !RECOVERED_WITH_MEDIA.includes(box.dataset.code)) return;
+  if (people.get(peer)?.connection === 'connected' && (quality.get(peer)?.kbps ?? 0) >= 1) {
+    box.hidden = true;
+    delete box.dataset.code;
+    delete box.dataset.peer;
+  }
+}
 
 $('join').onclick = async () => {
-  stopPreview();
+  // The devices the lobby showed: its preview stream itself when it has the camera (no second
+  // camera prompt, no flicker), and the chosen devices' ids for any later attempt (Try again).
+  const stream = preview;
+  const handOver = stream && !$('start-camera-off').checked && stream.getVideoTracks().length > 0 && stream.getAudioTracks().length > 0;
+  stopPreview({ keep: handOver });
+  widget.localStream = handOver ? stream : null;
+  for (const [attribute, select] of [['camera-id', $('camera-select')], ['microphone-id', $('mic-select')]]) {
+    if (select.value) widget.setAttribute(attribute, select.value); else widget.removeAttribute(attribute);
+  }
   $('error').hidden = true;
   delete $('error').dataset.code;
   widget.setAttribute('link', location.href);
@@ -167,22 +236,6 @@ $('join').onclick = async () => {
   status('Joining…');
   await widget.join();
 };
-
-// The devices picked in the lobby (the element asks for the default ones).
-async function useChosenDevices(call) {
-  for (const [kind, select] of [['video', $('camera-select')], ['audio', $('mic-select')]]) {
-    const wanted = select.value;
-    const track = call.localStream?.getTracks().find((t) => t.kind === kind);
-    if (!wanted || !track || track.getSettings().deviceId === wanted) continue;
-    const muted = call.isMuted(kind);
-    try {
-      await call.switchDevice(kind, wanted);
-      if (muted) call.setMuted(kind, true);
-    } catch (error) {
-      status(`Could not switch to the chosen ${kind === 'video' ? 'camera' : 'microphone'}: ${error.message}`);
-    }
-  }
-}
 
 // Ready: the button was disabled until the handler above existed.
 $('join').disabled = false;
@@ -268,6 +321,7 @@ async function sampleQuality() {
   }
   for (const peer of quality.keys()) if (!(peer in stats)) quality.delete(peer);
   showPeople();
+  clearRecoveredError();
 }
 function watchQuality(on) {
   clearInterval(qualityTimer);
@@ -287,8 +341,11 @@ function showWarning() {
     ? `Warning: ${nameOf(warned.peer)} was verified, but now has a different identity key. This may be someone else. Compare the safety code again before you trust this call.`
     : `${nameOf(warned.peer)} joined and is not verified. Compare the safety code again.`;
 }
-widget.addEventListener('verified-key-changed', ({ detail }) => {
+widget.addEventListener('verified-key-changed', (event) => {
   // Loud: someone people verified came back with another key, or an unverified person joined.
+  // Said once, here beside the call (with the name once it arrives): not in the element's banner too.
+  event.preventDefault();
+  const { detail } = event;
   warned = detail;
   showWarning();
 });
@@ -303,7 +360,6 @@ widget.addEventListener('joined', ({ detail }) => {
   encrypted = detail.encrypted;
   if (!encrypted) showError(Object.assign(new Error('This call is NOT end-to-end encrypted.'), { code: 'unencrypted' }));
   showState();
-  useChosenDevices(widget.call);
 });
 widget.addEventListener('state', ({ detail }) => {
   $('back').hidden = detail.state !== 'failed' && detail.state !== 'left';
@@ -332,6 +388,7 @@ widget.addEventListener('error', ({ detail }) => { if (detail.code !== 'verified
 widget.addEventListener('participant-joined', ({ detail }) => { person(detail.peer); showState(); });
 widget.addEventListener('participant-left', ({ detail }) => {
   people.delete(detail.peer);
+  if ($('error').dataset.peer === detail.peer && RECOVERED_WITH_MEDIA.includes($('error').dataset.code)) $('error').hidden = true;
   // "Rotated" only once this participant's new key is in use (its key-epoch event).
   rotating = true;
   showState();
