@@ -54,6 +54,7 @@ endif
 # (scripts/build-hashes.mjs). Two runs from the same commit and tools print the same lines.
 release-hashes: setup
 	scripts/package-client.sh --release-only
+	scripts/package-contacts.sh
 	node scripts/build-hashes.mjs $(if $(SIGNALING_URL),--signaling-url $(SIGNALING_URL))
 
 deploy: wasm
