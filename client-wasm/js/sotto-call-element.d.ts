@@ -41,6 +41,14 @@ export declare class SottoCallElement extends HTMLElement {
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
 }
 
+/**
+ * Whether this browser can encode (so send) a camera track's pictures: false for a camera whose
+ * frames have no pixel format an encoder takes (a depth or infrared camera), which would send
+ * no video at all. Read from one frame where the browser allows it (MediaStreamTrackProcessor);
+ * true where it cannot tell. The element runs it on the camera it joins with (a banner says so).
+ */
+export declare function canSendVideo(track: MediaStreamTrack, timeoutMs?: number): Promise<boolean>;
+
 declare global {
   interface HTMLElementTagNameMap { 'sotto-call': SottoCallElement; }
 }

@@ -224,6 +224,9 @@ export class SottoCallElement extends HTMLElement {
         if (this.hasAttribute('camera-off')) this.#stream.getVideoTracks().forEach((t) => { t.enabled = false; });
       }
       this.#status('Joining…');
+      // Checked while joining: a camera whose pictures no encoder takes sends nothing at all.
+      const video = this.#stream?.getVideoTracks()[0];
+      const sendable = video ? canSendVideo(video) : Promise.resolve(true);
       const options = { link, localStream: this.#stream ?? undefined };
       const signalingUrl = this.getAttribute('signaling');
       if (signalingUrl) options.signalingUrl = signalingUrl;
@@ -241,6 +244,9 @@ export class SottoCallElement extends HTMLElement {
       this.#call = call;
       this.#wire(call);
       this.#showCall();
+      sendable.then((ok) => {
+        if (!ok && this.#call === call) this.#warn(`${video.label || 'Your camera'} gives pictures this browser cannot send: the others will not see you. Leave and join with another camera.`, true);
+      });
       this.#setState('in-call');
       this.dispatchEvent(new CustomEvent('joined', { detail: { peerId: call.peerId, encrypted: call.encrypted } }));
     } catch (error) {
@@ -596,6 +602,34 @@ export class SottoCallElement extends HTMLElement {
       this.#stopMedia();
       this.#fail(new SottoError('call-ended', 'the call ended'));
     });
+  }
+}
+
+/**
+ * Whether this browser can encode (so send) a camera track's pictures: false for a camera
+ * whose frames have no pixel format an encoder takes (a depth or infrared camera's 16-bit
+ * grey, as Chromium's second fake camera): WebRTC then sends no video at all from it. Read
+ * from one frame where the browser lets a page look (MediaStreamTrackProcessor); true where
+ * it cannot tell or no frame comes within `timeoutMs`.
+ */
+export async function canSendVideo(track, timeoutMs = 3000) {
+  if (typeof MediaStreamTrackProcessor !== 'function' || track?.kind !== 'video' || track.readyState !== 'live') return true;
+  const probe = track.clone();
+  probe.enabled = true;
+  let timer;
+  try {
+    const reader = new MediaStreamTrackProcessor({ track: probe }).readable.getReader();
+    const first = await Promise.race([reader.read(), new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs); })]);
+    const frame = first?.value;
+    const ok = !frame || frame.format !== null;
+    frame?.close();
+    reader.cancel().catch(() => {});
+    return ok;
+  } catch {
+    return true;
+  } finally {
+    clearTimeout(timer);
+    probe.stop();
   }
 }
 
