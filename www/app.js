@@ -2,7 +2,7 @@
 // in the <sotto-call> element of the package. One page; the room secret lives in the URL
 // fragment (never sent to any server).
 import { generateRoomSecret } from './pkg/sotto.js';
-import './pkg/sotto-call-element.js';
+import { canSendVideo } from './pkg/sotto-call-element.js';
 import { generate as qrCode } from './vendor/lean-qr-nano.js';
 
 const $ = (id) => document.getElementById(id);
@@ -96,28 +96,8 @@ function stopPreview({ keep = false } = {}) {
   $('preview').srcObject = null;
 }
 
-// Whether the browser can encode (and so send) a camera's pictures. Some cameras give frames
-// in a format with no encoder (a depth or infrared camera's 16-bit grey, as Chromium's second
-// fake camera does): the preview shows them, but a call would send no video at all, in plain
-// WebRTC as here. Read from one frame where the browser lets a page look (Chromium's
-// MediaStreamTrackProcessor: a VideoFrame with no pixel format); elsewhere assumed sendable.
-async function sendable(track) {
-  if (typeof MediaStreamTrackProcessor !== 'function') return true;
-  const probe = track.clone();
-  try {
-    const reader = new MediaStreamTrackProcessor({ track: probe }).readable.getReader();
-    const first = await Promise.race([reader.read(), new Promise((resolve) => setTimeout(resolve, 3000))]);
-    const frame = first?.value;
-    const ok = !frame || frame.format !== null;
-    frame?.close();
-    reader.cancel().catch(() => {});
-    return ok;
-  } catch {
-    return true;
-  } finally {
-    probe.stop();
-  }
-}
+// A camera whose pictures this browser cannot encode (a depth or infrared camera; Chromium's
+// second fake camera) would send no video at all: the element's check, run on the preview.
 async function startPreview() {
   stopPreview();
   const run = previewRun;
@@ -132,7 +112,7 @@ async function startPreview() {
     });
     if (run !== previewRun) { stream.getTracks().forEach((t) => t.stop()); return; }
     const video = stream.getVideoTracks()[0];
-    if (video && !(await sendable(video))) {
+    if (video && !(await canSendVideo(video))) {
       if (run !== previewRun) { stream.getTracks().forEach((t) => t.stop()); return; }
       const name = video.label || 'This camera';
       unsendable.add(video.getSettings().deviceId);
