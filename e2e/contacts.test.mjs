@@ -301,6 +301,30 @@ test('two tabs of one identity both ring; when one answers the other stops', asy
   await leave(b2);
 });
 
+test('calling a contact with no tab open: no answer at once, and a missed-call notice waits in their mailbox until they come back (then deleted)', async () => {
+  const a = people.A.tabs[0];
+  for (const t of people.B.tabs) await t.page.close();
+  people.B.tabs = [];
+  await waitPresence(a, people.B, 'offline');
+  const outcome = await a.page.evaluate((key) => new Promise((resolve, reject) => {
+    window.sottoContacts.addEventListener('outcome', (e) => resolve(e.detail.outcome), { once: true });
+    window.sottoContacts.call(key, `${location.origin}/#${'y'.repeat(43)}`).catch(reject);
+  }), people.B.key);
+  assert.equal(outcome, 'no-answer');
+  const b = await tab(people.B.context, 'Bob-back');
+  people.B.tabs = [b];
+  await b.page.waitForFunction(() => !document.querySelector('#missed').hidden, null, WAIT);
+  assert.match(await b.page.textContent('#missed-list'), new RegExp(`${people.A.name} at .*while you were away`));
+  assert.equal(await b.page.evaluate(() => document.querySelectorAll('#missed-list li').length), 1);
+  // Delivered once: after a reload (its inboxes taken again when the socket opens) nothing is left.
+  await b.page.reload();
+  await b.page.waitForFunction(() => window.sottoContacts?.contacts.length === 2, null, WAIT);
+  await waitPresence(b, people.A, 'online');
+  // Wait until the reloaded tab has taken all its inboxes again (2 contacts x 8 days).
+  await b.page.waitForFunction(() => performance.getEntriesByType('resource').filter((e) => e.name.includes('/take')).length >= 16, null, WAIT);
+  assert.equal(await b.page.evaluate(() => document.querySelector('#missed').hidden), true, 'the notice was delivered once');
+});
+
 test('one identity in Firefox: paired by opening a link, presence both ways, rung and answered into the same call', { skip: !existsSync(FIREFOX) && `${FIREFOX} is missing` }, async () => {
   const a = people.A.tabs[0];
   const link = await makeLink(a);

@@ -43,9 +43,11 @@ export const WIDGET_LIMIT_GZIP = 15 * KB;
 
 // The contacts module (issue 16: identity, contact links, presence, ringing), its own wasm and
 // JavaScript, loaded only by pages that use contacts: measured apart, with its own ceiling
-// (a little above its size when it landed: 78.9 KB wasm + 9.9 KB JavaScript = 88.8 KB gzipped).
+// (a little above its size: 78.9 KB wasm + 9.9 KB JavaScript = 88.8 KB gzipped when it landed;
+// 82.9 + 10.6 = 93.6 KB with the sealed missed-call notices, which link HPKE's single-shot
+// AuthPSK mode).
 export const CONTACTS_FILES = ['sotto-contacts.js', 'sotto_contacts_wasm.js'];
-export const CONTACTS_LIMIT_GZIP = 95 * KB;
+export const CONTACTS_LIMIT_GZIP = 100 * KB;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 

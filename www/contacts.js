@@ -241,6 +241,12 @@ contacts.addEventListener('stopped', ({ detail }) => {
   ringing = null;
 });
 
+// Calls while this profile had no tab open: their sealed notices, from the mailbox.
+contacts.addEventListener('missed', ({ detail }) => {
+  missed.hidden = false;
+  missed.querySelector('ul').append(el('li', {}, `${detail.name || 'Someone'} at ${new Date(detail.at).toLocaleTimeString()} (while you were away)`));
+});
+
 // Join: the room link must be a room of this page (its secret in the fragment), never elsewhere.
 contacts.addEventListener('join', ({ detail }) => {
   let url;

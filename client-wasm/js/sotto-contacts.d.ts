@@ -23,6 +23,7 @@ export interface ContactsEventMap {
   stopped: CustomEvent<{ call: string; reason: StopReason }>;
   outcome: CustomEvent<{ call: string; outcome: Outcome }>;
   join: CustomEvent<{ call: string; roomLink: string }>;
+  missed: CustomEvent<{ call: string; from: string; name: string; at: number }>;
   error: CustomEvent<{ code: string; message: string }>;
 }
 

@@ -85,15 +85,18 @@ async function loadRecord(db) {
  *  - `stopped`   {call, reason}: stop ringing ('answered-elsewhere', 'ended-elsewhere',
  *                'declined', 'missed', 'missed-timeout', 'expired', 'not-confirmed')
  *  - `outcome`   {call, outcome}: a call this tab placed ended ringing ('answered',
- *                'declined', 'busy', 'no-answer', 'cancelled')
+ *                'declined', 'busy', 'no-answer', 'cancelled'); 'no-answer' at once when no
+ *                tab of the contact heard the invite (a missed-call notice goes to their mailbox)
  *  - `join`      {call, roomLink}: join this room now (answered, on both sides)
+ *  - `missed`    {call, from, name, at}: a contact called while this profile had no tab open
+ *                (their sealed notice, taken from the mailbox)
  *  - `error`     {code, message}
  */
 export class Contacts extends EventTarget {
   #db; #session = null; #origin; #socket = null; #plan = null; #channels = new Map();
   #online = new Map(); #busy = false; #timers = new Set(); #closed = false;
   #channel = null; #retry = 0; #pinger = null; #dayTimer = null; #presence = new Map();
-  #socketOpen = null; #polling = false;
+  #socketOpen = null; #polling = false; #sent = []; #inviteFor = null; #inboxTimer = null;
 
   /**
    * @param {object} [options]
@@ -223,7 +226,8 @@ export class Contacts extends EventTarget {
   async call(key, roomLink) {
     const { call, actions } = guard(() => this.#need().call(key, roomLink, Date.now()));
     await this.#socketReady();
-    this.#run(actions);
+    this.#inviteFor = call;
+    try { this.#run(actions); } finally { this.#inviteFor = null; }
     return call;
   }
   cancel(call) { this.#run(guard(() => this.#need().cancel(call, Date.now()))); }
@@ -238,6 +242,7 @@ export class Contacts extends EventTarget {
     for (const t of this.#timers) clearTimeout(t);
     clearInterval(this.#pinger);
     clearTimeout(this.#dayTimer);
+    clearTimeout(this.#inboxTimer);
     this.#socket?.close(1000);
     this.#channel?.close();
     this.#db.close();
@@ -254,6 +259,7 @@ export class Contacts extends EventTarget {
         case 'outcome': this.#emit('outcome', { call: a.call, outcome: a.outcome }); break;
         case 'join': this.#emit('join', { call: a.call, roomLink: a.roomLink }); break;
         case 'wake-at': this.#wake(a.at); break;
+        case 'post': this.#post(a.mailbox, a.body).catch((e) => this.#fail(e)); break;
         default: break;
       }
     }
@@ -268,7 +274,10 @@ export class Contacts extends EventTarget {
   #notify(to, payload) {
     const channel = guard(() => this.#session.ringChannel(to, Date.now()));
     // Written in exactly the form the worker recognises (signaling/src/notify.rs).
-    if (this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify({ v: 2, type: 'notify', channel, payload }));
+    if (this.#socket?.readyState !== WebSocket.OPEN) return;
+    this.#socket.send(JSON.stringify({ v: 2, type: 'notify', channel, payload }));
+    // The worker answers each notify in order with how many tabs it reached.
+    this.#sent.push({ invite: this.#inviteFor });
   }
 
   // ── presence ──────────────────────────────────────────────────────────────
@@ -288,11 +297,13 @@ export class Contacts extends EventTarget {
       this.#pinger = setInterval(() => { if (ws.readyState === WebSocket.OPEN) ws.send('{"v":2,"type":"ping"}'); }, 25_000);
       this.#socketOpen?.();
       this.#socketOpen = null;
+      this.#checkInboxes();
     };
     ws.onmessage = ({ data }) => { try { this.#onMessage(JSON.parse(data)); } catch (e) { this.#fail(e); } };
     ws.onclose = () => {
       if (this.#socket !== ws) return;
       this.#socket = null;
+      this.#sent = [];
       clearInterval(this.#pinger);
       for (const key of this.#presence.keys()) this.#setPresence(key, 'offline');
       this.#online.clear();
@@ -335,6 +346,10 @@ export class Contacts extends EventTarget {
       const entry = this.#channels.get(m.channel);
       if (!entry || typeof m.payload !== 'string') return;
       this.#run(guard(() => this.#session.onRing(entry.key, m.payload, Date.now())));
+    } else if (m.type === 'notified') {
+      const sent = this.#sent.shift();
+      // An invite nobody heard: no answer, and a missed-call notice in their mailbox.
+      if (sent?.invite && m.delivered === 0) this.#run(guard(() => this.#session.unreachable(sent.invite, Date.now())));
     } else if (m.type === 'error') {
       this.#fail(new ContactsError(String(m.code ?? 'internal'), String(m.message ?? '')));
     }
@@ -356,6 +371,28 @@ export class Contacts extends EventTarget {
     const json = await res.json().catch(() => null);
     return Array.isArray(json?.messages) ? json.messages.filter((m) => typeof m === 'string') : [];
   }
+  /**
+   * Takes what contacts left while this profile was offline (missed-call notices, sealed to its
+   * key), from each contact's inboxes of the last 8 days: when the presence socket opens, then
+   * once a minute. The mailbox deletes what it hands out.
+   */
+  async #checkInboxes() {
+    clearTimeout(this.#inboxTimer);
+    if (this.#closed || !this.#session) return;
+    try {
+      for (const [mailbox, key] of guard(() => this.#session.inboxes(Date.now()))) {
+        for (const body of await this.#take(mailbox).catch(() => [])) {
+          try {
+            const msg = guard(() => this.#session.openOffline(key, body));
+            if (msg.kind === 'missed-call') this.#emit('missed', { from: key, name: this.#names().get(key) ?? '', at: msg.sentAt, call: msg.call });
+          } catch (e) { this.#fail(e); }
+        }
+      }
+    } finally {
+      if (!this.#closed) this.#inboxTimer = setTimeout(() => this.#checkInboxes(), 60_000);
+    }
+  }
+
   /** Polls the mailboxes of open invites and pending pairings, once a second, while any. */
   #poll() {
     if (this.#polling || this.#closed) return;

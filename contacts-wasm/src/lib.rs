@@ -11,6 +11,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use sotto_contacts::ring::{CallId, CallerOutcome, CancelReason, DeviceId, StopReason};
 use sotto_contacts::storage::Profile;
+use sotto_contacts::OfflineMessage;
 use sotto_contacts::{
     start_pairing, Contact, ContactLink, ContactsError, DisplayName, Identity, KdfParams,
     MailboxId, OutgoingPairing, PendingInvite, Phone, PhoneAction, PresencePlan, PublicKey, Status,
@@ -135,6 +136,21 @@ enum ActionView {
     WakeAt {
         at: f64,
     },
+    Post {
+        mailbox: String,
+        body: String,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OfflineView {
+    kind: &'static str,
+    sent_at: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    call: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
 }
 
 fn stop_reason(r: StopReason) -> &'static str {
@@ -185,6 +201,10 @@ fn actions(list: Vec<PhoneAction>) -> Result<JsValue, JsValue> {
                 room_link,
             },
             PhoneAction::WakeAt(t) => ActionView::WakeAt { at: t as f64 },
+            PhoneAction::Post { mailbox, sealed } => ActionView::Post {
+                mailbox: mailbox.to_base64url(),
+                body: b64(&sealed),
+            },
         })
         .collect();
     to_js(&views)
@@ -483,6 +503,53 @@ impl ContactsSession {
             .on_sealed(&mut rng(), &c, &bytes, ms(now))
             .map_err(js_error)?;
         actions(list)
+    }
+
+    /// The invite of `call` was delivered to nobody: no answer, and a missed-call notice to post.
+    pub fn unreachable(&mut self, call: &str, now: f64) -> Result<JsValue, JsValue> {
+        let list = self
+            .phone
+            .unreachable(&mut rng(), &self.profile.identity, call_id(call)?, ms(now))
+            .map_err(js_error)?;
+        actions(list)
+    }
+
+    /// `[[mailbox, contact key]]`: where each contact's offline messages for us may wait.
+    pub fn inboxes(&self, now: f64) -> Result<JsValue, JsValue> {
+        let mut list = Vec::new();
+        for (_, c) in self.profile.contacts.iter() {
+            let key = c.public_key().to_base64url();
+            for m in c.inboxes(ms(now)).map_err(js_error)? {
+                list.push((m.to_base64url(), key.clone()));
+            }
+        }
+        to_js(&list)
+    }
+
+    /// Opens an offline message from `contact` (taken from one of its inboxes).
+    #[wasm_bindgen(js_name = openOffline)]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn open_offline(&self, contact: &str, body: &str) -> Result<JsValue, JsValue> {
+        let c = self.contact(contact)?;
+        let bytes = unb64(body, sotto_contacts::sealed::MAX_SEALED_OFFLINE_LEN)?;
+        let view = match c
+            .open_offline(&self.profile.identity, &bytes)
+            .map_err(js_error)?
+        {
+            OfflineMessage::MissedCall { sent_at_ms, call } => OfflineView {
+                kind: "missed-call",
+                sent_at: sent_at_ms as f64,
+                call: Some(b64(&call.0)),
+                text: None,
+            },
+            OfflineMessage::Text { sent_at_ms, text } => OfflineView {
+                kind: "text",
+                sent_at: sent_at_ms as f64,
+                call: None,
+                text: Some(text),
+            },
+        };
+        to_js(&view)
     }
 
     pub fn tick(&mut self, now: f64) -> Result<JsValue, JsValue> {

@@ -6,11 +6,13 @@
 //! pair's presence channel (the worker's `notify`): every tab of the contact receives what
 //! this tab sends, and this tab receives what any of the contact's tabs send.
 use crate::contact::Contact;
-use crate::identity::PublicKey;
+use crate::identity::{Identity, PublicKey};
+use crate::ids::MailboxId;
 use crate::ring::{
     CallId, CallerOutcome, DeviceId, IncomingCalls, IncomingRing, OutgoingRing, RingAction,
     RingBody, StopReason,
 };
+use crate::sealed::OfflineMessage;
 use crate::ContactsError;
 
 /// Ended rings kept to answer late messages (a second tab's late accept).
@@ -34,6 +36,8 @@ pub enum PhoneAction {
     Join { call: CallId, room_link: String },
     /// Call [`Phone::tick`] at this time.
     WakeAt(u64),
+    /// Post these sealed bytes to this mailbox (an offline notice for the contact).
+    Post { mailbox: MailboxId, sealed: Vec<u8> },
 }
 
 struct Outgoing {
@@ -163,6 +167,37 @@ impl Phone {
             .ok_or(ContactsError::UnknownCall)?;
         let actions = o.ring.cancel(now_ms);
         let mut out = Vec::new();
+        Self::convert(rng, &o.contact, call, actions, &mut out)?;
+        Ok(out)
+    }
+
+    /// The invite of `call` reached none of the contact's tabs (the worker delivered it to
+    /// nobody): the ring ends as no answer, and a missed-call notice sealed to the contact's
+    /// long-term key goes to today's mailbox for them. Nothing if the ring already ended.
+    pub fn unreachable(
+        &mut self,
+        rng: &mut impl rand_core::CryptoRng,
+        me: &Identity,
+        call: CallId,
+        now_ms: u64,
+    ) -> Result<Vec<PhoneAction>, ContactsError> {
+        let o = self
+            .outgoing
+            .iter_mut()
+            .find(|o| o.call == call)
+            .ok_or(ContactsError::UnknownCall)?;
+        let actions = o.ring.unreachable(now_ms);
+        if actions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let notice = OfflineMessage::MissedCall {
+            sent_at_ms: now_ms,
+            call,
+        };
+        let mut out = vec![PhoneAction::Post {
+            mailbox: o.contact.outbox(now_ms)?,
+            sealed: o.contact.seal_offline(rng, me, &notice)?,
+        }];
         Self::convert(rng, &o.contact, call, actions, &mut out)?;
         Ok(out)
     }
@@ -446,6 +481,48 @@ mod tests {
             call: c3,
             reason: StopReason::Missed(CancelReason::Timeout)
         }));
+    }
+
+    #[test]
+    fn an_invite_nobody_heard_ends_as_no_answer_with_a_missed_call_notice_only_they_open() {
+        let alice = identity("Alice");
+        let bob = identity("Bob");
+        let (ab, ba) = pair(&alice, &bob);
+        let mut phone = Phone::new(DeviceId([1; 8]));
+        let call = CallId([4; 16]);
+        phone
+            .call(&mut rng(), &ab, call, LINK.into(), 1_000)
+            .unwrap();
+        let out = phone.unreachable(&mut rng(), &alice, call, 1_200).unwrap();
+        assert!(out.contains(&PhoneAction::Outcome {
+            call,
+            outcome: CallerOutcome::NoAnswer
+        }));
+        let PhoneAction::Post { mailbox, sealed } = &out[0] else {
+            panic!("no notice: {out:?}")
+        };
+        // Bob finds it in one of his inboxes for Alice, and it opens only for him.
+        assert!(ba.inboxes(1_200).unwrap().contains(mailbox));
+        assert_eq!(
+            ba.open_offline(&bob, sealed).unwrap(),
+            OfflineMessage::MissedCall {
+                sent_at_ms: 1_200,
+                call
+            }
+        );
+        assert!(ab.open_offline(&alice, sealed).is_err());
+        // Once ended, nothing more (no second notice), and a later tick reports nothing.
+        assert!(phone
+            .unreachable(&mut rng(), &alice, call, 1_300)
+            .unwrap()
+            .is_empty());
+        assert!(phone.tick(&mut rng(), 100_000).unwrap().is_empty());
+        assert_eq!(
+            phone
+                .unreachable(&mut rng(), &alice, CallId([9; 16]), 0)
+                .unwrap_err(),
+            ContactsError::UnknownCall
+        );
     }
 
     #[test]

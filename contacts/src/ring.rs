@@ -368,6 +368,16 @@ impl OutgoingRing {
         ]
     }
 
+    /// The invite reached nobody (no tab of the contact is listening): the ring ends as
+    /// no answer at once; nothing is sent (nobody would hear it).
+    pub fn unreachable(&mut self, _now_ms: u64) -> Vec<RingAction> {
+        if !matches!(self.state, CallerState::Ringing { .. }) {
+            return Vec::new();
+        }
+        self.state = CallerState::Ended(CallerOutcome::NoAnswer);
+        vec![RingAction::Report(CallerOutcome::NoAnswer)]
+    }
+
     pub fn tick(&mut self, now_ms: u64) -> Vec<RingAction> {
         match self.state {
             CallerState::Ringing { deadline_ms } if now_ms >= deadline_ms => {
