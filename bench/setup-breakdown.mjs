@@ -182,7 +182,9 @@ export function summarise(byKind) {
 
 export function breakdownTable(summary, kinds) {
   const f = (x) => (Number.isFinite(x) ? x.toFixed(0) : '–');
-  const rows = Object.entries(summary).map(([step, v]) => `| ${step} | ${kinds.map((k) => f(v[k])).join(' | ')} |${kinds.includes('v1') && kinds.includes('v2') ? ` ${Number.isFinite(v.v2 - v.v1) ? (v.v2 - v.v1 >= 0 ? '+' : '') + f(v.v2 - v.v1) : '–'} |` : ''}`);
+  // (a step that never happened has no median: NaN, written as null in results.json)
+  const diff = (v) => (Number.isFinite(v.v2) && Number.isFinite(v.v1) ? (v.v2 - v.v1 >= 0 ? '+' : '') + f(v.v2 - v.v1) : '–');
+  const rows = Object.entries(summary).map(([step, v]) => `| ${step} | ${kinds.map((k) => f(v[k])).join(' | ')} |${kinds.includes('v1') && kinds.includes('v2') ? ` ${diff(v)} |` : ''}`);
   return [`| step (ms from B asking for the camera; counts) | ${kinds.join(' | ')} |${kinds.includes('v2') && kinds.includes('v1') ? ' v2 − v1 |' : ''}`,
     `|---|${kinds.map(() => '---|').join('')}${kinds.includes('v2') && kinds.includes('v1') ? '---|' : ''}`, ...rows];
 }

@@ -199,6 +199,9 @@ if (breakdown) {
   if (merge) {
     const file = path.join(root, 'bench/results.json');
     const results = JSON.parse(readFileSync(file, 'utf8'));
+    const before = results.setupBreakdown; // kept in brief, shown beside (v2 before)
+    if (before) row.previous = { date: before.date, calls: before.calls, loadAverage1m: before.loadAverage1m, totals: before.totals, summary: before.summary, note: before.note };
+    if (process.env.SOTTO_BENCH_NOTE) row.note = process.env.SOTTO_BENCH_NOTE;
     results.setupBreakdown = row;
     writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(path.join(root, 'BENCHMARKS.md'), renderMarkdown(results));
