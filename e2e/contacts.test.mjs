@@ -153,6 +153,29 @@ test('pairing by link (typed in, and opened as the page URL): both sides list ea
   assert.equal(await a.page.evaluate(() => window.sottoContacts.publicKey), people.A.key);
 });
 
+test('what IndexedDB holds: a non-extractable AES-GCM key and the profile sealed under it (no key, name or secret in clear)', async () => {
+  const a = people.A.tabs[0];
+  const stored = await a.page.evaluate(async () => {
+    const db = await new Promise((resolve, reject) => { const r = indexedDB.open('sotto-contacts'); r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+    const get = (k) => new Promise((resolve, reject) => { const r = db.transaction('kv').objectStore('kv').get(k); r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+    const key = await get('wrap-key');
+    const profile = await get('profile');
+    const exported = await crypto.subtle.exportKey('raw', key).then(() => 'exported', (e) => e.name);
+    db.close();
+    return { isKey: key instanceof CryptoKey, extractable: key.extractable, algorithm: key.algorithm.name, usages: key.usages, exported,
+      iv: profile.iv.length, ct: [...new Uint8Array(profile.ct)], keys: Object.keys(profile).sort() };
+  });
+  assert.deepEqual([stored.isKey, stored.extractable, stored.algorithm, stored.exported], [true, false, 'AES-GCM', 'InvalidAccessError']);
+  assert.deepEqual(stored.keys, ['ct', 'iv']);
+  assert.equal(stored.iv, 12);
+  const ct = Buffer.from(stored.ct);
+  assert.ok(ct.length > 100, `the record holds the identity and its contacts (${ct.length} bytes)`);
+  const needles = [people.A.name, people.B.name, people.C.name].map((n) => Buffer.from(n))
+    .concat([people.A.key, people.B.key, people.C.key].map((k) => Buffer.from(k, 'base64url')));
+  for (const n of needles) assert.equal(ct.indexOf(n), -1, 'nothing of the profile in clear');
+  assert.equal(ct.indexOf(Buffer.from('SOTTOPR')), -1, 'the record itself is encrypted');
+});
+
 test('the passphrase backup: exported in one browser profile, imported in another, the same identity; a wrong passphrase is refused', async () => {
   const a = people.A.tabs[0];
   const pass = 'correct horse battery staple';
