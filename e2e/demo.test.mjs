@@ -359,6 +359,10 @@ test('the demo\'s failure states: no Encoded Transform; camera and microphone bl
   });
   await dumpOnFailure([denied], async () => {
     assert.match(await waitInPage(denied.page, () => document.querySelector('#preview-status').textContent, (t) => /blocked/.test(t)), /Camera and microphone are blocked/);
+    // The pickers list what the browser lets the page see, or say there is nothing (they were
+    // left empty: two blank boxes).
+    const pickers = await waitInPage(denied.page, () => ['#camera-select', '#mic-select'].map((id) => document.querySelector(id).selectedOptions[0]?.textContent ?? ''), (x) => x.every(Boolean), { timeoutMs: 5000 });
+    assert.ok(pickers.every(Boolean), `the pickers are not blank: ${JSON.stringify(pickers)}`);
     await shot(denied.page, 'error-lobby-media-blocked');
     await denied.page.click('#join');
     await waitInPage(denied.page, widgetState, (s) => s === 'failed');

@@ -134,6 +134,8 @@ async function startPreview() {
     await listDevices();
   } catch (error) {
     if (run !== previewRun) return;
+    await listDevices(); // what can be listed without permission: else 'No camera (or not allowed yet)'
+    if (run !== previewRun) return;
     const name = error?.name;
     previewStatus(name === 'NotAllowedError' || name === 'SecurityError'
       ? 'Camera and microphone are blocked. Allow them for this site (in the address bar), or join without them.'
