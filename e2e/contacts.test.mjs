@@ -137,6 +137,10 @@ test('pairing by link (typed in, and opened as the page URL): both sides list ea
   // The page's own fragment is no longer the contact link (app.js made a room of it).
   assert.ok(!(await c.page.evaluate(() => location.hash)).startsWith('#c1.'));
 
+  // Carol has a second tab open while she pairs in the first: it lists Bob too, and hears his
+  // presence (it took the new contact's channels when the other tab changed the profile).
+  const c2 = await tab(carolContext, 'Carol-2');
+  await c2.page.waitForFunction(() => window.sottoContacts?.contacts.length === 1, null, WAIT);
   // Bob and Carol pair through the API (the same path as the panel), after a reload of Bob's
   // tab: a tab that loaded with nothing to poll still polls for the link it makes later.
   await b.page.reload();
@@ -145,6 +149,8 @@ test('pairing by link (typed in, and opened as the page URL): both sides list ea
   const added = await c.page.evaluate((l) => window.sottoContacts.addContact(l, { signal: AbortSignal.timeout(20_000) }), link3);
   assert.equal(added.key, people.B.key);
   await b.page.waitForSelector(row(null, people.C), WAIT);
+  await waitPresence(c2, people.B, 'online');
+  await c2.page.close();
 
   await axeCheck(a, 'contacts listed, link and QR shown');
   // The identity and contacts persist: a reload of Alice's tab lists both.

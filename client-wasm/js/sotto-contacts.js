@@ -137,6 +137,7 @@ export class Contacts extends EventTarget {
     }
     this.#emit('contacts', this.contacts);
     this.#connect();
+    this.#announce(); // the contacts may have changed: what to announce and subscribe to too
     this.#poll();
   }
 
@@ -277,7 +278,7 @@ export class Contacts extends EventTarget {
     if (this.#socket?.readyState !== WebSocket.OPEN) return;
     this.#socket.send(JSON.stringify({ v: 2, type: 'notify', channel, payload }));
     // The worker answers each notify in order with how many tabs it reached.
-    this.#sent.push({ invite: this.#inviteFor });
+    this.#sent.push({ channel, invite: this.#inviteFor });
   }
 
   // ── presence ──────────────────────────────────────────────────────────────
@@ -347,7 +348,9 @@ export class Contacts extends EventTarget {
       if (!entry || typeof m.payload !== 'string') return;
       this.#run(guard(() => this.#session.onRing(entry.key, m.payload, Date.now())));
     } else if (m.type === 'notified') {
-      const sent = this.#sent.shift();
+      // Answers come in order; one refused with an error instead is skipped by its channel.
+      const at = this.#sent.findIndex((e) => e.channel === m.channel);
+      const sent = at < 0 ? null : this.#sent.splice(0, at + 1).at(-1);
       // An invite nobody heard: no answer, and a missed-call notice in their mailbox.
       if (sent?.invite && m.delivered === 0) this.#run(guard(() => this.#session.unreachable(sent.invite, Date.now())));
     } else if (m.type === 'error') {
