@@ -6,20 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openParticipant, waitInPage } from './lib/browser.mjs';
 import { workerAndChromium } from './lib/fixture.mjs';
-import { cryptoStats, dumpOnFailure, firstRemote, mediaStats } from './lib/probes.mjs';
-
-// The safety code once each page's verification round is done (null if not within the time):
-// polled until every page shows a ready code and they agree, or the time is up.
-async function readyCodes(pages, get, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const codes = await Promise.all(pages.map((page) => page.evaluate(get)));
-    const hexes = codes.map((c) => (c?.state === 'ready' ? c.hex : null));
-    hexes.states = codes.map((c) => c?.state);
-    if ((hexes.every(Boolean) && new Set(hexes).size === 1) || Date.now() > deadline) return hexes;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+import { cryptoStats, dumpOnFailure, firstRemote, mediaStats, readyCodes } from './lib/probes.mjs';
 
 const env = workerAndChromium();
 

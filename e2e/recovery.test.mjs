@@ -7,21 +7,8 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { INSTRUMENT_RESOURCES, launchChromiumProcess, openParticipant, waitInPage } from './lib/browser.mjs';
 import { workerAndChromium } from './lib/fixture.mjs';
-import { dumpOnFailure, mediaStats } from './lib/probes.mjs';
+import { dumpOnFailure, mediaStats, readyCodes } from './lib/probes.mjs';
 import { blockUdp, netfaultUnavailable, resetNetfault, unblockUdp } from './lib/netfault.mjs';
-
-// The safety code once each page's verification round is done (null if not within the time):
-// polled until every page shows a ready code and they agree, or the time is up.
-async function readyCodes(pages, get, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const codes = await Promise.all(pages.map((page) => page.evaluate(get)));
-    const hexes = codes.map((c) => (c?.state === 'ready' ? c.hex : null));
-    hexes.states = codes.map((c) => c?.state);
-    if ((hexes.every(Boolean) && new Set(hexes).size === 1) || Date.now() > deadline) return hexes;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const unavailable = netfaultUnavailable();
 const env = workerAndChromium({ skip: Boolean(unavailable) });

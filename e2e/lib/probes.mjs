@@ -38,3 +38,15 @@ export async function dumpOnFailure(participants, fn) {
   }
 }
 
+/** The safety code shown on each page once all agree on one ready code (polled every 250 ms),
+ *  else what each shows at `timeoutMs`: hexes (null where not ready) with `.states`. */
+export async function readyCodes(pages, get, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const codes = await Promise.all(pages.map((page) => page.evaluate(get)));
+    const hexes = codes.map((c) => (c?.state === 'ready' ? c.hex : null));
+    hexes.states = codes.map((c) => c?.state);
+    if ((hexes.every(Boolean) && new Set(hexes).size === 1) || Date.now() > deadline) return hexes;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
