@@ -160,11 +160,7 @@ impl Phone {
         call: CallId,
         now_ms: u64,
     ) -> Result<Vec<PhoneAction>, ContactsError> {
-        let o = self
-            .outgoing
-            .iter_mut()
-            .find(|o| o.call == call)
-            .ok_or(ContactsError::UnknownCall)?;
+        let o = self.outgoing_mut(call)?;
         let actions = o.ring.cancel(now_ms);
         let mut out = Vec::new();
         Self::convert(rng, &o.contact, call, actions, &mut out)?;
@@ -181,11 +177,7 @@ impl Phone {
         call: CallId,
         now_ms: u64,
     ) -> Result<Vec<PhoneAction>, ContactsError> {
-        let o = self
-            .outgoing
-            .iter_mut()
-            .find(|o| o.call == call)
-            .ok_or(ContactsError::UnknownCall)?;
+        let o = self.outgoing_mut(call)?;
         let actions = o.ring.unreachable(now_ms);
         if actions.is_empty() {
             return Ok(Vec::new());
@@ -202,6 +194,13 @@ impl Phone {
         Ok(out)
     }
 
+    fn outgoing_mut(&mut self, call: CallId) -> Result<&mut Outgoing, ContactsError> {
+        self.outgoing
+            .iter_mut()
+            .find(|o| o.call == call)
+            .ok_or(ContactsError::UnknownCall)
+    }
+
     fn incoming_mut(&mut self, call: CallId) -> Result<&mut Incoming, ContactsError> {
         self.incoming
             .iter_mut()
@@ -216,11 +215,7 @@ impl Phone {
         call: CallId,
         now_ms: u64,
     ) -> Result<Vec<PhoneAction>, ContactsError> {
-        let i = self.incoming_mut(call)?;
-        let actions = i.ring.accept(now_ms);
-        let mut out = Vec::new();
-        Self::convert(rng, &i.contact, call, actions, &mut out)?;
-        Ok(out)
+        self.answer(rng, call, |ring| ring.accept(now_ms))
     }
 
     /// The user declined on this tab.
@@ -230,8 +225,18 @@ impl Phone {
         call: CallId,
         now_ms: u64,
     ) -> Result<Vec<PhoneAction>, ContactsError> {
+        self.answer(rng, call, |ring| ring.decline(now_ms))
+    }
+
+    /// What the user did on this tab with the incoming `call` (accept or decline).
+    fn answer(
+        &mut self,
+        rng: &mut impl rand_core::CryptoRng,
+        call: CallId,
+        act: impl FnOnce(&mut IncomingRing) -> Vec<RingAction>,
+    ) -> Result<Vec<PhoneAction>, ContactsError> {
         let i = self.incoming_mut(call)?;
-        let actions = i.ring.decline(now_ms);
+        let actions = act(&mut i.ring);
         let mut out = Vec::new();
         Self::convert(rng, &i.contact, call, actions, &mut out)?;
         Ok(out)
