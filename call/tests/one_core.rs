@@ -49,6 +49,16 @@ fn new_core() -> (CallCore, SocketId) {
     (core, socket)
 }
 
+/// The server's welcome to "me" in a room of at most 8, listing `peers`.
+fn welcome(peers: Vec<PeerInfo>) -> ServerMessage {
+    ServerMessage::Welcome {
+        v: Version,
+        you: id("me"),
+        peers,
+        max_peers: 8,
+    }
+}
+
 fn server(core: &mut CallCore, socket: SocketId, msg: &ServerMessage, now: u64) -> Vec<Action> {
     core.handle(
         Input::SocketMessage {
@@ -168,12 +178,7 @@ fn a_newcomer_offers_while_its_first_key_waits_for_its_ack_and_attaches_before_a
         peer: id("a"),
         identity: Identity::parse("AAAA").unwrap(),
     };
-    let welcome = ServerMessage::Welcome {
-        v: Version,
-        you: id("me"),
-        peers: vec![them.clone()],
-        max_peers: 8,
-    };
+    let welcome = welcome(vec![them.clone()]);
     let actions = server(&mut core, socket, &welcome, 10);
     assert!(actions.iter().any(|a| matches!(
         a,
@@ -338,12 +343,7 @@ fn a_newcomer_offers_while_its_first_key_waits_for_its_ack_and_attaches_before_a
 #[test]
 fn a_participant_with_a_key_answers_a_newcomer_only_once_its_new_key_is_committed() {
     let (mut core, socket) = new_core();
-    let welcome = ServerMessage::Welcome {
-        v: Version,
-        you: id("me"),
-        peers: vec![],
-        max_peers: 8,
-    };
+    let welcome = welcome(vec![]);
     let (request, _) = crypto_request(&server(&mut core, socket, &welcome, 10)).unwrap();
     core.handle(
         Input::Crypto {
@@ -432,12 +432,7 @@ fn a_participant_with_a_key_answers_a_newcomer_only_once_its_new_key_is_committe
 #[test]
 fn a_second_welcome_on_one_socket_is_refused() {
     let (mut core, socket) = new_core();
-    let welcome = ServerMessage::Welcome {
-        v: Version,
-        you: id("me"),
-        peers: vec![],
-        max_peers: 8,
-    };
+    let welcome = welcome(vec![]);
     server(&mut core, socket, &welcome, 10);
     let again = server(&mut core, socket, &welcome, 20);
     assert!(
@@ -472,15 +467,10 @@ fn a_join_refused_by_the_server_fails_the_join_and_closes() {
 /// to `a` is being made (`CreatePeer`, then `AttachLocalMediaAndTransforms`).
 fn offering_core() -> (CallCore, sotto_call::ConnId) {
     let (mut core, socket) = new_core();
-    let welcome = ServerMessage::Welcome {
-        v: Version,
-        you: id("me"),
-        peers: vec![PeerInfo {
-            peer: id("a"),
-            identity: Identity::parse("AAAA").unwrap(),
-        }],
-        max_peers: 8,
-    };
+    let welcome = welcome(vec![PeerInfo {
+        peer: id("a"),
+        identity: Identity::parse("AAAA").unwrap(),
+    }]);
     let (request, _) = crypto_request(&server(&mut core, socket, &welcome, 10)).unwrap();
     let result = roster(1, true, vec![], &["a"]);
     core.handle(Input::Crypto { request, result }, 20);
@@ -563,12 +553,7 @@ fn a_server_of_another_protocol_version_fails_the_join_with_a_typed_error() {
     assert!(core.is_closed());
     // after a welcome, a message of another version is an error event, not silence
     let (mut core, socket) = new_core();
-    let welcome = ServerMessage::Welcome {
-        v: Version,
-        you: id("me"),
-        peers: vec![],
-        max_peers: 8,
-    };
+    let welcome = welcome(vec![]);
     server(&mut core, socket, &welcome, 10);
     core.handle(
         Input::SocketMessage {
@@ -608,15 +593,10 @@ fn relay_mode_strips_other_candidates_from_descriptions_both_ways() {
     core.handle(Input::LocalMediaReady, 1);
     core.handle(Input::SocketOpened { socket }, 2);
     drain(&mut core);
-    let welcome = ServerMessage::Welcome {
-        v: Version,
-        you: id("me"),
-        peers: vec![PeerInfo {
-            peer: id("a"),
-            identity: Identity::parse("AAAA").unwrap(),
-        }],
-        max_peers: 8,
-    };
+    let welcome = welcome(vec![PeerInfo {
+        peer: id("a"),
+        identity: Identity::parse("AAAA").unwrap(),
+    }]);
     let (request, _) = crypto_request(&server(&mut core, socket, &welcome, 10)).unwrap();
     let result = roster(1, true, vec![], &["a"]);
     core.handle(Input::Crypto { request, result }, 20);
